@@ -1,0 +1,65 @@
+// Runs in the enclave. The plaintext shape of the secrets DB, shared by the vault (which seals it),
+// the approval module (callback settings) and the mpc module (key shares). Never leaves the enclave
+// unsealed; never logged.
+
+export type CallbackAuthMode =
+  | 'public-key' // JWS both ways, normal CA validation
+  | 'certificate' // plain JSON, SPKI pin of the configured certificate
+  | 'root-ca' // plain JSON, chain to the configured root CA
+  | 'public-key+certificate' // JWS, pinned
+  | 'public-key+root-ca'; // JWS, chain to the configured root CA
+
+export interface CallbackSettings {
+  readonly url: string;
+  readonly authMode: CallbackAuthMode;
+  /** PEM public key of the handler (JWT modes): verifies its responses. */
+  readonly handlerPublicKeyPem?: string;
+  /** PEM certificate of the handler (pinning modes): its SPKI is pinned. */
+  readonly certificatePem?: string;
+  /** PEM root CA (root-CA modes). */
+  readonly rootCaPem?: string;
+}
+
+export type ThresholdScheme = 'frost-ed25519' | 'frost-secp256k1-tr';
+
+/** One key share this co-signer holds. `secretShare` is secret. */
+export interface KeyShareRecord {
+  readonly keyId: string;
+  readonly scheme: ThresholdScheme;
+  readonly threshold: number;
+  readonly participants: readonly number[];
+  readonly identifier: number;
+  readonly secretShare: string; // hex
+  readonly groupPublicKey: string; // hex
+  readonly verifyingShares: Readonly<Record<string, string>>; // identifier -> hex
+  readonly createdAt: number;
+}
+
+export interface ApiUserRecord {
+  readonly id: string;
+  readonly workspace: string;
+  readonly createdAt: number;
+  /** pending until the coordinator reports the owner's approval of the new key share. */
+  readonly status: 'pending' | 'active';
+  readonly callback?: CallbackSettings;
+  /** PKCS#8 DER, hex, of the key that signs this user's approvals for the coordinator. Secret. */
+  readonly approvalKeyPkcs8: string;
+  readonly keyShares: readonly KeyShareRecord[];
+}
+
+export interface CosignerIdentity {
+  readonly cosignerId: string;
+  /** PKCS#8 DER, hex, RSA-2048: signs Callback Handler requests (RS256). Secret. */
+  readonly callbackSigningKeyPkcs8: string;
+  /** PKCS#8 DER, hex, Ed25519: authenticates this co-signer to the coordinator. Secret. */
+  readonly coordinatorAuthKeyPkcs8: string;
+}
+
+export interface SecretsState {
+  readonly formatVersion: 1;
+  readonly identity: CosignerIdentity;
+  /** The coordinator's public key fixed at setup (verifies pairing tokens and its messages). */
+  readonly coordinator: { readonly url: string; readonly publicKeyPem: string };
+  readonly kms: { readonly keyArn: string; readonly region: string };
+  readonly users: readonly ApiUserRecord[];
+}
