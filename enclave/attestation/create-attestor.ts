@@ -1,0 +1,31 @@
+// Enclave. Picks the Attestor for the mode the bundle was built for (build-mode.ts); the parent
+// has no say (DESIGN invariant 5). enclave/main.ts calls createAttestor(BUILD_ATTESTATION_MODE, …).
+import { CosignerError } from '../../proto/errors.ts';
+import { DevAttestor, DevAuthority, type DevAttestorOptions } from './dev-authority.ts';
+import { NsmAttestor, openNsmDevice, type NsmTransport } from './nsm.ts';
+import type { Attestor } from './types.ts';
+
+/** Inputs for each mode; only the chosen mode's inputs are used. */
+export interface CreateAttestorOptions {
+  /** NSM mode: a transport (tests); default opens /dev/nsm through the addon. */
+  readonly nsmTransport?: NsmTransport;
+  /** Dev mode: the authority, or the directory it lives in (created on first use). */
+  readonly devAuthority?: DevAuthority;
+  readonly devAuthorityDir?: string;
+  /** Dev mode: what the documents measure and carry (see DevAttestorOptions). */
+  readonly dev?: Omit<DevAttestorOptions, 'authority'>;
+}
+
+/**
+ * Creates the Attestor for `mode`.
+ *
+ * @example
+ * const attestor = await createAttestor(BUILD_ATTESTATION_MODE, { devAuthorityDir, dev: { bundleBytes } });
+ */
+export async function createAttestor(mode: 'nsm' | 'dev', opts: CreateAttestorOptions = {}): Promise<Attestor> {
+  if (mode === 'nsm') return new NsmAttestor(opts.nsmTransport ?? openNsmDevice());
+  if (mode !== 'dev') throw new CosignerError('ERR_CONFIG_INVALID', 'attestation mode must be nsm or dev');
+  const authority = opts.devAuthority ?? (opts.devAuthorityDir ? await DevAuthority.loadOrCreate(opts.devAuthorityDir) : undefined);
+  if (!authority) throw new CosignerError('ERR_CONFIG_INVALID', 'dev attestation needs devAuthority or devAuthorityDir');
+  return new DevAttestor({ ...(opts.dev ?? {}), authority });
+}
