@@ -18,6 +18,10 @@ export interface CallbackSettings {
   readonly certificatePem?: string;
   /** PEM root CA (root-CA modes). */
   readonly rootCaPem?: string;
+  /** RETRY interval for this handler, ms (30 s – 1 h; default 3 min). enclave/approval/settings.ts. */
+  readonly retryIntervalMs?: number;
+  /** Longest total RETRY time for this handler, ms (≤ 48 h; default 60 min). */
+  readonly retryTotalMs?: number;
 }
 
 export type ThresholdScheme = 'frost-ed25519' | 'frost-secp256k1-tr';
@@ -45,6 +49,8 @@ export interface ApiUserRecord {
   /** PKCS#8 DER, hex, of the key that signs this user's approvals for the coordinator. Secret. */
   readonly approvalKeyPkcs8: string;
   readonly keyShares: readonly KeyShareRecord[];
+  /** Nonce of the pairing token that created this user: a token is accepted once (enclave/upstream/pairing.ts). */
+  readonly pairingNonce?: string;
 }
 
 export interface CosignerIdentity {

@@ -1,0 +1,71 @@
+// Runs in the enclave. The KMS client: the unmodified @aws-sdk/client-kms, whose HTTPS connections
+// are Dial tunnels through the parent (TLS terminated in the enclave) and whose credentials come
+// from the parent's IMDSv2 source. Retries and timeouts are bounded (DESIGN invariant 7).
+import { KMSClient } from '@aws-sdk/client-kms';
+import type { CredentialSource, Dial } from '../ports.ts';
+import { CosignerError } from '../../proto/errors.ts';
+import { DialAgent } from './dial-agent.ts';
+
+export interface KmsClientOptions {
+  readonly region: string;
+  readonly dial: Dial;
+  readonly credentials: CredentialSource;
+  /** Override for the local stand-in, e.g. https://localhost:4566. Default https://kms.<region>.amazonaws.com. */
+  readonly endpoint?: string;
+  /** Trust anchors for the endpoint (the local CA); default: the system CA store. */
+  readonly caPem?: string | readonly string[];
+  readonly maxAttempts?: number;
+  readonly requestTimeoutMs?: number;
+  /** Bound on getting a tunnel from the parent (default 5 s). */
+  readonly dialTimeoutMs?: number;
+}
+
+const REGION_RE = /^[a-z]{2}(-[a-z]+)+-\d$/;
+
+/**
+ * Builds a KMSClient that reaches KMS only through `dial`. Plain http endpoints are refused: KMS
+ * traffic must be TLS from the enclave.
+ *
+ * @example const kms = createKmsClient({ region: 'us-east-1', dial, credentials });
+ */
+export function createKmsClient(opts: KmsClientOptions): KMSClient {
+  if (!REGION_RE.test(opts.region)) throw new CosignerError('ERR_CONFIG_INVALID', 'invalid AWS region', { details: { region: opts.region.slice(0, 32) } });
+  const endpoint = opts.endpoint ?? `https://kms.${opts.region}.amazonaws.com`;
+  let url: URL;
+  try {
+    url = new URL(endpoint);
+  } catch {
+    throw new CosignerError('ERR_CONFIG_INVALID', 'invalid KMS endpoint');
+  }
+  if (url.protocol !== 'https:' || url.pathname !== '/' || url.search || url.username) {
+    throw new CosignerError('ERR_CONFIG_INVALID', 'KMS endpoint must be a bare https:// URL (TLS terminates in the enclave)');
+  }
+  const agent = new DialAgent({
+    dial: opts.dial,
+    ...(opts.caPem !== undefined ? { caPem: opts.caPem } : {}),
+    ...(opts.dialTimeoutMs !== undefined ? { dialTimeoutMs: opts.dialTimeoutMs } : {}),
+  });
+  return new KMSClient({
+    region: opts.region,
+    endpoint: url.origin,
+    maxAttempts: Math.min(Math.max(opts.maxAttempts ?? 3, 1), 5),
+    credentials: async () => {
+      let c;
+      try {
+        c = await opts.credentials.get();
+      } catch (err) {
+        throw new CosignerError('ERR_CREDENTIALS', 'no AWS credentials from the parent', { cause: err });
+      }
+      if (!c || typeof c.accessKeyId !== 'string' || typeof c.secretAccessKey !== 'string' || c.accessKeyId.length > 128 || c.secretAccessKey.length > 256) {
+        throw new CosignerError('ERR_CREDENTIALS', 'malformed AWS credentials from the parent');
+      }
+      return {
+        accessKeyId: c.accessKeyId,
+        secretAccessKey: c.secretAccessKey,
+        ...(c.sessionToken !== undefined ? { sessionToken: c.sessionToken } : {}),
+        ...(c.expiration !== undefined ? { expiration: c.expiration } : {}),
+      };
+    },
+    requestHandler: { httpsAgent: agent, connectionTimeout: 5_000, requestTimeout: opts.requestTimeoutMs ?? 15_000 },
+  });
+}

@@ -1,0 +1,97 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Duplex } from 'node:stream';
+import { DescribeKeyCommand } from '@aws-sdk/client-kms';
+import { createKmsClient } from '../../../enclave/kms/client.ts';
+import { kmsError } from '../../../enclave/kms/errors.ts';
+import { createEphemeralCa, selfSignedCert } from '../../standins/local-ca.ts';
+import { startKmsStandin, type KmsStandin } from '../../standins/kms/server.ts';
+import { loopbackDial } from '../../standins/kms/loopback-dial.ts';
+import type { Dial } from '../../../enclave/ports.ts';
+
+const creds = { get: async () => ({ accessKeyId: 'AKID', secretAccessKey: 'secret' }) };
+const principals = { AKID: { secretAccessKey: 'secret', arn: 'arn:aws:iam::111122223333:role/admin' } };
+let dir: string;
+let trusted: KmsStandin;
+let selfSigned: KmsStandin;
+let caPem: string;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'ncs-kmsclient-'));
+  const ca = await createEphemeralCa();
+  caPem = ca.certPem;
+  trusted = await startKmsStandin({ dir: join(dir, 'a'), trustRootsPem: [], tls: await ca.issueServerCert(['localhost']), principals, verifyRecipient: () => { throw new Error('unused'); } });
+  selfSigned = await startKmsStandin({ dir: join(dir, 'b'), trustRootsPem: [], tls: await selfSignedCert(['localhost']), principals, verifyRecipient: () => { throw new Error('unused'); } });
+});
+afterAll(async () => {
+  await trusted.close();
+  await selfSigned.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function mapped(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (err) {
+    return kmsError(err, 'DescribeKey').code;
+  }
+  return 'no error';
+}
+
+const describeMissing = new DescribeKeyCommand({ KeyId: 'arn:aws:kms:us-east-1:111122223333:key/00000000-0000-0000-0000-000000000000' });
+
+describe('createKmsClient: TLS in the enclave over Dial tunnels', () => {
+  it('reaches the stand-in through the tunnel and verifies its certificate against the given CA', async () => {
+    const rec = loopbackDial();
+    const c = createKmsClient({ region: 'us-east-1', endpoint: `https://localhost:${trusted.port}`, caPem, dial: rec.dial, credentials: creds, maxAttempts: 1 });
+    expect(await mapped(c.send(describeMissing))).toBe('ERR_KMS');
+    expect(rec.connections).toBe(1);
+    c.destroy();
+  });
+
+  it('refuses a server whose certificate does not chain to the CA (self-signed)', async () => {
+    const c = createKmsClient({ region: 'us-east-1', endpoint: `https://localhost:${selfSigned.port}`, caPem, dial: loopbackDial().dial, credentials: creds, maxAttempts: 1 });
+    const err = await c.send(describeMissing).catch((e: unknown) => e as Error);
+    expect(String((err as Error).message)).toMatch(/self[- ]signed|certificate/i);
+    expect(kmsError(err, 'DescribeKey').code).toBe('ERR_KMS_UNAVAILABLE');
+    c.destroy();
+  });
+
+  it('refuses a certificate for another name', async () => {
+    // the stand-in's certificate names localhost; reach it as kms.us-east-1.amazonaws.com through the tunnel
+    const rec = loopbackDial({ hostMap: { 'kms.us-east-1.amazonaws.com:443': { host: '127.0.0.1', port: trusted.port } } });
+    const c = createKmsClient({ region: 'us-east-1', caPem, dial: rec.dial, credentials: creds, maxAttempts: 1 });
+    const err = await c.send(describeMissing).catch((e: unknown) => e as Error);
+    expect(String((err as Error).message)).toMatch(/altnames|Hostname|does not match/i);
+    c.destroy();
+  });
+
+  it('a failing or hanging tunnel becomes ERR_KMS_UNAVAILABLE within the dial bound', async () => {
+    const failing: Dial = async () => {
+      throw new Error('egress denied');
+    };
+    const c1 = createKmsClient({ region: 'us-east-1', endpoint: `https://localhost:${trusted.port}`, caPem, dial: failing, credentials: creds, maxAttempts: 1 });
+    expect(await mapped(c1.send(describeMissing))).toBe('ERR_KMS_UNAVAILABLE');
+    const hanging: Dial = () => new Promise<Duplex>(() => undefined);
+    const c2 = createKmsClient({ region: 'us-east-1', endpoint: `https://localhost:${trusted.port}`, caPem, dial: hanging, credentials: creds, maxAttempts: 1, dialTimeoutMs: 200 });
+    expect(await mapped(c2.send(describeMissing))).toBe('ERR_KMS_UNAVAILABLE');
+    c1.destroy();
+    c2.destroy();
+  });
+
+  it('missing or malformed credentials from the parent → ERR_CREDENTIALS', async () => {
+    const c = createKmsClient({
+      region: 'us-east-1', endpoint: `https://localhost:${trusted.port}`, caPem, dial: loopbackDial().dial, maxAttempts: 1,
+      credentials: { get: async () => ({ accessKeyId: 5 as unknown as string, secretAccessKey: '' }) },
+    });
+    expect(await mapped(c.send(describeMissing))).toBe('ERR_CREDENTIALS');
+    c.destroy();
+  });
+
+  it('rejects bad regions and non-https endpoints up front', () => {
+    expect(() => createKmsClient({ region: 'us-east-1/evil', dial: loopbackDial().dial, credentials: creds })).toThrow(/region/);
+    expect(() => createKmsClient({ region: 'us-east-1', endpoint: 'https://localhost:1/path', dial: loopbackDial().dial, credentials: creds })).toThrow(/https/);
+  });
+});

@@ -1,0 +1,77 @@
+import { describe, expect, it } from 'vitest';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { BlobStore } from '../../../enclave/ports.ts';
+import { CosignerError } from '../../../proto/errors.ts';
+import { RollbackGuard, SECRETS_DB_BLOB, SECRETS_KEY_BLOB, Vault } from '../../../enclave/vault/vault.ts';
+import { measurementsFor, sampleState, startStack } from './stack.ts';
+
+const ID = 'cosigner-a';
+
+async function code(p: Promise<unknown>): Promise<string | undefined> {
+  try {
+    await p;
+  } catch (err) {
+    return (err as { code?: string }).code;
+  }
+  return undefined;
+}
+
+describe('Vault setup failures', () => {
+  it('setup from an image the policy does not admit writes nothing', async () => {
+    const t = await startStack();
+    try {
+      const err = await Vault.setup({ kms: t.kmsClient(), attestor: t.attestor(measurementsFor('other')), blobs: t.blobs, keyArn: t.keyArn, cosignerId: ID, initialState: sampleState(ID) }).catch((e: unknown) => e);
+      expect((err as { code: string }).code).toBe('ERR_KMS_ACCESS_DENIED');
+      expect(readdirSync(join(t.home, 'db'))).toEqual([]);
+      expect(await code(Vault.unseal({ kms: t.kmsClient(), attestor: t.attestor(), blobs: t.blobs, cosignerId: ID }))).toBe('ERR_NOT_SET_UP');
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('a setup that died after storing secrets.key resumes with the same key', async () => {
+    const t = await startStack();
+    try {
+      const failingDb: BlobStore = {
+        get: (n) => t.blobs.get(n),
+        put: async (n, d, g) => {
+          if (n === SECRETS_DB_BLOB) throw new CosignerError('ERR_DISK_FULL', 'simulated');
+          return t.blobs.put(n, d, g);
+        },
+      };
+      expect(await code(Vault.setup({ kms: t.kmsClient(), attestor: t.attestor(), blobs: failingDb, keyArn: t.keyArn, cosignerId: ID, initialState: sampleState(ID) }))).toBe('ERR_DISK_FULL');
+      const keyBefore = readFileSync(join(t.home, 'db', SECRETS_KEY_BLOB));
+      const v = await Vault.setup({ kms: t.kmsClient(), attestor: t.attestor(), blobs: t.blobs, keyArn: t.keyArn, cosignerId: ID, initialState: sampleState(ID), guard: new RollbackGuard() });
+      v.close();
+      expect(readFileSync(join(t.home, 'db', SECRETS_KEY_BLOB)).equals(keyBefore)).toBe(true);
+      (await Vault.unseal({ kms: t.kmsClient(), attestor: t.attestor(), blobs: t.blobs, cosignerId: ID, guard: new RollbackGuard() })).close();
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+describe('Vault against a lying KMS', () => {
+  it('refuses plaintext despite a Recipient, a garbage envelope, and an envelope for another key; writes nothing', async () => {
+    const { DevAuthority, DevAttestor } = await import('../../../enclave/attestation/dev-authority.ts');
+    const { generateKeyPairSync } = await import('node:crypto');
+    const { buildEnvelope } = await import('../../standins/kms/cms.ts');
+    const { MemoryBlobStore } = await import('../../../parent/storage/memory-blob-store.ts');
+    const attestor = new DevAttestor({ authority: await DevAuthority.createEphemeral(), pcrs: new Map([[0, new Uint8Array(48).fill(1)]]) });
+    const other = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const responses = [
+      { Plaintext: new Uint8Array(32).fill(7), CiphertextForRecipient: buildEnvelope(Buffer.alloc(32, 7), other.publicKey), CiphertextBlob: new Uint8Array(100) },
+      { CiphertextForRecipient: new Uint8Array(300).fill(0x30), CiphertextBlob: new Uint8Array(100) },
+      { CiphertextForRecipient: buildEnvelope(Buffer.alloc(32, 7), other.publicKey), CiphertextBlob: new Uint8Array(100) },
+      { CiphertextBlob: new Uint8Array(100) },
+    ];
+    const expected = ['ERR_KMS', 'ERR_CMS_MALFORMED', 'ERR_CMS_MALFORMED', 'ERR_CMS_MALFORMED'];
+    for (let i = 0; i < responses.length; i++) {
+      const blobs = new MemoryBlobStore();
+      const kms = { send: async () => responses[i] } as unknown as import('@aws-sdk/client-kms').KMSClient;
+      expect(await code(Vault.setup({ kms, attestor, blobs, keyArn: 'arn:aws:kms:us-east-1:111122223333:key/abc', cosignerId: ID, initialState: sampleState(ID) }))).toBe(expected[i]);
+      expect(await blobs.get(SECRETS_KEY_BLOB)).toBeNull();
+    }
+  });
+});
