@@ -1,0 +1,105 @@
+// Runs in the enclave. The open signing sessions of this co-signer, in memory only: a restart (a
+// new registry) aborts every one of them, which is what makes nonce reuse across restarts
+// impossible. Bounded in count and lifetime; a session id is accepted once.
+import { CosignerError } from '../../proto/errors.ts';
+import type { Clock } from '../ports.ts';
+import type { KeyShareRecord } from '../vault/records.ts';
+import { FrostSigningSession, type SessionBinding, type WireCommitment } from './signing-session.ts';
+
+export interface SessionRegistryOptions {
+  readonly clock: Clock;
+  /** Most sessions open at once (default 256); more → ERR_BUSY. */
+  readonly maxOpen?: number;
+  /** A session not finished within this many ms is aborted (default 120 000). */
+  readonly ttlMs?: number;
+  /** How many finished session ids are remembered to refuse their reuse (default 8192). */
+  readonly rememberClosed?: number;
+}
+
+interface Entry {
+  readonly session: FrostSigningSession;
+  readonly expiresAt: number;
+}
+
+/** Open FROST signing sessions of one enclave process. */
+export class SessionRegistry {
+  private readonly open = new Map<string, Entry>();
+  private readonly closed = new Set<string>();
+  private readonly clock: Clock;
+  private readonly maxOpen: number;
+  private readonly ttlMs: number;
+  private readonly rememberClosed: number;
+
+  constructor(opts: SessionRegistryOptions) {
+    this.clock = opts.clock;
+    this.maxOpen = opts.maxOpen ?? 256;
+    this.ttlMs = opts.ttlMs ?? 120_000;
+    this.rememberClosed = opts.rememberClosed ?? 8192;
+  }
+
+  /** Number of sessions currently open. */
+  get size(): number {
+    this.expire();
+    return this.open.size;
+  }
+
+  /**
+   * Round 1 of a new session: binds session id, key, message and signer set, returns this
+   * participant's commitments. A session id seen before (open or finished) is refused.
+   */
+  begin(sessionId: string, key: KeyShareRecord, message: Uint8Array, signers: readonly number[]): { commitment: WireCommitment; binding: SessionBinding } {
+    this.expire();
+    if (this.open.has(sessionId) || this.closed.has(sessionId)) {
+      const entry = this.open.get(sessionId);
+      if (entry) this.finish(sessionId, entry);
+      throw new CosignerError('ERR_SESSION_ABORTED', 'session id reused: session aborted', { details: { sessionId: sessionId.slice(0, 128) } });
+    }
+    if (this.open.size >= this.maxOpen) throw new CosignerError('ERR_BUSY', 'too many open signing sessions');
+    const session = new FrostSigningSession({ sessionId, key, message, signers });
+    const commitment = session.commit();
+    this.open.set(sessionId, { session, expiresAt: this.clock.now() + this.ttlMs });
+    return { commitment, binding: session.binding };
+  }
+
+  /** Round 2: the signature share for `sessionId`. The session is closed whatever happens. */
+  sign(sessionId: string, expect: Omit<SessionBinding, 'signers' | 'sessionId'>, commitments: readonly WireCommitment[]): string {
+    this.expire();
+    const entry = this.open.get(sessionId);
+    if (!entry) {
+      if (this.closed.has(sessionId)) throw new CosignerError('ERR_NONCE_REUSE', 'session already finished: its nonces are gone', { details: { sessionId: sessionId.slice(0, 128) } });
+      throw new CosignerError('ERR_SESSION_NOT_FOUND', 'no such open session (expired, aborted, or the enclave restarted)', { details: { sessionId: sessionId.slice(0, 128) } });
+    }
+    try {
+      return entry.session.sign(commitments, { ...expect, sessionId });
+    } finally {
+      this.finish(sessionId, entry);
+    }
+  }
+
+  /** Aborts one session (e.g. the coordinator cancelled it). */
+  abort(sessionId: string): void {
+    const entry = this.open.get(sessionId);
+    if (entry) this.finish(sessionId, entry);
+  }
+
+  /** Aborts every open session (shutdown, lost connection, key change). */
+  abortAll(): void {
+    for (const [id, entry] of [...this.open]) this.finish(id, entry);
+  }
+
+  private finish(sessionId: string, entry: Entry): void {
+    entry.session.abort();
+    this.open.delete(sessionId);
+    this.closed.add(sessionId);
+    while (this.closed.size > this.rememberClosed) {
+      const first = this.closed.values().next();
+      if (first.done) break;
+      this.closed.delete(first.value);
+    }
+  }
+
+  private expire(): void {
+    const now = this.clock.now();
+    for (const [id, entry] of [...this.open]) if (entry.expiresAt <= now) this.finish(id, entry);
+  }
+}

@@ -1,0 +1,232 @@
+// Runs in the enclave. The coordinator client: one long-lived TLS connection (TLS terminates here;
+// the parent relays bytes), opened outward through `Dial`, re-opened with capped backoff. Every
+// envelope is authenticated both ways (handshake.ts, envelope.ts). Requests from the coordinator go
+// to dispatch.ts; pairing (pairing.ts) runs over the same connection.
+import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
+import tls from 'node:tls';
+import { isIP } from 'node:net';
+import { CosignerError, toCosignerError } from '../../proto/errors.ts';
+import { SessionRegistry } from '../mpc/sessions.ts';
+import type { Clock, Dial } from '../ports.ts';
+import type { ApiUserRecord, CallbackSettings, ThresholdScheme } from '../vault/records.ts';
+import type { ApproveFn } from './approval-request.ts';
+import { backoffDelay, type BackoffOptions } from './backoff.ts';
+import { FramedSocket, PeerConnection } from './connection.ts';
+import { RequestDispatcher } from './dispatch.ts';
+import { ed25519PublicKey } from './envelope.ts';
+import { clientHandshake } from './handshake.ts';
+import type { TransactionInfo } from './messages.ts';
+import { pair } from './pairing.ts';
+import type { UserStore } from './user-store.ts';
+
+export { approvalDigest, type ApprovalDecision, type ApproveFn, type SignApprovalRequest } from './approval-request.ts';
+
+export type ClientState = 'not-started' | 'connecting' | 'connected' | 'disconnected' | 'unavailable';
+
+export interface CoordinatorClientOptions {
+  readonly dial: Dial;
+  readonly clock: Clock;
+  readonly identity: { readonly cosignerId: string; readonly coordinatorAuthKeyPkcs8: string };
+  /** `host:port` and the coordinator's Ed25519 public key fixed at setup. */
+  readonly coordinator: { readonly url: string; readonly publicKeyPem: string };
+  /** TLS trust for the coordinator endpoint (default: Node's CA store). Verification is always on. */
+  readonly tls?: { readonly ca?: string | readonly string[]; readonly servername?: string };
+  readonly users: UserStore;
+  readonly approve: ApproveFn;
+  readonly backoff?: BackoffOptions;
+  /** Consecutive failures after which state() says 'unavailable' (default 5). */
+  readonly unavailableAfter?: number;
+  /** Stop retrying after this many consecutive failures (default: never). */
+  readonly maxAttempts?: number;
+  readonly handshakeTimeoutMs?: number;
+  readonly requestTimeoutMs?: number;
+  readonly sessions?: { readonly maxOpen?: number; readonly ttlMs?: number };
+  readonly random?: () => number;
+  /** Structured log hook; never receives secrets. */
+  readonly log?: (level: 'info' | 'warn' | 'error', fields: Record<string, unknown>, msg: string) => void;
+}
+
+
+/** The coordinator client of one co-signer. Implements the `Upstream` seam of enclave/services. */
+export class CoordinatorClient {
+  private readonly o: CoordinatorClientOptions;
+  private readonly authKey: KeyObject;
+  private readonly authPublicKey: KeyObject;
+  private readonly coordinatorKey: KeyObject;
+  private readonly host: string;
+  private readonly port: number;
+  private readonly registry: SessionRegistry;
+  private readonly dispatcher: RequestDispatcher;
+  private readonly pairingNonces = new Set<string>();
+  private stateValue: ClientState = 'not-started';
+  private conn: PeerConnection | undefined;
+  private stopping = new AbortController();
+  private loop: Promise<void> | undefined;
+  private failures = 0;
+  private waiters: { resolve: () => void; reject: (e: unknown) => void }[] = [];
+
+  constructor(o: CoordinatorClientOptions) {
+    this.o = o;
+    try {
+      this.authKey = createPrivateKey({ key: Buffer.from(o.identity.coordinatorAuthKeyPkcs8, 'hex'), format: 'der', type: 'pkcs8' });
+    } catch {
+      throw new CosignerError('ERR_CONFIG_INVALID', 'coordinatorAuthKey is not a PKCS#8 key');
+    }
+    if (this.authKey.asymmetricKeyType !== 'ed25519') throw new CosignerError('ERR_CONFIG_INVALID', 'coordinatorAuthKey must be Ed25519');
+    this.authPublicKey = createPublicKey(this.authKey);
+    this.coordinatorKey = ed25519PublicKey(o.coordinator.publicKeyPem);
+    const m = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]{1,253}):([0-9]{1,5})$/.exec(o.coordinator.url.replace(/^tls:\/\//, ''));
+    const port = Number(m?.[2]);
+    if (!m || port < 1 || port > 65535) throw new CosignerError('ERR_CONFIG_INVALID', 'coordinator url must be host:port');
+    this.host = (m[1] as string).replace(/^\[|\]$/g, '');
+    this.port = port;
+    this.registry = new SessionRegistry({ clock: o.clock, ...(o.sessions ?? {}) });
+    this.dispatcher = new RequestDispatcher({ clock: o.clock, users: o.users, approve: o.approve, registry: this.registry, log: (l, f, m) => this.log(l, f, m) });
+  }
+
+  /** Connection state, as `cosigner status` shows it. */
+  state(): ClientState {
+    return this.stateValue;
+  }
+
+  /** Signing sessions currently open (their nonces in memory). */
+  openSessions(): number {
+    return this.registry.size;
+  }
+
+  /** Starts the connect/reconnect loop (idempotent). */
+  start(): this {
+    if (!this.loop) {
+      this.stopping = new AbortController();
+      this.loop = this.run().catch(() => undefined);
+    }
+    return this;
+  }
+
+  /** Closes the connection, stops reconnecting and aborts every open session. */
+  async stop(): Promise<void> {
+    this.stopping.abort(new CosignerError('ERR_CANCELLED', 'coordinator client stopped'));
+    this.conn?.close('co-signer stopping');
+    this.registry.abortAll();
+    await this.loop;
+    this.loop = undefined;
+    this.stateValue = 'disconnected';
+  }
+
+  /** Resolves once connected (rejects with ERR_COORDINATOR_UNAVAILABLE after `timeoutMs`). */
+  async waitConnected(timeoutMs = 30_000): Promise<PeerConnection> {
+    if (this.conn && !this.conn.closed) return this.conn;
+    if (!this.loop) throw new CosignerError('ERR_COORDINATOR_UNAVAILABLE', 'coordinator client not running');
+    await new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => reject(new CosignerError('ERR_COORDINATOR_UNAVAILABLE', 'coordinator not connected')), timeoutMs);
+      this.waiters.push({ resolve: () => (clearTimeout(t), resolve()), reject: (e) => (clearTimeout(t), reject(e)) });
+    });
+    return this.conn as unknown as PeerConnection;
+  }
+
+  /**
+   * `add-user`: verify the token, DKG with the coordinator, return the pending user record (not
+   * yet sealed: the caller seals it, then the coordinator's user.activate makes it usable).
+   */
+  async pair(token: string, opts: { callback?: CallbackSettings | undefined; schemes?: readonly ThresholdScheme[]; signal?: AbortSignal } = {}): Promise<ApiUserRecord> {
+    const isUsed = (nonce: string): boolean => this.pairingNonces.has(nonce) || this.o.users.list().some((u) => u.pairingNonce === nonce);
+    const conn = { request: async (type: string, body: unknown, ro?: { timeoutMs?: number }) => (await this.waitConnected()).request(type, body, ro) };
+    let nonce: string | undefined;
+    return pair({
+      token,
+      coordinatorKey: this.coordinatorKey,
+      now: this.o.clock.now(),
+      isUsed: (n) => {
+        const used = isUsed(n);
+        if (!used) this.pairingNonces.add((nonce = n));
+        return used;
+      },
+      coordinator: conn,
+      callback: opts.callback,
+      ...(opts.schemes ? { schemes: opts.schemes } : {}),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    }).finally(() => {
+      // A failed pairing may be retried with the same token; a successful one is remembered
+      // through the sealed record's pairingNonce from now on.
+      if (nonce !== undefined) this.pairingNonces.delete(nonce);
+    });
+  }
+
+  private log(level: 'info' | 'warn' | 'error', fields: Record<string, unknown>, msg: string): void {
+    this.o.log?.(level, fields, msg);
+  }
+
+  private async run(): Promise<void> {
+    const signal = this.stopping.signal;
+    while (!signal.aborted) {
+      this.stateValue = this.failures >= (this.o.unavailableAfter ?? 5) ? 'unavailable' : 'connecting';
+      try {
+        const conn = await this.connect(signal);
+        this.failures = 0;
+        this.conn = conn;
+        this.stateValue = 'connected';
+        this.log('info', { conn: conn.conn }, 'coordinator connected');
+        for (const w of this.waiters.splice(0)) w.resolve();
+        const closed = await new Promise<CosignerError>((resolve) => conn.onClose(resolve));
+        this.log('warn', { code: closed.code }, 'coordinator connection lost');
+      } catch (err) {
+        const e = toCosignerError(err, 'ERR_COORDINATOR_UNAVAILABLE');
+        this.failures++;
+        this.log('warn', { code: e.code, failures: this.failures }, 'coordinator connect failed');
+      }
+      this.conn = undefined;
+      // Nonces never outlive the connection their commitments went out on.
+      this.registry.abortAll();
+      if (signal.aborted) break;
+      this.stateValue = this.failures >= (this.o.unavailableAfter ?? 5) ? 'unavailable' : 'disconnected';
+      if (this.o.maxAttempts !== undefined && this.failures >= this.o.maxAttempts) break;
+      try {
+        await this.o.clock.sleep(backoffDelay(this.failures, (this.o.random ?? Math.random)(), this.o.backoff), signal);
+      } catch {
+        break;
+      }
+    }
+    if (!signal.aborted) this.stateValue = 'unavailable';
+    const gone = new CosignerError('ERR_COORDINATOR_UNAVAILABLE', 'coordinator client gave up or stopped');
+    for (const w of this.waiters.splice(0)) w.reject(gone);
+  }
+
+  private async connect(signal: AbortSignal): Promise<PeerConnection> {
+    const raw = await this.o.dial(this.host, this.port, { signal });
+    // Small request/reply records: do not let Nagle hold them back when the stream is a TCP socket.
+    (raw as { setNoDelay?: (v: boolean) => void }).setNoDelay?.(true);
+    const servername = this.o.tls?.servername ?? (isIP(this.host) ? undefined : this.host);
+    const socket = tls.connect({
+      socket: raw,
+      ...(servername ? { servername } : {}),
+      ...(this.o.tls?.ca ? { ca: this.o.tls.ca as string | string[] } : {}),
+      ...(isIP(this.host) && !this.o.tls?.servername ? { checkServerIdentity: (_h: string, cert: tls.PeerCertificate) => tls.checkServerIdentity(this.host, cert) } : {}),
+      rejectUnauthorized: true,
+      minVersion: 'TLSv1.2',
+    });
+    await new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => reject(new CosignerError('ERR_TIMEOUT', 'coordinator TLS handshake timed out')), this.o.handshakeTimeoutMs ?? 10_000);
+      socket.once('secureConnect', () => (clearTimeout(t), resolve()));
+      socket.once('error', (err) => (clearTimeout(t), reject(new CosignerError('ERR_COORDINATOR_UNAVAILABLE', 'coordinator TLS failed', { cause: err }))));
+    }).catch((err) => {
+      socket.destroy();
+      throw err;
+    });
+    const framed = new FramedSocket(socket);
+    try {
+      const channel = await clientHandshake(framed, {
+        authKey: this.authKey,
+        authPublicKey: this.authPublicKey,
+        cosignerId: this.o.identity.cosignerId,
+        coordinatorKey: this.coordinatorKey,
+        timeoutMs: this.o.handshakeTimeoutMs ?? 10_000,
+      });
+      return new PeerConnection({ framed, channel, handler: (type, body, id) => this.dispatcher.handle(type, body, id), ...(this.o.requestTimeoutMs ? { requestTimeoutMs: this.o.requestTimeoutMs } : {}) });
+    } catch (err) {
+      framed.fail(toCosignerError(err, 'ERR_COORDINATOR_AUTH'));
+      throw err;
+    }
+  }
+}
+
+export type { TransactionInfo };

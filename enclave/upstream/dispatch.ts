@@ -1,0 +1,144 @@
+// Runs in the enclave. Handles the requests the coordinator sends over the authenticated link:
+// sign.commit (validate → approve → round 1), sign.share (round 2), sign.abort, user.activate,
+// approval.request, ping. Idempotent by request id; every body parsed strictly (messages.ts).
+import { createHash, createPrivateKey } from 'node:crypto';
+import { CosignerError } from '../../proto/errors.ts';
+import { MAX_MESSAGE_BYTES } from '../mpc/signing-session.ts';
+import type { SessionRegistry } from '../mpc/sessions.ts';
+import type { Clock } from '../ports.ts';
+import type { ApiUserRecord } from '../vault/records.ts';
+import { approvalDigest, type ApproveFn, type SignApprovalRequest } from './approval-request.ts';
+import { canonicalDigest, signApproval } from './approval-signature.ts';
+import { ID, obj, parseApprovalRequest, parseSignCommit, parseSignShare, str } from './messages.ts';
+import type { UserStore } from './user-store.ts';
+
+interface CachedReply {
+  readonly digest: string;
+  readonly result: Promise<unknown>;
+}
+
+/** Answers remembered for idempotent retries. */
+const REPLY_CACHE = 1024;
+
+/** What the dispatcher needs from the client. */
+export interface DispatcherDeps {
+  readonly clock: Clock;
+  readonly users: UserStore;
+  readonly approve: ApproveFn;
+  readonly registry: SessionRegistry;
+  readonly log: (level: 'info' | 'warn' | 'error', fields: Record<string, unknown>, msg: string) => void;
+}
+
+/** The co-signer's handler for coordinator requests. */
+export class RequestDispatcher {
+  private readonly replies = new Map<string, CachedReply>();
+
+  constructor(private readonly o: DispatcherDeps) {}
+
+  private log(level: 'info' | 'warn' | 'error', fields: Record<string, unknown>, msg: string): void {
+    this.o.log(level, fields, msg);
+  }
+
+  /** Idempotency: the same request id with the same body gets the same answer, once computed. */
+  handle(type: string, body: unknown, id: string): Promise<unknown> {
+    const key = `${type}\0${id}`;
+    const digest = createHash('sha256').update(JSON.stringify(body ?? null)).digest('hex');
+    const cached = this.replies.get(key);
+    if (cached) {
+      if (cached.digest !== digest) return Promise.reject(new CosignerError('ERR_ALREADY_EXISTS', 'request id reused with a different body'));
+      return cached.result;
+    }
+    const result = this.dispatch(type, body, id);
+    this.replies.set(key, { digest, result });
+    // A retryable failure (busy, user still pending…) is forgotten, so a retry under the same id
+    // is processed afresh; answers and final refusals stay cached.
+    result.catch((err: unknown) => {
+      if (err instanceof CosignerError && err.retryable && this.replies.get(key)?.result === result) this.replies.delete(key);
+    });
+    while (this.replies.size > REPLY_CACHE) {
+      const first = this.replies.keys().next();
+      if (first.done) break;
+      this.replies.delete(first.value);
+    }
+    return result;
+  }
+
+  private async dispatch(type: string, body: unknown, id: string): Promise<unknown> {
+    switch (type) {
+      case 'ping':
+        return { now: this.o.clock.now() };
+      case 'sign.commit':
+        return this.onSignCommit(body, id);
+      case 'sign.share': {
+        const b = parseSignShare(body);
+        return { signatureShare: this.o.registry.sign(b.sessionId, { keyId: b.keyId, messageDigest: b.messageDigest }, b.commitments) };
+      }
+      case 'sign.abort': {
+        const b = obj(body, 'sign.abort', ['sessionId']);
+        this.o.registry.abort(str(b.sessionId, 'sessionId', ID));
+        return {};
+      }
+      case 'user.activate': {
+        const b = obj(body, 'user.activate', ['userId']);
+        const user = this.requireUser(str(b.userId, 'userId', /^[A-Za-z0-9._@-]{1,64}$/));
+        const next = user.status === 'active' ? user : await this.o.users.activate(user.id);
+        this.log('info', { userId: user.id, audit: true }, 'owner approved the key share: user active');
+        return { userId: next.id, status: next.status };
+      }
+      case 'approval.request':
+        return this.onApprovalRequest(body, id);
+      default:
+        throw new CosignerError('ERR_UNKNOWN_METHOD', 'unknown coordinator request type', { details: { type: type.slice(0, 40) } });
+    }
+  }
+
+  private requireUser(id: string): ApiUserRecord {
+    const user = this.o.users.get(id);
+    if (!user) throw new CosignerError('ERR_NOT_FOUND', 'no such user on this co-signer', { details: { userId: id } });
+    return user;
+  }
+
+  private async onSignCommit(body: unknown, requestId: string): Promise<unknown> {
+    const b = parseSignCommit(body, MAX_MESSAGE_BYTES * 2);
+    const user = this.requireUser(b.userId);
+    if (user.status !== 'active') throw new CosignerError('ERR_USER_PENDING', 'the owner has not approved this user\'s key share yet', { details: { userId: user.id } });
+    const key = user.keyShares.find((k) => k.keyId === b.keyId);
+    if (!key) throw new CosignerError('ERR_NOT_FOUND', 'no such key for this user', { details: { keyId: b.keyId } });
+    const message = Uint8Array.from(Buffer.from(b.message, 'hex'));
+    const request: SignApprovalRequest = {
+      requestId,
+      kind: 'sign',
+      userId: user.id,
+      ...b.transaction,
+      scheme: key.scheme,
+      keyId: key.keyId,
+      rawTx: [{ payload: b.message }],
+    };
+    const expected = approvalDigest(request);
+    const decision = await this.o.approve(user, structuredClone(request));
+    if (!decision.approved) throw new CosignerError('ERR_CALLBACK_REJECTED', 'signing refused by the approval step', { details: { txId: b.transaction.txId } });
+    // Bind what we sign to what was approved: the approval names the digest of the request it saw
+    // (whose rawTx payload is `message`); the approver only ever got a copy of the request.
+    if (decision.payloadDigest !== expected) {
+      throw new CosignerError('ERR_MESSAGE_MISMATCH', 'the approved payload is not the one to be signed', { details: { txId: b.transaction.txId } });
+    }
+    const { commitment, binding } = this.o.registry.begin(b.sessionId, key, message, b.signers);
+    this.log('info', { sessionId: b.sessionId, userId: user.id, keyId: key.keyId, txId: b.transaction.txId }, 'signing session opened');
+    return { commitment, messageDigest: binding.messageDigest };
+  }
+
+  private async onApprovalRequest(body: unknown, requestId: string): Promise<unknown> {
+    const b = parseApprovalRequest(body);
+    const user = this.requireUser(b.userId);
+    if (user.status !== 'active') throw new CosignerError('ERR_USER_PENDING', 'user not active yet', { details: { userId: user.id } });
+    const request: SignApprovalRequest = { requestId, kind: b.kind, userId: user.id, txId: b.subjectId, rawTx: [], payload: b.payload };
+    const expected = approvalDigest(request);
+    const decision = await this.o.approve(user, structuredClone(request));
+    if (decision.payloadDigest !== expected) throw new CosignerError('ERR_MESSAGE_MISMATCH', 'the approval names another payload');
+    const approvalKey = createPrivateKey({ key: Buffer.from(user.approvalKeyPkcs8, 'hex'), format: 'der', type: 'pkcs8' });
+    const payloadDigest = canonicalDigest(b.payload);
+    const decisionWord = decision.approved ? 'approve' : 'reject';
+    const signature = signApproval(approvalKey, { kind: b.kind, userId: user.id, subjectId: b.subjectId, payloadDigest, decision: decisionWord });
+    return { decision: decisionWord, payloadDigest, signature, ...(decision.reason ? { reason: decision.reason.slice(0, 200) } : {}) };
+  }
+}

@@ -1,0 +1,167 @@
+// End to end within the threshold-signing area: the reference coordinator and the enclave's
+// coordinator client over loopback TLS: pair (DKG), owner approval, policy, sign, verify.
+import { generateKeyPairSync } from 'node:crypto';
+import net from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { schnorr } from '@noble/curves/secp256k1.js';
+import { verifyWithStandardVerifier } from '../../../enclave/mpc/suites.ts';
+import { systemClock } from '../../../enclave/ports.ts';
+import { approvalDigest, CoordinatorClient, type ApproveFn } from '../../../enclave/upstream/client.ts';
+import { memoryUserStore } from '../../../enclave/upstream/user-store.ts';
+import { createEphemeralCa } from '../../standins/local-ca.ts';
+import { startCoordinator, type RunningCoordinator } from '../../standins/coordinator/server.ts';
+
+let coord: RunningCoordinator;
+let client: CoordinatorClient;
+let caPem: string;
+const users = memoryUserStore();
+let approveImpl: ApproveFn = async (_u, req) => ({ approved: true, payloadDigest: approvalDigest(req) });
+const approvalsSeen: string[] = [];
+
+function identity() {
+  const kp = generateKeyPairSync('ed25519');
+  return { cosignerId: 'cosigner-e2e', coordinatorAuthKeyPkcs8: kp.privateKey.export({ format: 'der', type: 'pkcs8' }).toString('hex') };
+}
+
+beforeAll(async () => {
+  const ca = await createEphemeralCa('e2e coordinator CA');
+  caPem = ca.certPem;
+  coord = await startCoordinator({ tls: await ca.issueServerCert(), cryptoWorkers: 1 }); // signing in a worker thread, as main.ts does
+  client = new CoordinatorClient({
+    dial: async (host, port) => net.connect({ host, port }),
+    clock: systemClock,
+    identity: identity(),
+    coordinator: { url: coord.cosignerUrl, publicKeyPem: coord.publicKeyPem },
+    tls: { ca: caPem },
+    users,
+    approve: async (u, req) => {
+      approvalsSeen.push(req.kind);
+      return approveImpl(u, req);
+    },
+  }).start();
+  await client.waitConnected(10_000);
+});
+
+afterAll(async () => {
+  await client?.stop();
+  await coord?.close();
+});
+
+async function rest(path: string, method = 'GET', body?: unknown): Promise<{ status: number; json: any }> {
+  const res = await fetch(coord.restUrl + path, { method, ...(body ? { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } } : {}) });
+  return { status: res.status, json: await res.json() };
+}
+
+describe('reference coordinator ↔ enclave coordinator client', () => {
+  it('pairs a user (DKG for both schemes), keeps it pending until the owner approves, then signs', async () => {
+    const { json } = await rest('/v1/pairing-tokens', 'POST', { userId: 'alice', workspace: 'ws-1' });
+    const record = await client.pair(json.token);
+    expect(record).toMatchObject({ id: 'alice', workspace: 'ws-1', status: 'pending' });
+    expect(record.keyShares.map((k) => k.scheme).sort()).toEqual(['frost-ed25519', 'frost-secp256k1-tr']);
+    users.put(record); // what the vault seals
+
+    const payload = Buffer.from('transfer 1 SOL to 9xQe...').toString('hex');
+    const pending = await rest('/v1/transactions', 'POST', { userId: 'alice', asset: 'SOL', amount: '1', destination: 'dest-1', payload, scheme: 'frost-ed25519' });
+    expect(pending.status).toBe(502);
+    expect(pending.json.error.code).toBe('ERR_USER_PENDING');
+
+    expect((await rest('/v1/users/alice/approve', 'POST')).status).toBe(200);
+    expect(users.get('alice')?.status).toBe('active');
+
+    for (const scheme of ['frost-ed25519', 'frost-secp256k1-tr'] as const) {
+      const r = await rest('/v1/transactions', 'POST', { userId: 'alice', asset: 'BTC', amount: '0.5', destination: 'dest-1', payload, scheme });
+      expect(r.status).toBe(201);
+      expect(r.json).toMatchObject({ status: 'signed', verified: true, approval: { decision: 'approve' } });
+      const sig = Buffer.from(r.json.signature, 'hex');
+      const pub = Buffer.from(r.json.publicKey, 'hex');
+      const msg = Buffer.from(payload, 'hex');
+      // Independent verifiers: node:crypto Ed25519 / BIP-340 schnorr.verify.
+      if (scheme === 'frost-secp256k1-tr') expect(schnorr.verify(sig, msg, pub.subarray(1))).toBe(true);
+      expect(verifyWithStandardVerifier(scheme, pub, msg, sig)).toBe(true);
+      const got = await rest(`/v1/transactions/${r.json.id}`);
+      expect(got.json.status).toBe('signed');
+    }
+    expect(approvalsSeen).toContain('transaction');
+    expect(approvalsSeen).toContain('sign');
+    expect(client.openSessions()).toBe(0);
+  });
+
+  it('refuses a reused pairing token before any DKG', async () => {
+    const token = coord.issuePairingToken('bob', 'ws-1');
+    users.put(await client.pair(token, { schemes: ['frost-secp256k1-tr'] }));
+    await expect(client.pair(token)).rejects.toMatchObject({ code: 'ERR_PAIRING_TOKEN_REUSED' });
+  });
+
+  it('policy: block and allow rules', async () => {
+    await rest('/v1/policy', 'PUT', { rules: [{ asset: 'DOGE', action: 'block' }, { asset: 'BTC', maxAmount: '10', action: 'allow' }], defaultAction: 'block' });
+    const payload = 'aa'.repeat(32);
+    const blocked = await rest('/v1/transactions', 'POST', { userId: 'alice', asset: 'DOGE', amount: '1', destination: 'd', payload });
+    expect(blocked.status).toBe(403);
+    expect(blocked.json.status).toBe('blocked');
+    const allowed = await rest('/v1/transactions', 'POST', { userId: 'alice', asset: 'BTC', amount: '9.99', destination: 'd', payload, scheme: 'frost-secp256k1-tr' });
+    expect(allowed.json).toMatchObject({ status: 'signed', verified: true });
+    expect(allowed.json.approval).toBeUndefined();
+    const tooMuch = await rest('/v1/transactions', 'POST', { userId: 'alice', asset: 'BTC', amount: '10', destination: 'd', payload });
+    expect(tooMuch.json.status).toBe('blocked');
+    await rest('/v1/policy', 'PUT', { rules: [], defaultAction: 'require-approval' });
+  });
+
+  it('the approval step rejecting, or approving another payload, means no signature', async () => {
+    const payload = 'bb'.repeat(40);
+    approveImpl = async (_u, req) => ({ approved: false, payloadDigest: approvalDigest(req), reason: 'no' });
+    const rejected = await rest('/v1/transactions', 'POST', { userId: 'alice', asset: 'BTC', amount: '1', destination: 'd', payload });
+    expect(rejected.status).toBe(403);
+    expect(rejected.json.status).toBe('rejected');
+    expect(rejected.json.signature).toBeUndefined();
+
+    // The handler approved a different message than the one the session would sign.
+    approveImpl = async (_u, req) => ({ approved: true, payloadDigest: approvalDigest({ ...req, rawTx: req.rawTx.map(() => ({ payload: 'cc'.repeat(40) })) }) });
+    const mismatch = await rest('/v1/transactions', 'POST', { userId: 'alice', asset: 'BTC', amount: '1', destination: 'd', payload, scheme: 'frost-ed25519' });
+    expect(mismatch.json.status).toBe('failed');
+    expect(mismatch.json.error.code).toBe('ERR_MESSAGE_MISMATCH');
+    expect(mismatch.json.signature).toBeUndefined();
+    expect(client.openSessions()).toBe(0);
+    approveImpl = async (_u, req) => ({ approved: true, payloadDigest: approvalDigest(req) });
+  });
+
+  it('status API reports the connected co-signer', async () => {
+    const s = await rest('/v1/status');
+    expect(s.json.cosigners).toEqual([{ id: 'cosigner-e2e', connected: true }]);
+    expect(s.json.users).toBe(2);
+  });
+});
+
+describe('t-of-n with the reference coordinator (2-of-3, vault-backed user store)', () => {
+  it('pairs through startUpstream, activates through the vault, signs with BIP-340 output', async () => {
+    const { startUpstream } = await import('../../../enclave/upstream/index.ts');
+    const ca = await createEphemeralCa('t-of-n CA');
+    const c3 = await startCoordinator({ tls: await ca.issueServerCert(), threshold: 2, participants: 3 });
+    const id = identity();
+    let state = {
+      formatVersion: 1 as const,
+      identity: { cosignerId: 'cosigner-3', callbackSigningKeyPkcs8: '', coordinatorAuthKeyPkcs8: id.coordinatorAuthKeyPkcs8 },
+      coordinator: { url: c3.cosignerUrl, publicKeyPem: c3.publicKeyPem },
+      kms: { keyArn: 'arn:aws:kms:eu-west-1:000000000000:key/x', region: 'eu-west-1' },
+      users: [] as import('../../../enclave/vault/records.ts').ApiUserRecord[],
+    };
+    const vault = { get state() { return state; }, update: async (m: (s: typeof state) => typeof state) => void (state = m(state)) };
+    const up = startUpstream({ vault, dial: async (host, port) => net.connect({ host, port }), clock: systemClock, approve: async (_u, req) => ({ approved: true, payloadDigest: approvalDigest(req) }), tls: { ca: ca.certPem } });
+    const asUpstream: import('../../../enclave/services/backends.ts').Upstream = up; // the composition root's seam
+    try {
+      await up.waitConnected(10_000);
+      const record = await up.pair(c3.issuePairingToken('carol', 'ws-3'), { schemes: ['frost-secp256k1-tr'] });
+      expect(record.keyShares[0]).toMatchObject({ threshold: 2, participants: [1, 2, 3], identifier: 1 });
+      await vault.update((s) => ({ ...s, users: [...s.users, record] }));
+      await c3.approveUser('carol');
+      expect(state.users[0]?.status).toBe('active');
+      const payload = 'dd'.repeat(32);
+      const tx = await c3.createTransaction({ userId: 'carol', asset: 'BTC', amount: '2', destination: 'bc1-dest', payload, scheme: 'frost-secp256k1-tr' });
+      expect(tx).toMatchObject({ status: 'signed', verified: true });
+      expect(schnorr.verify(Buffer.from(tx.signature!, 'hex'), Buffer.from(payload, 'hex'), Buffer.from(tx.publicKey!, 'hex').subarray(1))).toBe(true);
+      expect(asUpstream.state()).toBe('connected');
+    } finally {
+      await up.stop();
+      await c3.close();
+    }
+  });
+});
