@@ -1,26 +1,36 @@
-# nitro-cosigner — build, test, demo, benchmark. Every target works on a fresh clone after `make install`.
+# nitro-cosigner — build, test, demo, benchmark. Every target works on a fresh clone (it installs
+# from the lockfile first when node_modules/ is missing).
 SHELL := /bin/bash
 NPX := npx --no-install
 export COSIGNER_SHARED ?= $(abspath ../shared)
+# node-gyp builds against the installed Node's headers (no download: only the npm registry is reachable).
+ifeq ($(npm_config_nodedir),)
+  ifneq ($(wildcard /usr/include/node/node_api.h),)
+    export npm_config_nodedir := /usr
+  endif
+endif
 
 .PHONY: install build native bundle test typecheck unit lint demo bench eif clean
 
-install:
+# A fresh clone installs from the lockfile on first use; CI has already run `npm ci`.
+node_modules/.package-lock.json: package-lock.json
 	npm ci --no-audit --no-fund
+
+install: node_modules/.package-lock.json
 
 # The vsock binding (N-API, node-gyp) and the enclave bundles (esbuild). Local mode needs only the
 # development bundle; the NSM bundle is what goes into the EIF.
 build: native bundle
 
 # Every native binding is a folder with a binding.gyp (vsock in proto/, NSM in enclave/).
-native:
+native: install
 	@for d in $$(find proto enclave -name binding.gyp -not -path '*/node_modules/*' -printf '%h\n' | sort); do \
 	  echo "native: $$d"; $(NPX) node-gyp rebuild --directory=$$d >/dev/null || exit 1; done
 
-bundle:
+bundle: install
 	$(NPX) tsx scripts/bundle-enclave.ts
 
-typecheck:
+typecheck: install
 	$(NPX) tsc -p tsconfig.json
 
 lint:
@@ -37,7 +47,7 @@ demo: build
 bench: build
 	$(NPX) tsx test/bench/run.ts
 
-# Needs Docker and nitro-cli (a Nitro-enabled EC2 instance): see README.md, "Building the enclave image".
+# Needs Docker and nitro-cli (a Nitro-enabled EC2 instance): see docs/operations.md, "Building the EIF reproducibly".
 eif:
 	bash scripts/build-eif.sh
 

@@ -1,0 +1,157 @@
+// Runs in the enclave: the composition root. Listens for the parent on the wire, builds the ports over
+// whichever parent is connected, creates the attestor the bundle was BUILT for, and serves
+// `cosigner.v1.Control` (proto/control.proto) backed by enclave/services/.
+//
+// ── Command-line contract with the parent daemon (also in docs/local-mode.md) ──────────────────────
+//
+//   node build/enclave-<mode>.mjs --listen <wire URL> [--dev-ca DIR] [--local] [--tls-ca FILE]
+//                                 [--log-level LEVEL] [--instance-id ID]
+//                                 [--callback-timeout-ms N] [--callback-retry-interval-ms N]
+//                                 [--callback-retry-total-ms N] [--callback-clock-speedup K]
+//
+//   <mode>          dev | nsm — fixed at bundle time (__COSIGNER_ATTESTATION_MODE__), not a flag.
+//   --listen URL    vsock://CID:PORT | unix:///abs/path | tcp://127.0.0.1:PORT (required).
+//   --dev-ca DIR    dev builds only, required there: the development attestation authority's directory.
+//   --local         dev builds only: plain-http Callback Handlers allowed (logged), setup may name the
+//                   KMS stand-in endpoint.
+//   --tls-ca FILE   dev + --local only: PEM CA trusted for KMS / coordinator / handler TLS.
+//   --instance-id   dev only: instance id in the development authority's PCR4 (default: the authority's i-00000000000000000).
+//   --callback-*-ms dev + --local only: handler call deadline and RETRY schedule (demo, tests).
+//   --callback-clock-speedup K  dev + --local only: the RETRY schedule's clock runs K× faster (1-1000),
+//                   so the real 30 s minimum interval takes 30/K s in the demo.
+//   An NSM build refuses every dev-only flag; unknown flags are refused. Exit codes: 0 after
+//   SIGTERM/SIGINT, 1 fatal start-up error (stderr), 2 usage error (stderr).
+//   Once listening, prints exactly one stdout line:
+//     cosigner-enclave listening <address> mode=<mode> build=<build id>
+//   and from then on logs only through the wire (Parent/Log).
+//   Build id = `nitro-cosigner-` + first 16 hex of SHA-256(bundle file) (build/enclave-<mode>.json).
+// ────────────────────────────────────────────────────────────────────────────────────────────────
+import { BUNDLED } from './services/bundle-env.ts';
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CosignerError, toCosignerError } from '../proto/errors.ts';
+import { Peer } from '../proto/runtime/peer.ts';
+import { createWirePorts } from './wire/ports.ts';
+import { BUILD_ATTESTATION_MODE } from './attestation/build-mode.ts';
+import { systemClock, type EnclavePorts } from './ports.ts';
+import { WireLogSink } from './wire/log-sink.ts';
+import { createBuildAttestor } from './services/attestor.ts';
+import { buildIdFor, UNBUNDLED_BUILD_ID } from './services/build-id.ts';
+import { createControlService } from './services/control.ts';
+import { Cosigner } from './services/cosigner.ts';
+import { parseEnclaveFlags } from './services/flags.ts';
+import { createEnclaveLogger } from './services/logger.ts';
+import { createRealBackends } from './services/real-backends.ts';
+import { PortSwitchboard } from './services/switchboard.ts';
+import type { Backends } from './services/backends.ts';
+
+/** The attestation mode this code was built for (esbuild define; unbundled runs are 'dev'). */
+export const BUILD_MODE: 'nsm' | 'dev' = BUILD_ATTESTATION_MODE;
+
+/** A running enclave process (returned for in-process tests). */
+export interface RunningEnclave {
+  readonly address: string;
+  readonly buildId: string;
+  readonly cosigner: Cosigner;
+  close(): Promise<void>;
+}
+
+/** Test seam: replace the module wiring (the default is createRealBackends). */
+export interface StartOverrides {
+  readonly backends?: (ports: EnclavePorts, ctx: Parameters<typeof createRealBackends>[0]) => Backends;
+  /** Bytes the development attestor measures; default: this file (the bundle). */
+  readonly bundleBytes?: Uint8Array;
+}
+
+async function ownBytes(): Promise<Uint8Array> {
+  return new Uint8Array(await readFile(fileURLToPath(import.meta.url)));
+}
+
+/**
+ * Start the enclave: parse `argv` strictly, listen on the wire, serve Control. The first parent
+ * connection triggers the boot (unseal when secrets exist). One parent at a time: a new connection
+ * takes over the ports from the previous one.
+ */
+export async function startEnclave(argv: readonly string[], overrides: StartOverrides = {}): Promise<RunningEnclave> {
+  const flags = parseEnclaveFlags(argv, BUILD_MODE);
+  const bundleBytes = overrides.bundleBytes ?? (await ownBytes());
+  const buildId = BUNDLED ? buildIdFor(bundleBytes) : UNBUNDLED_BUILD_ID;
+  const switchboard = new PortSwitchboard(systemClock);
+  const logger = createEnclaveLogger(switchboard.logs, { level: flags.logLevel, buildId });
+  let tlsCaPem: string | undefined;
+  if (flags.tlsCaFile) {
+    try {
+      tlsCaPem = await readFile(flags.tlsCaFile, 'utf8');
+    } catch (err) {
+      throw new CosignerError('ERR_CONFIG_INVALID', `--tls-ca ${flags.tlsCaFile}: ${(err as Error).message}`, { cause: err });
+    }
+    if (tlsCaPem.length > 256 * 1024 || !tlsCaPem.includes('-----BEGIN CERTIFICATE-----')) {
+      throw new CosignerError('ERR_CONFIG_INVALID', `--tls-ca ${flags.tlsCaFile} is not a PEM certificate file`);
+    }
+  }
+  const attestor = await createBuildAttestor({ mode: BUILD_MODE, devCaDir: flags.devCaDir, bundleBytes, instanceId: flags.instanceId });
+  const ctx = { ports: switchboard, attestor, logger, localMode: flags.local, tlsCaPem, callback: flags.callback };
+  const backends = overrides.backends ? overrides.backends(switchboard, ctx) : createRealBackends(ctx);
+  const cosigner = new Cosigner({ backends, attestor, buildId, localMode: flags.local, logger, clock: systemClock });
+  const control = createControlService(cosigner, logger);
+  if (flags.local) logger.warn('local mode: development build, stand-in services, plain-http handlers allowed');
+
+  let current: { peer: Peer; ports: EnclavePorts } | undefined;
+  const listener = await Peer.listen(flags.listen, { role: 'enclave', buildId, logger: logger.child({ component: 'wire' }) }, (peer) => {
+    const ports = createWirePorts(peer);
+    const previous = current;
+    current = { peer, ports };
+    peer.register('cosigner.v1.Control', control);
+    switchboard.attach(ports);
+    peer.once('close', (err?: CosignerError) => {
+      switchboard.detach(ports);
+      if (current?.peer === peer) current = undefined;
+      logger.warn({ code: err?.code ?? 'closed' }, 'parent disconnected');
+    });
+    // The newest parent wins: an old connection that lingers must not keep serving.
+    if (previous) void previous.peer.close().catch(() => undefined);
+    logger.info({ parentBuild: peer.remoteBuildId }, 'parent connected');
+    void cosigner.boot();
+  });
+
+  return {
+    address: listener.address,
+    buildId,
+    cosigner,
+    close: async () => {
+      await cosigner.shutdown();
+      const sink = current?.ports.logs;
+      if (sink instanceof WireLogSink) await Promise.race([sink.flush(), new Promise((r) => setTimeout(r, 1_000).unref())]);
+      await listener.close();
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  let enclave: RunningEnclave;
+  try {
+    enclave = await startEnclave(process.argv.slice(2));
+  } catch (err) {
+    const e = toCosignerError(err);
+    process.stderr.write(`cosigner-enclave: ${e.code}: ${e.message}\n`);
+    process.exit(e.code === 'ERR_USAGE' ? 2 : 1);
+  }
+  process.stdout.write(`cosigner-enclave listening ${enclave.address} mode=${BUILD_MODE} build=${enclave.buildId}\n`);
+  let stopping = false;
+  const stop = (): void => {
+    if (stopping) return;
+    stopping = true;
+    const force = setTimeout(() => process.exit(0), 5_000);
+    force.unref();
+    enclave.close().then(
+      () => process.exit(0),
+      () => process.exit(0),
+    );
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+const entry = process.argv[1] ? resolve(process.argv[1]) : '';
+if (BUNDLED || entry === fileURLToPath(import.meta.url)) void main();

@@ -1,0 +1,80 @@
+// Runs in the enclave. The approval step the coordinator client calls before it signs or signs an
+// approval: the enclave's own checks (enclave/approval/policy.ts), then the user's Callback Handler
+// (enclave/approval/callback-client.ts), then the check that what will be signed is exactly what the
+// handler approved. Fails closed: any error means no signature.
+import type { Logger } from 'pino';
+import { CosignerError, toCosignerError } from '../../proto/errors.ts';
+import type { CallbackClient } from '../approval/callback-client.ts';
+import { checkSignedMessagesMatch } from '../approval/payload.ts';
+import { checkConfigChangeRequest, checkTxRequest } from '../approval/policy.ts';
+import { approvalDigest, type ApprovalDecision, type ApproveFn, type SignApprovalRequest } from '../upstream/client.ts';
+import type { ApiUserRecord } from '../vault/records.ts';
+
+/** Derivation path shown to handlers when the coordinator names none (a raw message signature). */
+export const DEFAULT_DERIVATION_PATH = '[ 44, 0, 0, 0, 0 ]';
+
+/** Handler-facing fields copied as they are from a coordinator payload when their type fits. */
+const PASSTHROUGH_STRING_FIELDS = ['operation', 'sourceType', 'sourceId', 'destType', 'destId', 'destAddressType', 'externalTxId', 'fee'] as const;
+
+/**
+ * The handler-facing transaction description of a coordinator request (strictly validated next by
+ * enclave/approval/payload.ts). The coordinator's `asset`, `amount`, `destination`, `note` become the
+ * published `asset`, `amountStr`/`requestedAmountStr`, `destAddress`, `note`.
+ */
+export function txInput(req: SignApprovalRequest, stage: 'sign' | 'approve'): Record<string, unknown> {
+  const tx: Record<string, unknown> = {};
+  const from = req.payload ?? {};
+  for (const k of PASSTHROUGH_STRING_FIELDS) if (typeof from[k] === 'string') tx[k] = from[k];
+  const asset = req.asset ?? from.asset;
+  const amount = req.amount ?? from.amount;
+  const destination = req.destination ?? from.destination;
+  const note = req.note ?? from.note;
+  tx.txId = req.txId;
+  tx.requestId = req.requestId;
+  if (asset !== undefined) tx.asset = asset;
+  if (amount !== undefined) {
+    tx.amountStr = amount;
+    tx.requestedAmountStr = amount;
+  }
+  if (destination !== undefined) tx.destAddress = destination;
+  if (note !== undefined) tx.note = note;
+  if (stage === 'sign') tx.rawTx = req.rawTx.map((r) => ({ keyDerivationPath: DEFAULT_DERIVATION_PATH, rawTx: '', payload: r.payload }));
+  return tx;
+}
+
+/**
+ * The ApproveFn handed to the coordinator client. For a signing request a refusal is thrown (the
+ * coordinator sees the precise code: ERR_CALLBACK_REJECTED, _TIMEOUT, _RETRY_EXHAUSTED, ...); for an
+ * approval request it is returned as `approved: false` so the co-signer signs a REJECT decision.
+ */
+export function createApprove(deps: { callback: CallbackClient; logger: Logger; signal?: AbortSignal }): ApproveFn {
+  return async (user: ApiUserRecord, req: SignApprovalRequest): Promise<ApprovalDecision> => {
+    const digest = approvalDigest(req);
+    const opts = deps.signal ? { signal: deps.signal } : {};
+    if (req.kind === 'sign') {
+      const messages = req.rawTx.map((r) => r.payload);
+      const checked = checkTxRequest(user, { userId: req.userId, stage: 'sign', tx: txInput(req, 'sign'), messagesToSign: messages });
+      const d = await deps.callback.ask(user, 'tx_sign_request', checked.payload, { purpose: 'sign', ...opts });
+      if (d.action !== 'APPROVE') throw new CosignerError('ERR_CALLBACK_IGNORED', 'the handler did not approve this signing request');
+      // Sign exactly the payload the handler saw (bound by its digest).
+      checkSignedMessagesMatch({ request: checked.payload, payloadDigest: d.payloadDigest }, messages);
+      return { approved: true, payloadDigest: digest };
+    }
+    try {
+      if (req.kind === 'config') {
+        const p = req.payload ?? {};
+        const checked = checkConfigChangeRequest(user, { userId: req.userId, change: { requestId: req.requestId, type: p.type, ...(p.extraInfo !== undefined ? { extraInfo: p.extraInfo } : {}) } });
+        const d = await deps.callback.ask(user, 'config_change_sign_request', checked.payload, { purpose: 'approve', ...opts });
+        return d.action === 'APPROVE' ? { approved: true, payloadDigest: digest } : { approved: false, payloadDigest: digest, reason: 'IGNORED by the handler' };
+      }
+      const checked = checkTxRequest(user, { userId: req.userId, stage: 'approve', tx: txInput(req, 'approve') });
+      const d = await deps.callback.ask(user, 'tx_sign_request', checked.payload, { purpose: 'approve', ...opts });
+      return d.action === 'APPROVE' ? { approved: true, payloadDigest: digest } : { approved: false, payloadDigest: digest, reason: 'IGNORED by the handler' };
+    } catch (err) {
+      const e = toCosignerError(err);
+      deps.logger.info({ requestId: req.requestId, userId: req.userId, code: e.code }, 'approval refused');
+      const why = typeof e.details?.reason === 'string' ? e.details.reason : e.message;
+      return { approved: false, payloadDigest: digest, reason: `${e.code}: ${why}`.slice(0, 200) };
+    }
+  };
+}

@@ -1,0 +1,429 @@
+// Runs in the enclave. The co-signer's lifecycle as the operator sees it: not set up → set up and
+// unsealed; or, at every boot, sealed → unsealing → unsealed / access-denied. Owns the open vault and
+// the coordinator client, and implements every Control operation on top of the Backends seam.
+import type { Logger } from 'pino';
+import { CosignerError, ERROR_CODES, toCosignerError, type ErrorCode } from '../../proto/errors.ts';
+import type { Attestor } from '../attestation/types.ts';
+import type { Clock } from '../ports.ts';
+import type { ApiUserRecord, CallbackSettings, SecretsState } from '../vault/records.ts';
+import type { Backends, Upstream, UpstreamState, VaultHandle } from './backends.ts';
+import { callbackPublicKey, createIdentity } from './identity.ts';
+import { BOOT_UNSEAL_RETRY, CONTROL_LIMITS } from './limits.ts';
+import { SerialQueue } from './serial-queue.ts';
+import * as v from './validate.ts';
+
+/** Lifecycle states, as `cosigner status` prints them. */
+export type CosignerState = 'starting' | 'not-set-up' | 'setting-up' | 'sealed' | 'unsealing' | 'unsealed' | 'access-denied';
+
+export interface StatusInfo {
+  readonly state: CosignerState;
+  readonly attestationMode: 'nsm' | 'dev';
+  readonly buildId: string;
+  readonly cosignerId: string;
+  readonly errorCode: string;
+  readonly errorMessage: string;
+  readonly users: number;
+  readonly pendingUsers: number;
+  readonly coordinator: UpstreamState;
+  readonly localMode: boolean;
+  readonly openSessions: number;
+  readonly startedAt: string;
+  readonly secretsGeneration: string;
+  readonly notes: readonly string[];
+}
+
+export interface KeyInfo {
+  readonly keyId: string;
+  readonly scheme: string;
+  readonly threshold: number;
+  readonly participants: readonly number[];
+  readonly identifier: number;
+  readonly groupPublicKey: string;
+}
+
+/** What `list-users` shows: never a secret. */
+export interface UserInfo {
+  readonly id: string;
+  readonly workspace: string;
+  readonly status: 'pending' | 'active';
+  readonly handlerUrl: string;
+  readonly authMode: string;
+  readonly keys: readonly KeyInfo[];
+  readonly createdAt: string;
+}
+
+export interface SetupInput {
+  readonly kmsKeyArn?: unknown;
+  readonly region?: unknown;
+  readonly kmsEndpoint?: unknown;
+  readonly coordinatorUrl?: unknown;
+  readonly coordinatorPublicKeyPem?: unknown;
+  readonly pairingToken?: unknown;
+  readonly callback?: v.CallbackConfigInput | null | undefined;
+}
+
+export interface CosignerDeps {
+  readonly backends: Backends;
+  readonly attestor: Attestor;
+  readonly buildId: string;
+  /** Local mode: plain-http handlers and a KMS endpoint override are allowed — dev builds only. */
+  readonly localMode: boolean;
+  readonly logger: Logger;
+  readonly clock: Clock;
+}
+
+/** Public projection of a user record (no approval key, no share). */
+export function userInfo(u: ApiUserRecord): UserInfo {
+  return {
+    id: u.id,
+    workspace: u.workspace,
+    status: u.status,
+    handlerUrl: u.callback?.url ?? '',
+    authMode: u.callback?.authMode ?? 'none',
+    keys: u.keyShares.map((k) => ({
+      keyId: k.keyId,
+      scheme: k.scheme,
+      threshold: k.threshold,
+      participants: [...k.participants],
+      identifier: k.identifier,
+      groupPublicKey: k.groupPublicKey,
+    })),
+    createdAt: new Date(u.createdAt).toISOString(),
+  };
+}
+
+/** The co-signer's operator-facing state machine. One instance per enclave process. */
+export class Cosigner {
+  private stateValue: CosignerState = 'starting';
+  private error: { code: ErrorCode; message: string } | undefined;
+  private vault: VaultHandle | undefined;
+  private upstream: Upstream | undefined;
+  private readonly mutations = new SerialQueue(CONTROL_LIMITS.maxQueuedMutations);
+  private readonly startedAt = new Date();
+  private readonly lifetime = new AbortController();
+  private bootPromise: Promise<void> | undefined;
+  private booting = false;
+
+  constructor(private readonly deps: CosignerDeps) {}
+
+  get state(): CosignerState {
+    return this.stateValue;
+  }
+
+  /** The open vault, for the composition root (signing glue). Undefined unless unsealed. */
+  get openVault(): VaultHandle | undefined {
+    return this.vault;
+  }
+
+  /**
+   * First parent connection: find out whether secrets exist and unseal them. Retryable failures (KMS
+   * or the parent momentarily unreachable) are retried a bounded number of times; access denied is
+   * final until the operator acts (a new image or key policy, then `Unseal`). Idempotent.
+   */
+  boot(): Promise<void> {
+    // A boot that gave up on a transient failure (KMS or the parent unreachable) is tried again when
+    // a parent (re)connects; a final verdict (access denied, corrupt DB, rollback) waits for `Unseal`.
+    if (this.bootPromise && !this.booting && this.stateValue === 'sealed' && this.errorRetryable) this.bootPromise = undefined;
+    this.bootPromise ??= this.mutations
+      .run(async () => {
+        this.booting = true;
+        try {
+          await this.bootOnce();
+        } finally {
+          this.booting = false;
+        }
+      })
+      .catch((err: unknown) => {
+        this.deps.logger.error({ code: toCosignerError(err).code }, 'boot failed');
+      });
+    return this.bootPromise;
+  }
+
+  private get errorRetryable(): boolean {
+    return this.error !== undefined && ERROR_CODES[this.error.code].retryable;
+  }
+
+  private async bootOnce(): Promise<void> {
+    if (this.stateValue !== 'starting' && !(this.stateValue === 'sealed' && this.errorRetryable)) return;
+    let delay: number = BOOT_UNSEAL_RETRY.firstDelayMs;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        if (!(await this.deps.backends.hasSecrets())) {
+          this.stateValue = 'not-set-up';
+          this.deps.logger.info('no sealed secrets: waiting for `cosigner setup`');
+          return;
+        }
+        await this.unsealLocked(undefined);
+        return;
+      } catch (err) {
+        const e = toCosignerError(err);
+        if (!e.retryable || attempt >= BOOT_UNSEAL_RETRY.attempts || this.lifetime.signal.aborted) {
+          if (this.stateValue === 'starting' || this.stateValue === 'sealed') this.fail('sealed', e);
+          return;
+        }
+        this.deps.logger.warn({ code: e.code, attempt }, 'boot: unseal failed, retrying');
+        try {
+          await this.deps.clock.sleep(delay, this.lifetime.signal);
+        } catch {
+          return;
+        }
+        delay = Math.min(delay * 2, BOOT_UNSEAL_RETRY.maxDelayMs);
+      }
+    }
+  }
+
+  private fail(state: CosignerState, e: CosignerError): void {
+    this.stateValue = state;
+    this.error = { code: e.code, message: e.message };
+  }
+
+  private async unsealLocked(allowRollbackTo: bigint | undefined): Promise<void> {
+    const previous = this.stateValue;
+    this.stateValue = 'unsealing';
+    this.error = undefined;
+    try {
+      this.vault = await this.deps.backends.unsealVault({ allowRollbackTo });
+    } catch (err) {
+      const e = toCosignerError(err);
+      if (e.code === 'ERR_KMS_ACCESS_DENIED') {
+        this.fail('access-denied', e);
+        this.deps.logger.error({ code: e.code }, 'KMS refused to release secrets.key to this image: check the key policy admits its measurements');
+        return;
+      }
+      if (e.code === 'ERR_NOT_SET_UP') {
+        this.stateValue = 'not-set-up';
+        return;
+      }
+      this.stateValue = previous === 'starting' ? 'starting' : 'sealed';
+      if (this.stateValue === 'sealed') this.error = { code: e.code, message: e.message };
+      throw e;
+    }
+    this.stateValue = 'unsealed';
+    this.deps.logger.info({ users: this.vault.state.users.length }, 'unsealed');
+    this.startUpstream();
+  }
+
+  private startUpstream(): void {
+    if (!this.vault || this.upstream) return;
+    try {
+      this.upstream = this.deps.backends.startUpstream(this.vault);
+    } catch (err) {
+      const e = toCosignerError(err);
+      this.deps.logger.error({ code: e.code }, 'coordinator client did not start');
+    }
+  }
+
+  /** `Unseal`: retry after access-denied / a transient failure, or accept a restored backup. */
+  async unseal(input: { allowRollbackTo?: unknown }): Promise<StatusInfo> {
+    const allow = v.generation(input.allowRollbackTo, 'allow_rollback_to');
+    return this.mutations.run(async () => {
+      if (this.stateValue === 'unsealed') return this.status();
+      if (this.stateValue === 'not-set-up') throw new CosignerError('ERR_NOT_SET_UP', 'nothing to unseal: run `cosigner setup` first');
+      if (this.stateValue === 'starting') this.stateValue = 'sealed';
+      try {
+        await this.unsealLocked(allow);
+      } catch (err) {
+        // The status carries the reason; the caller also gets it as the RPC error.
+        throw toCosignerError(err);
+      }
+      return this.status();
+    });
+  }
+
+  status(): StatusInfo {
+    const users = this.vault?.state.users ?? [];
+    const notes = [...this.deps.backends.missing().map((m) => `not available in this build: ${m}`)];
+    if (this.stateValue === 'access-denied') notes.push('KMS denied this image: add its measurements to the key policy (cosigner key-policy --also), then run unseal');
+    if (this.stateValue === 'not-set-up') notes.push('run `cosigner setup` to create the sealed secrets');
+    return {
+      state: this.stateValue,
+      attestationMode: this.deps.attestor.mode,
+      buildId: this.deps.buildId,
+      cosignerId: this.vault?.state.identity.cosignerId ?? '',
+      errorCode: this.error?.code ?? '',
+      errorMessage: this.error?.message ?? '',
+      users: users.length,
+      pendingUsers: users.filter((u) => u.status === 'pending').length,
+      coordinator: this.upstream?.state() ?? 'not-started',
+      localMode: this.deps.localMode,
+      openSessions: this.upstream?.openSessions() ?? 0,
+      startedAt: this.startedAt.toISOString(),
+      secretsGeneration: this.vault?.generation !== undefined ? this.vault.generation.toString() : '',
+      notes,
+    };
+  }
+
+  private requireUnsealed(): VaultHandle {
+    if (this.stateValue === 'not-set-up') throw new CosignerError('ERR_NOT_SET_UP', 'the co-signer is not set up: run `cosigner setup`');
+    if (!this.vault || this.stateValue !== 'unsealed') {
+      throw new CosignerError('ERR_SEALED', `the co-signer is ${this.stateValue}: see \`cosigner status\``);
+    }
+    return this.vault;
+  }
+
+  /** `Setup`: create secrets.key, identity keys and the sealed DB; optionally pair the first user. */
+  async setup(input: SetupInput): Promise<{ cosignerId: string; callbackPublicKeyPem: string; user: UserInfo | undefined; status: StatusInfo }> {
+    const keyArn = v.kmsKeyArn(input.kmsKeyArn);
+    const region = v.region(input.region);
+    const arnRegion = keyArn.split(':')[3];
+    if (arnRegion !== region) throw new CosignerError('ERR_INVALID_ARGUMENT', `region ${region} differs from the key ARN's region ${arnRegion ?? '?'}`);
+    const endpointText = v.text(input.kmsEndpoint, 'kms_endpoint', CONTROL_LIMITS.maxUrlChars);
+    let endpoint: string | undefined;
+    if (endpointText !== '') {
+      // A parent-chosen KMS endpoint could plant a known secrets.key: only the local stack may.
+      if (!this.deps.localMode || this.deps.attestor.mode !== 'dev') {
+        throw new CosignerError('ERR_PERMISSION_DENIED', 'kms_endpoint is accepted only by a development build in local mode');
+      }
+      endpoint = v.endpointUrl(endpointText, 'kms_endpoint', { allowHttp: false });
+    }
+    const coordinator = v.hostPort(input.coordinatorUrl, 'coordinator_url');
+    const coordinatorPublicKeyPem = v.publicKeyPem(input.coordinatorPublicKeyPem, 'coordinator_public_key_pem');
+    const token = v.pairingToken(input.pairingToken, { required: false });
+    const callback = v.callbackSettings(input.callback, { localMode: this.deps.localMode });
+    if (callback && token === '') throw new CosignerError('ERR_INVALID_ARGUMENT', 'callback settings belong to a user: give a pairing token too');
+
+    const created = await this.mutations.run(async () => {
+      if (this.stateValue === 'starting') throw new CosignerError('ERR_UNAVAILABLE', 'the co-signer is still starting: try again in a moment');
+      // A setup that stored secrets.key but not the first DB may be finished with the same data key
+      // (same co-signer id, as KMS binds it in the EncryptionContext); nothing sealed is replaced.
+      const unfinished = this.stateValue === 'sealed' ? await this.deps.backends.unfinishedSetup() : null;
+      if (this.stateValue !== 'not-set-up' && !unfinished) {
+        throw new CosignerError('ERR_ALREADY_SET_UP', `the co-signer is already set up (${this.stateValue}); secrets are never overwritten`);
+      }
+      if (unfinished) this.deps.logger.warn({ cosignerId: unfinished.cosignerId }, 'finishing an earlier setup that stored secrets.key but no secrets DB');
+      this.stateValue = 'setting-up';
+      this.error = undefined;
+      const fresh = createIdentity();
+      const identity = unfinished ? { ...fresh, cosignerId: unfinished.cosignerId } : fresh;
+      const initialState: SecretsState = {
+        formatVersion: 1,
+        identity,
+        coordinator: { url: coordinator.text, publicKeyPem: coordinatorPublicKeyPem },
+        kms: { keyArn, region },
+        users: [],
+      };
+      try {
+        this.vault = await this.deps.backends.setupVault({ kms: { keyArn, region, endpoint }, initialState });
+      } catch (err) {
+        const e = toCosignerError(err);
+        // Whatever the vault managed to store stays; never overwrite it on a second try.
+        let exists = false;
+        try {
+          exists = await this.deps.backends.hasSecrets();
+        } catch {
+          exists = true;
+        }
+        if (exists) this.fail('sealed', e);
+        else this.stateValue = 'not-set-up';
+        this.deps.logger.error({ code: e.code }, 'setup failed');
+        throw e;
+      }
+      this.stateValue = 'unsealed';
+      this.deps.logger.info({ cosignerId: identity.cosignerId, region }, 'set up: secrets sealed');
+      this.startUpstream();
+      return identity;
+    });
+    let user: UserInfo | undefined;
+    if (token !== '') {
+      try {
+        user = await this.addUser({ pairingToken: token, callback: input.callback });
+      } catch (err) {
+        // The secrets are sealed either way: say so, so the operator retries only the pairing.
+        const e = toCosignerError(err);
+        throw new CosignerError(e.code, `setup done (co-signer ${created.cosignerId} sealed), but pairing the first user failed: ${e.message}; run \`cosigner add-user\``, {
+          cause: e,
+          ...(e.details ? { details: { ...e.details } } : {}),
+        });
+      }
+    }
+    return { cosignerId: created.cosignerId, callbackPublicKeyPem: callbackPublicKey(created).pem, user, status: this.status() };
+  }
+
+  /** `AddUser`: pair from a token (DKG with the coordinator), seal the new pending user. */
+  async addUser(input: { pairingToken?: unknown; callback?: v.CallbackConfigInput | null | undefined }): Promise<UserInfo> {
+    const token = v.pairingToken(input.pairingToken, { required: true });
+    const callback = v.callbackSettings(input.callback, { localMode: this.deps.localMode });
+    return this.mutations.run(async () => {
+      const vault = this.requireUnsealed();
+      if (vault.state.users.length >= CONTROL_LIMITS.maxUsers) {
+        throw new CosignerError('ERR_LIMIT_EXCEEDED', `this co-signer already holds ${CONTROL_LIMITS.maxUsers} users`);
+      }
+      const record = await this.deps.backends.pairUser({ token, callback, vault, upstream: this.upstream, signal: this.lifetime.signal });
+      await vault.update((s) => {
+        if (s.users.some((u) => u.id === record.id)) {
+          throw new CosignerError('ERR_ALREADY_EXISTS', `user ${record.id} is already paired`);
+        }
+        return { ...s, users: [...s.users, record] };
+      });
+      this.deps.logger.info({ userId: record.id, workspace: record.workspace, status: record.status, keys: record.keyShares.length }, 'user paired');
+      return userInfo(record);
+    });
+  }
+
+  listUsers(): UserInfo[] {
+    return this.requireUnsealed().state.users.map(userInfo);
+  }
+
+  async removeUser(input: { userId?: unknown }): Promise<string> {
+    const id = v.userId(input.userId);
+    return this.mutations.run(async () => {
+      const vault = this.requireUnsealed();
+      if (!vault.state.users.some((u) => u.id === id)) throw new CosignerError('ERR_NOT_FOUND', `no user ${id}: see \`cosigner list-users\``);
+      await vault.update((s) => ({ ...s, users: s.users.filter((u) => u.id !== id) }));
+      this.deps.logger.info({ userId: id, audit: true }, 'user removed');
+      return id;
+    });
+  }
+
+  async callbackUpdate(input: { userId?: unknown; callback?: v.CallbackConfigInput | null; confirmed?: unknown }): Promise<{ user: UserInfo; changed: readonly string[] }> {
+    const id = v.userId(input.userId);
+    const next: CallbackSettings | undefined = v.callbackSettings(input.callback, { localMode: this.deps.localMode });
+    const confirmed = input.confirmed === true;
+    return this.mutations.run(async () => {
+      const vault = this.requireUnsealed();
+      const current = vault.state.users.find((u) => u.id === id);
+      if (!current) throw new CosignerError('ERR_NOT_FOUND', `no user ${id}: see \`cosigner list-users\``);
+      const result = this.deps.backends.applyCallbackUpdate(current, next, { confirmed });
+      let updated: ApiUserRecord | undefined;
+      await vault.update((s) => ({
+        ...s,
+        users: s.users.map((u) => {
+          if (u.id !== id) return u;
+          const { callback: _old, ...rest } = u;
+          updated = result.settings ? { ...rest, callback: result.settings } : rest;
+          return updated;
+        }),
+      }));
+      if (!updated) throw new CosignerError('ERR_NOT_FOUND', `user ${id} was removed meanwhile`);
+      this.deps.logger.info({ userId: id, changed: result.changed, confirmed, audit: true }, 'callback settings updated');
+      return { user: userInfo(updated), changed: result.changed };
+    });
+  }
+
+  printPublicKey(): { publicKeyPem: string; spkiSha256: string } {
+    const k = callbackPublicKey(this.requireUnsealed().state.identity);
+    return { publicKeyPem: k.pem, spkiSha256: k.spkiSha256 };
+  }
+
+  /** An attestation document with the caller's nonce and, once unsealed, the identity user_data. */
+  async getAttestation(input: { nonce?: unknown }): Promise<{ document: Uint8Array; userData: Uint8Array; attestationMode: 'nsm' | 'dev' }> {
+    const nonce = v.nonce(input.nonce);
+    let userData = new Uint8Array(0);
+    if (this.vault && this.stateValue === 'unsealed') {
+      const key = callbackPublicKey(this.vault.state.identity);
+      userData = new Uint8Array(this.deps.backends.identityUserData({ callbackSigningPublicKeyDer: key.spkiDer, buildId: this.deps.buildId }));
+    }
+    const document = await this.deps.attestor.attest({ ...(nonce ? { nonce } : {}), ...(userData.length ? { userData } : {}) });
+    return { document, userData, attestationMode: this.deps.attestor.mode };
+  }
+
+  /** Stop the coordinator client (aborting open sessions) and drop the vault's keys. */
+  async shutdown(): Promise<void> {
+    this.lifetime.abort(new CosignerError('ERR_CANCELLED', 'shutting down'));
+    const up = this.upstream;
+    this.upstream = undefined;
+    if (up) await up.stop().catch(() => undefined);
+    this.vault?.close();
+    this.vault = undefined;
+  }
+}

@@ -1,0 +1,164 @@
+// Runs in the enclave. Wires the production modules behind the Backends seam the Control service
+// uses: the vault (enclave/vault, KMS through enclave/kms), the coordinator client and pairing
+// (enclave/upstream), Callback Handler approvals (enclave/approval) and the attestation identity.
+import type { Logger } from 'pino';
+import { CosignerError } from '../../proto/errors.ts';
+import { PROTOCOL_VERSION } from '../../proto/runtime/schema.ts';
+import { CallbackClient } from '../approval/callback-client.ts';
+import { applyCallbackUpdate, validateCallbackSettings } from '../approval/settings.ts';
+import { identityUserData } from '../attestation/identity.ts';
+import type { Attestor } from '../attestation/types.ts';
+import { createKmsClient } from '../kms/client.ts';
+import type { EnclavePorts } from '../ports.ts';
+import { CoordinatorClient } from '../upstream/client.ts';
+import { userStoreFromVault } from '../upstream/user-store.ts';
+import { SECRETS_DB_BLOB, SECRETS_KEY_BLOB, Vault } from '../vault/vault.ts';
+import { acceleratedClock } from './accelerated-clock.ts';
+import { createApprove } from './approve.ts';
+import type { Backends, KmsSettings, Upstream, VaultHandle } from './backends.ts';
+import { readBootDescriptor, writeBootDescriptor } from './boot-descriptor.ts';
+import { callbackSigningKey } from './identity.ts';
+
+export interface RealBackendsOptions {
+  readonly ports: EnclavePorts;
+  readonly attestor: Attestor;
+  readonly logger: Logger;
+  readonly localMode: boolean;
+  /** Local mode: PEM trust anchors for KMS, coordinator and handler TLS. */
+  readonly tlsCaPem: string | undefined;
+  readonly callback: { readonly timeoutMs?: number; readonly retryIntervalMs?: number; readonly retryTotalMs?: number; readonly clockSpeedup?: number };
+}
+
+function handle(v: Vault): VaultHandle {
+  return {
+    get state() {
+      return v.state;
+    },
+    get generation() {
+      return v.dbGeneration;
+    },
+    update: (m) => v.update(m),
+    close: () => v.close(),
+  };
+}
+
+/** The Backends of a real enclave. */
+export function createRealBackends(opts: RealBackendsOptions): Backends {
+  const { ports, attestor, logger } = opts;
+  const endpointAllowed = opts.localMode && attestor.mode === 'dev';
+  const kmsClient = (k: Pick<KmsSettings, 'region' | 'endpoint'>) => {
+    if (k.endpoint && !endpointAllowed) throw new CosignerError('ERR_PERMISSION_DENIED', 'a KMS endpoint override is accepted only by a development build in local mode');
+    return createKmsClient({
+      region: k.region,
+      dial: ports.dial,
+      credentials: ports.credentials,
+      ...(k.endpoint ? { endpoint: k.endpoint } : {}),
+      ...(opts.tlsCaPem && endpointAllowed ? { caPem: opts.tlsCaPem } : {}),
+    });
+  };
+  const clients = new WeakMap<Upstream, CoordinatorClient>();
+
+  return {
+    hasSecrets: async () => (await ports.blobs.get(SECRETS_KEY_BLOB)) !== null,
+
+    async unfinishedSetup() {
+      const [key, db] = await Promise.all([ports.blobs.get(SECRETS_KEY_BLOB), ports.blobs.get(SECRETS_DB_BLOB)]);
+      if (!key || db) return null;
+      const d = await readBootDescriptor(ports.blobs).catch(() => null);
+      return d ? { cosignerId: d.cosignerId } : null;
+    },
+
+    async setupVault({ kms, initialState }) {
+      const cosignerId = initialState.identity.cosignerId;
+      await writeBootDescriptor(ports.blobs, { version: 1, cosignerId, keyArn: kms.keyArn, region: kms.region, ...(kms.endpoint ? { kmsEndpoint: kms.endpoint } : {}) });
+      const vault = await Vault.setup({ kms: kmsClient(kms), attestor, blobs: ports.blobs, cosignerId, keyArn: kms.keyArn, initialState });
+      return handle(vault);
+    },
+
+    async unsealVault({ allowRollbackTo }) {
+      const d = await readBootDescriptor(ports.blobs);
+      if (!d) {
+        if (await ports.blobs.get(SECRETS_KEY_BLOB)) throw new CosignerError('ERR_SECRETS_KEY_CORRUPT', 'secrets.key exists but cosigner.json is missing; restore it from backup');
+        throw new CosignerError('ERR_NOT_SET_UP', 'not set up');
+      }
+      const vault = await Vault.unseal({
+        kms: kmsClient({ region: d.region, endpoint: d.kmsEndpoint }),
+        attestor,
+        blobs: ports.blobs,
+        cosignerId: d.cosignerId,
+        keyArn: d.keyArn,
+        ...(allowRollbackTo !== undefined ? { allowRollbackTo } : {}),
+      });
+      // The descriptor is unauthenticated: it must agree with the sealed state.
+      if (vault.state.kms.keyArn !== d.keyArn || vault.state.kms.region !== d.region) {
+        vault.close();
+        throw new CosignerError('ERR_SECRETS_DB_CORRUPT', 'cosigner.json does not match the sealed secrets DB');
+      }
+      return handle(vault);
+    },
+
+    startUpstream(vault) {
+      const lifetime = new AbortController();
+      const base = {
+        dial: ports.dial,
+        signingKey: callbackSigningKey(vault.state.identity),
+        // Local mode may run the RETRY schedule on a faster clock (flags.ts refuses it otherwise).
+        clock: opts.localMode && opts.callback.clockSpeedup ? acceleratedClock(ports.clock, opts.callback.clockSpeedup) : ports.clock,
+        localMode: opts.localMode,
+        logger: logger.child({ component: 'approval' }),
+        ...(opts.callback.timeoutMs !== undefined ? { callTimeoutMs: opts.callback.timeoutMs } : {}),
+        ...(opts.tlsCaPem && endpointAllowed ? { caPem: opts.tlsCaPem } : {}),
+      };
+      const wantsRetry = opts.callback.retryIntervalMs !== undefined || opts.callback.retryTotalMs !== undefined;
+      let callback: CallbackClient;
+      try {
+        callback = new CallbackClient(
+          wantsRetry ? { ...base, retry: { intervalMs: opts.callback.retryIntervalMs ?? 180_000, totalMs: opts.callback.retryTotalMs ?? 3_600_000 } } : base,
+        );
+      } catch (err) {
+        // A schedule outside the approval module's bounds: keep its defaults rather than not signing at all.
+        logger.warn({ code: (err as CosignerError).code, msg2: (err as Error).message }, 'callback RETRY schedule refused; using the default');
+        callback = new CallbackClient(base);
+      }
+      const upstreamLog = logger.child({ component: 'upstream' });
+      const client = new CoordinatorClient({
+        dial: ports.dial,
+        clock: ports.clock,
+        identity: vault.state.identity,
+        coordinator: vault.state.coordinator,
+        ...(opts.tlsCaPem && endpointAllowed ? { tls: { ca: opts.tlsCaPem } } : {}),
+        users: userStoreFromVault(vault),
+        approve: createApprove({ callback, logger, signal: lifetime.signal }),
+        log: (level, fields, msg) => upstreamLog[level](fields, msg),
+      }).start();
+      const up: Upstream = {
+        state: () => client.state(),
+        openSessions: () => client.openSessions(),
+        stop: async () => {
+          lifetime.abort(new CosignerError('ERR_CANCELLED', 'co-signer stopping'));
+          await client.stop();
+        },
+      };
+      clients.set(up, client);
+      return up;
+    },
+
+    async pairUser({ token, callback, upstream, signal }) {
+      const client = upstream ? clients.get(upstream) : undefined;
+      if (!client) throw new CosignerError('ERR_COORDINATOR_UNAVAILABLE', 'the coordinator client is not running');
+      if (callback) validateCallbackSettings(callback, { localMode: opts.localMode });
+      return client.pair(token, { callback, signal });
+    },
+
+    applyCallbackUpdate(user, next, { confirmed }) {
+      const r = applyCallbackUpdate(user.callback, next, { confirmed, userId: user.id, localMode: opts.localMode });
+      logger.info({ audit: r.audit }, 'callback settings change');
+      return { settings: r.settings, changed: r.changed };
+    },
+
+    identityUserData: (a) => identityUserData({ callbackSigningPublicKeyDer: a.callbackSigningPublicKeyDer, protocolVersion: PROTOCOL_VERSION, buildId: a.buildId }),
+
+    missing: () => [],
+  };
+}
+

@@ -1,0 +1,126 @@
+// Runs on the parent. The control socket server: newline-delimited JSON requests from the `cosigner`
+// CLI (protocol.ts), dispatched to the daemon's handlers. Bounded: request size, connections,
+// requests in flight per connection, idle time.
+import { chmod } from 'node:fs/promises';
+import { createServer, type Server, type Socket } from 'node:net';
+import { CosignerError, toCosignerError } from '../../proto/errors.ts';
+import { checkSocketDir, checkSocketFile, clearStaleSocket } from './socket-guard.ts';
+import { MAX_REQUEST_BYTES, errorResponse, parseRequest, salvageId, type ControlRequest, type ControlResponse, type Method } from './protocol.ts';
+
+/** Handles one validated request; throws CosignerError for an error response. */
+export type ControlHandler = (req: ControlRequest) => Promise<unknown>;
+
+export interface ControlServerOptions {
+  readonly path: string;
+  readonly handler: ControlHandler;
+  readonly maxConnections?: number;
+  readonly idleTimeoutMs?: number;
+  /** Called after each request with its method (or 'invalid'), outcome code and duration. */
+  readonly onRequest?: (method: Method | 'invalid', outcome: string, seconds: number) => void;
+  /** A handler threw something that is not a CosignerError. */
+  readonly onInternalError?: (err: unknown) => void;
+}
+
+const MAX_IN_FLIGHT_PER_CONNECTION = 8;
+
+/** Start listening; refuses (ERR_CONTROL_SOCKET) when the socket's directory or file is unsafe. */
+export async function startControlServer(o: ControlServerOptions): Promise<{ close(): Promise<void>; path: string }> {
+  await checkSocketDir(o.path);
+  await clearStaleSocket(o.path);
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((sock) => {
+    sockets.add(sock);
+    sock.on('close', () => sockets.delete(sock));
+    serveConnection(sock, o);
+  });
+  server.maxConnections = o.maxConnections ?? 32;
+  // Created with umask 0177 so the socket is never reachable by others, not even between listen() and chmod().
+  const oldMask = process.umask(0o177);
+  try {
+    await new Promise<void>((res, rej) => {
+      server.once('error', (err) => rej(new CosignerError('ERR_CONTROL_SOCKET', `cannot listen on ${o.path}: ${(err as NodeJS.ErrnoException).code ?? err.message}`, { cause: err })));
+      server.listen(o.path, () => res());
+    });
+  } finally {
+    process.umask(oldMask);
+  }
+  await chmod(o.path, 0o600);
+  await checkSocketFile(o.path);
+  return {
+    path: o.path,
+    close: () =>
+      new Promise<void>((res) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => res());
+      }),
+  };
+}
+
+function serveConnection(sock: Socket, o: ControlServerOptions): void {
+  let buf = '';
+  let inFlight = 0;
+  sock.setEncoding('utf8');
+  sock.setTimeout(o.idleTimeoutMs ?? 10 * 60_000, () => sock.destroy());
+  const send = (r: ControlResponse): void => {
+    if (!sock.destroyed) sock.write(JSON.stringify(r) + '\n');
+  };
+  sock.on('data', (chunk: string) => {
+    buf += chunk;
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      if (line.trim() === '') continue;
+      handleLine(line);
+    }
+    if (Buffer.byteLength(buf) > MAX_REQUEST_BYTES) {
+      // An over-long line cannot be answered by id (it was never parsed): answer once, then hang up.
+      send(errorResponse(null, new CosignerError('ERR_LIMIT_EXCEEDED', `request is larger than ${MAX_REQUEST_BYTES} bytes`)));
+      o.onRequest?.('invalid', 'ERR_LIMIT_EXCEEDED', 0);
+      buf = '';
+      sock.end();
+      sock.pause();
+    }
+  });
+  sock.on('error', () => undefined);
+
+  const handleLine = (line: string): void => {
+    const started = process.hrtime.bigint();
+    const secs = (): number => Number(process.hrtime.bigint() - started) / 1e9;
+    let req: ControlRequest;
+    try {
+      req = parseRequest(line);
+    } catch (err) {
+      const e = toCosignerError(err, 'ERR_INVALID_ARGUMENT');
+      send(errorResponse(salvageId(line), e));
+      o.onRequest?.('invalid', e.code, secs());
+      return;
+    }
+    if (inFlight >= MAX_IN_FLIGHT_PER_CONNECTION) {
+      send(errorResponse(req.id, new CosignerError('ERR_BUSY', `more than ${MAX_IN_FLIGHT_PER_CONNECTION} requests in flight on one connection`)));
+      o.onRequest?.(req.method, 'ERR_BUSY', secs());
+      return;
+    }
+    inFlight += 1;
+    o.handler(req).then(
+      (result) => {
+        send({ id: req.id, ok: true, result: result ?? null });
+        o.onRequest?.(req.method, 'ok', secs());
+      },
+      (err: unknown) => {
+        // An unexpected exception's text may hold paths or internals: the client gets a generic
+        // message, the daemon's log gets the detail.
+        let e: CosignerError;
+        if (err instanceof CosignerError) e = err;
+        else {
+          o.onInternalError?.(err);
+          e = new CosignerError('ERR_INTERNAL', 'internal error in cosigner-parent; see `cosigner logs`');
+        }
+        send(errorResponse(req.id, e));
+        o.onRequest?.(req.method, e.code, secs());
+      },
+    ).finally(() => {
+      inFlight -= 1;
+    });
+  };
+}

@@ -1,0 +1,101 @@
+// The production wiring's own checks, with the vault module replaced (vi.mock) so no KMS is needed.
+import { describe, expect, it, vi } from 'vitest';
+import pino from 'pino';
+import type { SecretsState } from '../../../enclave/vault/records.ts';
+
+const unsealed: { state: SecretsState | undefined; closed: number } = { state: undefined, closed: 0 };
+vi.mock('../../../enclave/vault/vault.ts', () => ({
+  SECRETS_KEY_BLOB: 'secrets.key',
+  SECRETS_DB_BLOB: 'secrets.db',
+  Vault: {
+    setup: vi.fn(async () => {
+      throw new Error('Vault.setup must not be reached in these tests');
+    }),
+    unseal: vi.fn(async () => ({
+      get state() {
+        return unsealed.state;
+      },
+      dbGeneration: 7n,
+      update: async () => undefined,
+      close: () => void unsealed.closed++,
+    })),
+  },
+}));
+
+const { createRealBackends } = await import('../../../enclave/services/real-backends.ts');
+const { writeBootDescriptor } = await import('../../../enclave/services/boot-descriptor.ts');
+const { MemoryBlobStore } = await import('../../../parent/storage/memory-blob-store.ts');
+const { fakeAttestor, instantClock } = await import('./fakes.ts');
+
+const ARN = 'arn:aws:kms:us-east-1:111122223333:key/abcd-1234';
+
+function backends(mode: 'dev' | 'nsm', localMode: boolean) {
+  const blobs = new MemoryBlobStore();
+  const ports = {
+    dial: async () => {
+      throw new Error('no network in this test');
+    },
+    blobs,
+    credentials: { get: async () => ({ accessKeyId: 'A', secretAccessKey: 'B' }) },
+    logs: { write: () => undefined },
+    clock: instantClock(),
+  };
+  return { blobs, b: createRealBackends({ ports, attestor: fakeAttestor(mode), logger: pino({ level: 'silent' }), localMode, tlsCaPem: undefined, callback: {} }) };
+}
+
+const state = (keyArn: string, region: string): SecretsState => ({
+  formatVersion: 1,
+  identity: { cosignerId: 'c1', callbackSigningKeyPkcs8: '', coordinatorAuthKeyPkcs8: '' },
+  coordinator: { url: '127.0.0.1:1', publicKeyPem: '' },
+  kms: { keyArn, region },
+  users: [],
+});
+
+describe('real backends', () => {
+  it('a production build never lets setup name a KMS endpoint', async () => {
+    const { b } = backends('nsm', true);
+    await expect(b.setupVault({ kms: { keyArn: ARN, region: 'us-east-1', endpoint: 'https://127.0.0.1:1' }, initialState: state(ARN, 'us-east-1') })).rejects.toMatchObject({ code: 'ERR_PERMISSION_DENIED' });
+  });
+
+  it('a production build refuses a stored descriptor that names an endpoint', async () => {
+    const { b, blobs } = backends('nsm', false);
+    await writeBootDescriptor(blobs, { version: 1, cosignerId: 'c1', keyArn: ARN, region: 'us-east-1', kmsEndpoint: 'https://evil.example' });
+    await expect(b.unsealVault({})).rejects.toMatchObject({ code: 'ERR_PERMISSION_DENIED' });
+  });
+
+  it('secrets.key without its descriptor is a clear corruption, not "not set up"', async () => {
+    const { b, blobs } = backends('dev', true);
+    await expect(b.unsealVault({})).rejects.toMatchObject({ code: 'ERR_NOT_SET_UP' });
+    await blobs.put('secrets.key', new Uint8Array([1, 2, 3]), 0n);
+    expect(await b.hasSecrets()).toBe(true);
+    await expect(b.unsealVault({})).rejects.toMatchObject({ code: 'ERR_SECRETS_KEY_CORRUPT' });
+  });
+
+  it('a descriptor the parent altered must agree with the sealed state, else the vault is closed', async () => {
+    const { b, blobs } = backends('dev', true);
+    await writeBootDescriptor(blobs, { version: 1, cosignerId: 'c1', keyArn: ARN, region: 'us-east-1' });
+    unsealed.state = state('arn:aws:kms:us-east-1:111122223333:key/other', 'us-east-1');
+    unsealed.closed = 0;
+    await expect(b.unsealVault({})).rejects.toMatchObject({ code: 'ERR_SECRETS_DB_CORRUPT' });
+    expect(unsealed.closed).toBe(1);
+    unsealed.state = state(ARN, 'us-east-1');
+    const v = await b.unsealVault({});
+    expect(v.generation).toBe(7n);
+  });
+
+  it('recognises a setup that stored secrets.key but no DB, and only that', async () => {
+    const { b, blobs } = backends('dev', true);
+    expect(await b.unfinishedSetup()).toBeNull();
+    await writeBootDescriptor(blobs, { version: 1, cosignerId: 'c9', keyArn: ARN, region: 'us-east-1' });
+    expect(await b.unfinishedSetup()).toBeNull();
+    await blobs.put('secrets.key', new Uint8Array([1]), 0n);
+    expect(await b.unfinishedSetup()).toEqual({ cosignerId: 'c9' });
+    await blobs.put('secrets.db', new Uint8Array([1]), 0n);
+    expect(await b.unfinishedSetup()).toBeNull();
+  });
+
+  it('pairing needs the running coordinator client', async () => {
+    const { b } = backends('dev', true);
+    await expect(b.pairUser({ token: 't', callback: undefined, vault: {} as never, upstream: undefined, signal: new AbortController().signal })).rejects.toMatchObject({ code: 'ERR_COORDINATOR_UNAVAILABLE' });
+  });
+});
