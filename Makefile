@@ -14,7 +14,7 @@ endif
 
 # A fresh clone installs from the lockfile on first use; CI has already run `npm ci`.
 node_modules/.package-lock.json: package-lock.json
-	npm ci --no-audit --no-fund
+	bash scripts/install-deps.sh
 
 install: node_modules/.package-lock.json
 
