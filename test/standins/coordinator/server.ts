@@ -356,14 +356,11 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
         signers,
         transaction: { txId: tx.id, asset: tx.asset, amount: tx.amount, destination: tx.destination },
       }) as Promise<{ commitment: WireCommitment }>;
+      // The co-signer may refuse before our own commitment is ready: mark the rejection as handled
+      // now (it is still seen by the `await commitReq` below), or Node reports it as unhandled.
+      commitReq.catch(() => undefined);
       const t1 = performance.now();
-      let ownCommitments: WireCommitment[];
-      try {
-        ownCommitments = await signer.commit({ sessionId, keys: own, message, signers });
-      } catch (err) {
-        void commitReq.catch(() => undefined);
-        throw err;
-      }
+      const ownCommitments: WireCommitment[] = await signer.commit({ sessionId, keys: own, message, signers });
       timings.ownCommitMs = performance.now() - t1;
       try {
         const { commitment } = await commitReq;
@@ -371,6 +368,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
         const commitments = [commitment, ...ownCommitments];
         t = performance.now();
         const shareReq = conn.request('sign.share', { sessionId, keyId: ukey.keyId, messageDigest: messageDigest(message), commitments }) as Promise<{ signatureShare: string }>;
+        shareReq.catch(() => undefined); // awaited below, after our own shares are started
         const t2 = performance.now();
         const ownShares = signer.sign(sessionId, commitments).finally(() => (timings.ownShareMs = performance.now() - t2));
         void ownShares.catch(() => undefined);
