@@ -25,7 +25,7 @@ build: native bundle
 # Every native binding is a folder with a binding.gyp (vsock in proto/, NSM in enclave/).
 native: install
 	@for d in $$(find proto enclave -name binding.gyp -not -path '*/node_modules/*' -printf '%h\n' | sort); do \
-	  echo "native: $$d"; $(NPX) node-gyp rebuild --directory=$$d >/dev/null || exit 1; done
+	  echo "native: $$d"; $(NPX) node-gyp rebuild --loglevel=error --directory=$$d >/dev/null || exit 1; done
 
 bundle: install
 	$(NPX) tsx scripts/bundle-enclave.ts

@@ -170,7 +170,7 @@ async function main(): Promise<void> {
     const added = Math.max(fp.heapKiB, fp.rssKiB);
     process.stdout.write(`| + ${USERS} sealed API users opened (fresh process: heap +${f(fp.heapKiB, 0)} KiB, RSS +${fp.rssKiB} KiB; DB ${(fp.dbBytes / 1024).toFixed(0)} KiB, opened in ${f(fp.openMs)} ms) | ${f(added, 0)} | ${f(added / enclaveRss, 3)}× |\n`);
     process.stdout.write(`| estimated enclave RSS with ${USERS} users | ${f(enclaveRss + added, 0)} | ${f((enclaveRss + added) / enclaveRss, 2)}× |\n`);
-    process.stdout.write(`\nNotes: every e2e signature passed the sample Callback Handler (JWS both ways, plain http in local mode) and was checked with node:crypto Ed25519; the wire is a unix socket, not vsock. ${((Date.now() - t0) / 1000).toFixed(1)} s total.\n`);
+    process.stdout.write(`\nNotes: every e2e signature passed the sample Callback Handler (JWS both ways, HTTPS from a local-CA certificate, TLS started in the enclave) and was checked with node:crypto Ed25519; the wire is a unix socket, not vsock. ${((Date.now() - t0) / 1000).toFixed(1)} s total.\n`);
   } finally {
     await e.cleanup();
   }
