@@ -11,7 +11,7 @@
 // component that is not in this tree is listed in `stack.missing` and printed, never faked.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -20,6 +20,7 @@ import { callDaemon } from '../parent/control/client.ts';
 import { startTcpLink, type TcpLink } from './tcp-link.ts';
 import type { BlobStore } from '../enclave/ports.ts';
 import { loadOrCreateLocalCa, type IssuedCert, type LocalCa } from '../test/standins/local-ca.ts';
+import { writeFileAtomic } from '../parent/storage/write-file-atomic.ts';
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -120,19 +121,6 @@ export interface LocalStack {
   close(): Promise<void>;
 }
 
-async function writeAtomic(path: string, text: string, mode = 0o644): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fh = await open(tmp, 'w', mode);
-  try {
-    await fh.writeFile(text);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, path);
-}
-
 /** A loopback port that was free a moment ago (the kernel picks it). */
 export function freePort(): Promise<number> {
   return new Promise((res, rej) => {
@@ -229,7 +217,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
         throw new Error(`${measurementsPath} does not match ${bundlePath} (rebuilt since?): run make bundle`);
       }
       const policy = policyMod.buildKeyPolicy({ measurements, instanceRoleArn: imds.roleArn, adminArn: LOCAL_ADMIN_ARN });
-      await writeAtomic(paths.policy, `${JSON.stringify(policy, null, 2)}\n`);
+      await writeFileAtomic(paths.policy, `${JSON.stringify(policy, null, 2)}\n`);
       const server = await kmsMod.startKmsStandin({
         dir: join(dir, 'kms'),
         trustRootsPem: [authority.rootPem],
@@ -246,7 +234,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
       if (known.arn && known.pcr0 === measurements.PCR0) keyArn = known.arn;
       else {
         keyArn = (await server.createKey(policy, 'nitro-cosigner local secrets.key')).arn;
-        await writeAtomic(keyFile, `${JSON.stringify({ arn: keyArn, pcr0: measurements.PCR0 }, null, 2)}\n`);
+        await writeFileAtomic(keyFile, `${JSON.stringify({ arn: keyArn, pcr0: measurements.PCR0 }, null, 2)}\n`);
       }
       kms = { url: server.url, keyArn, region: LOCAL_REGION };
       log(`local-stack: KMS stand-in        ${server.url}  key ${keyArn}`);
@@ -282,7 +270,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
       allow.push({ address: c.host === 'localhost' ? '127.0.0.1' : c.host, port: c.port });
     }
     allow.push({ address: '127.0.0.1', port: handlerPort });
-    await writeAtomic(paths.allowList, `${JSON.stringify({ allowlist: allow }, null, 2)}\n`);
+    await writeFileAtomic(paths.allowList, `${JSON.stringify({ allowlist: allow }, null, 2)}\n`);
 
     // 6. The parent daemon in local mode; it runs the enclave bundle as its child.
     const cb = opts.callback ?? {};
@@ -309,7 +297,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
       restartInitialMs: 200,
       restartMaxMs: 2_000,
     };
-    await writeAtomic(paths.daemonConfig, `${JSON.stringify(daemonConfig, null, 2)}\n`, 0o600);
+    await writeFileAtomic(paths.daemonConfig, `${JSON.stringify(daemonConfig, null, 2)}\n`, 0o600);
 
     let daemon: ChildProcess | undefined;
     let inProcess: { close(): Promise<void> } | undefined;
@@ -450,7 +438,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
         }),
       close: closeAll,
     };
-    await writeAtomic(
+    await writeFileAtomic(
       join(dir, 'stack.json'),
       `${JSON.stringify(
         {
@@ -482,7 +470,7 @@ async function main(): Promise<void> {
   process.stdout.write(`local-stack: running; state in ${stack.dir}. Ctrl-C stops.\n`);
   if (stack.kms && stack.coordinator) {
     const coordPem = join(stack.dir, 'coordinator-public-key.pem');
-    await writeAtomic(coordPem, stack.coordinator.publicKeyPem);
+    await writeFileAtomic(coordPem, stack.coordinator.publicKeyPem);
     process.stdout.write(
       `local-stack: set up with:\n  ${cli} setup --kms-key-arn ${stack.kms.keyArn} --region ${stack.kms.region} --kms-endpoint ${stack.kms.url} ` +
         `--coordinator-url ${stack.coordinatorEndpoint} --coordinator-public-key ${coordPem}\n`,
@@ -499,7 +487,7 @@ async function main(): Promise<void> {
           const h = await stack.startHandler({ cosignerPublicKeyPem: pk.publicKeyPem, rules: { maxAmountPerAsset: { ETH: '10', BTC: '1' } } });
           if (h && stack.coordinator) {
             const pem = join(stack.dir, 'handler-public-key.pem');
-            await writeAtomic(pem, h.publicKeyPem);
+            await writeFileAtomic(pem, h.publicKeyPem);
             const token = await stack.coordinator.issuePairingToken('local-user', 'local-workspace');
             process.stdout.write(
               `local-stack: pair a user with:\n  ${cli} add-user --pairing-token ${token} --callback-url ${h.url} --auth-mode public-key --handler-public-key ${pem}\n` +

@@ -1,7 +1,6 @@
 // Runs on the parent. The `cosigner` CLI (bin/cosigner.mjs): parses the command line, asks what is
 // missing (only on a terminal), talks to cosigner-parent over its control socket, prints human text
 // or `--json`, and exits with the documented codes (io.ts EXIT).
-import { open, rename } from 'node:fs/promises';
 import { CosignerError, isErrorCode as isCode, toCosignerError } from '../../proto/errors.ts';
 import { ControlClient, callDaemon } from '../control/client.ts';
 import type { Method } from '../control/protocol.ts';
@@ -10,6 +9,7 @@ import { callbackFromFlags } from './callback-settings.ts';
 import { EXIT, fail, ok, processIo, usage, withProgress, type CliIo } from './io.ts';
 import { Prompter } from './prompt.ts';
 import { checkUpgradeAdmitted } from './upgrade.ts';
+import { writeFileAtomic } from '../storage/write-file-atomic.ts';
 
 type Obj = Record<string, unknown>;
 const s = (v: unknown): string => (v === undefined || v === null || v === '' ? '-' : String(v));
@@ -160,7 +160,7 @@ async function run(p: ParsedCommand, io: CliIo, prompter: Prompter | null): Prom
       if (nonce !== undefined && !/^([0-9a-fA-F]{2}){0,512}$/.test(nonce)) throw usage('--nonce must be hex, at most 512 bytes');
       const r = await call<Obj>(p, 'getAttestation', nonce ? { nonce } : {});
       const doc = Buffer.from(String(r.document ?? ''), 'base64');
-      if (v.out) await writeAtomic(v.out as string, doc);
+      if (v.out) await writeFileAtomic(v.out as string, doc);
       return ok(io, p.json, 'attestation', { ...r, ...(v.out ? { out: v.out } : {}) }, () =>
         v.out
           ? `wrote ${doc.length}-byte attestation document (${s(r.attestationMode)}) to ${String(v.out)}; check it with: cosigner verify-attestation ${String(v.out)}${nonce ? ` --nonce ${nonce}` : ''}`
@@ -298,18 +298,6 @@ async function readSmall(path: string): Promise<string> {
     if (err instanceof CosignerError) throw err;
     throw usage(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
   }
-}
-
-async function writeAtomic(path: string, data: Uint8Array): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fh = await open(tmp, 'w', 0o644);
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, path);
 }
 
 async function delegateVerify(argv: string[], io: CliIo): Promise<number> {

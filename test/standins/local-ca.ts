@@ -2,10 +2,11 @@
 // servers that play KMS, the coordinator and the Callback Handler. TLS still terminates in the
 // enclave in local mode; the enclave simply trusts this CA instead of the system store.
 import { webcrypto, randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, open } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
+import { writeFileAtomic } from '../../parent/storage/write-file-atomic.ts';
 
 type CryptoKey = webcrypto.CryptoKey;
 type CryptoKeyPair = webcrypto.CryptoKeyPair;
@@ -121,18 +122,6 @@ export async function createEphemeralCa(name = 'nitro-cosigner test CA'): Promis
   return new Authority(cert, keys.privateKey);
 }
 
-async function writeAtomic(path: string, data: string, mode: number): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fh = await open(tmp, 'w', mode);
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, path);
-}
-
 /**
  * The local stack's CA, created once in `dir` (ca.pem, ca.key with mode 0600) and reused, so the
  * enclave's trust anchor stays stable across `make demo` runs.
@@ -152,8 +141,8 @@ export async function loadOrCreateLocalCa(dir: string): Promise<LocalCa> {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
   const { cert, keys } = await createRoot('nitro-cosigner local CA');
-  await writeAtomic(keyPath, await keyPem(keys.privateKey), 0o600);
-  await writeAtomic(certPath, cert.toString('pem'), 0o644);
+  await writeFileAtomic(keyPath, await keyPem(keys.privateKey), 0o600);
+  await writeFileAtomic(certPath, cert.toString('pem'), 0o644);
   return new Authority(cert, keys.privateKey);
 }
 
