@@ -4,7 +4,6 @@
 // same sample handler (new connection each time), measured in the same run.
 //   node --import tsx test/bench/approval.bench.ts
 import https from 'node:https';
-import { Duplex } from 'node:stream';
 import type net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { generateKeyPairSync } from 'node:crypto';
@@ -17,34 +16,10 @@ import { createEphemeralCa } from '../standins/local-ca.ts';
 import { startSampleHandler } from '../standins/callback-handler/handler.ts';
 import { loopbackDial } from '../standins/kms/loopback-dial.ts';
 import { ethTx } from '../enclave/approval/helpers.ts';
+import { asDuplex } from '../standins/kms/loopback-dial.ts'; // a plain JS Duplex, as the wire's streams reach the enclave's TLS
 
 const ROUNDS = Number(process.env.APPROVAL_BENCH_ROUNDS ?? 200);
 const WARMUP = 20;
-
-/** Wraps a socket in a plain JS Duplex, as the wire's streams reach the enclave's TLS. */
-function tunnel(sock: net.Socket): Duplex {
-  const d = new Duplex({
-    write(chunk: Buffer, _e, cb) {
-      sock.write(chunk, (err) => cb(err ?? null));
-    },
-    read() {
-      sock.resume();
-    },
-    final(cb) {
-      sock.end(() => cb());
-    },
-    destroy(err, cb) {
-      sock.destroy();
-      cb(err);
-    },
-  });
-  sock.on('data', (c: Buffer) => {
-    if (!d.push(c)) sock.pause();
-  });
-  sock.on('end', () => d.push(null));
-  sock.on('error', (e) => d.destroy(e));
-  return d;
-}
 
 function stats(samples: number[]): { p50: number; p99: number; mean: number } {
   const s = [...samples].sort((a, b) => a - b);
@@ -73,7 +48,7 @@ const port = Number(new URL(handler.url).port);
 const settings = { url: handler.url, authMode: 'public-key' as const, handlerPublicKeyPem: handler.publicKeyPem };
 
 const relay = createRelay(parseAllowList({ allowlist: [{ address: '127.0.0.1', port }] }), { maxConnections: 8 });
-const relayDial: Dial = async (host, p) => tunnel((await relay(host, p)) as net.Socket);
+const relayDial: Dial = async (host, p) => asDuplex((await relay(host, p)) as net.Socket);
 const viaRelay = new CallbackClient({ dial: relayDial, signingKey: cosigner.privateKey, caPem: ca.certPem });
 const viaLoopback = new CallbackClient({ dial: loopbackDial().dial, signingKey: cosigner.privateKey, caPem: ca.certPem });
 const req = (i: number) => buildTxSignRequest(ethTx({ txId: `bench-${i}`, requestId: `bench-${i}` }), { signerId: 'bench-user', stage: 'sign' });

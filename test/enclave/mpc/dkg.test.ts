@@ -2,20 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { DkgSession, type WireDkgRound1, type WireDkgRound2 } from '../../../enclave/mpc/dkg.ts';
 import { verifyWithStandardVerifier } from '../../../enclave/mpc/suites.ts';
 import type { ThresholdScheme } from '../../../enclave/vault/records.ts';
-import { runDkg, sign } from './helpers.ts';
+import { rejects, runDkg, sign } from './helpers.ts';
 
 const schemes: ThresholdScheme[] = ['frost-ed25519', 'frost-secp256k1-tr'];
 const msg = new TextEncoder().encode('nitro-cosigner dkg test');
-
-function rejects(fn: () => unknown, code: string, details?: Record<string, unknown>): void {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toMatchObject({ code, ...(details ? { details } : {}) });
-    return;
-  }
-  throw new Error(`expected ${code}`);
-}
 
 function started(scheme: ThresholdScheme, t: number, participants: number[]) {
   const sessions = participants.map((identifier) => new DkgSession({ scheme, threshold: t, participants, identifier, now: 1 }));

@@ -1,5 +1,6 @@
 // Test helpers: run a whole DKG and a whole signing session in process, every party honest unless
 // a test tampers with the messages in between.
+import { expect } from 'vitest';
 import { aggregateSignature } from '../../../enclave/mpc/aggregate.ts';
 import { DkgSession, type WireDkgRound2 } from '../../../enclave/mpc/dkg.ts';
 import { FrostSigningSession, type WireCommitment } from '../../../enclave/mpc/signing-session.ts';
@@ -20,4 +21,15 @@ export function sign(keys: KeyShareRecord[], signers: number[], message: Uint8Ar
   const shares: Record<number, string> = {};
   sessions.forEach((s, i) => (shares[chosen[i]!.identifier] = s.sign(commitments, s.binding)));
   return aggregateSignature(chosen[0]!, message, commitments, shares);
+}
+
+/** Asserts that `fn` throws a CosignerError with `code` (and, if given, these details). */
+export function rejects(fn: () => unknown, code: string, details?: Record<string, unknown>): void {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toMatchObject({ code, ...(details ? { details } : {}) });
+    return;
+  }
+  throw new Error(`expected ${code}`);
 }

@@ -6,20 +6,10 @@ import { SessionRegistry } from '../../../enclave/mpc/sessions.ts';
 import { verifyWithStandardVerifier } from '../../../enclave/mpc/suites.ts';
 import type { Clock } from '../../../enclave/ports.ts';
 import type { KeyShareRecord, ThresholdScheme } from '../../../enclave/vault/records.ts';
-import { runDkg, sign } from './helpers.ts';
+import { rejects, runDkg, sign } from './helpers.ts';
 
 const schemes: ThresholdScheme[] = ['frost-ed25519', 'frost-secp256k1-tr'];
 const msg = new TextEncoder().encode('pay 1 BTC to bc1q...');
-
-function rejects(fn: () => unknown, code: string, details?: Record<string, unknown>): void {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toMatchObject({ code, ...(details ? { details } : {}) });
-    return;
-  }
-  throw new Error(`expected ${code}`);
-}
 
 function manualClock(start = 1_000): Clock & { advance(ms: number): void } {
   let t = start;

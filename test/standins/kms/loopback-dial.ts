@@ -49,7 +49,7 @@ export function loopbackDial(opts: { record?: boolean; hostMap?: Record<string, 
  * Wraps the socket in a plain JS Duplex, as the wire's streams are in production: TLS then runs over
  * a JS stream (not a native handle), and every byte passes through here where it can be recorded.
  */
-function asDuplex(sock: net.Socket, recorded: Buffer[] | null): Duplex {
+export function asDuplex(sock: net.Socket, recorded: Buffer[] | null = null): Duplex {
   const d = new Duplex({
     write(chunk: Buffer, _enc, cb) {
       recorded?.push(Buffer.from(chunk));
