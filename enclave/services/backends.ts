@@ -28,6 +28,8 @@ export type UpstreamState = 'not-started' | 'connecting' | 'connected' | 'discon
 export interface Upstream {
   state(): UpstreamState;
   openSessions(): number;
+  /** Why the client refuses to work (ERR_ROLLBACK: the coordinator knows a newer sealed DB), if it does. */
+  refusal?(): { readonly code: string; readonly message: string } | undefined;
   /** Stop: closes the connection and aborts every open signing session (nonces are dropped). */
   stop(): Promise<void>;
 }

@@ -235,13 +235,16 @@ export class Cosigner {
     const notes = [...this.deps.backends.missing().map((m) => `not available in this build: ${m}`)];
     if (this.stateValue === 'access-denied') notes.push('KMS denied this image: add its measurements to the key policy (cosigner key-policy --also), then run unseal');
     if (this.stateValue === 'not-set-up') notes.push('run `cosigner setup` to create the sealed secrets');
+    // The coordinator knows a newer sealed DB than this one: the client stopped (no signing, no approvals).
+    const refused = this.upstream?.refusal?.();
+    if (refused) notes.push('the coordinator client stopped: restore the newest secrets DB backup and restart the co-signer; a deliberate restore of an older one must first be acknowledged by the workspace owner at the coordinator');
     return {
       state: this.stateValue,
       attestationMode: this.deps.attestor.mode,
       buildId: this.deps.buildId,
       cosignerId: this.vault?.state.identity.cosignerId ?? '',
-      errorCode: this.error?.code ?? '',
-      errorMessage: this.error?.message ?? '',
+      errorCode: refused?.code ?? this.error?.code ?? '',
+      errorMessage: refused?.message ?? this.error?.message ?? '',
       users: users.length,
       pendingUsers: users.filter((u) => u.status === 'pending').length,
       coordinator: this.upstream?.state() ?? 'not-started',

@@ -29,17 +29,26 @@ export interface RealBackendsOptions {
   readonly callback: { readonly timeoutMs?: number; readonly retryIntervalMs?: number; readonly retryTotalMs?: number; readonly clockSpeedup?: number };
 }
 
+/** Listeners told of each new sealed-DB generation (the coordinator client reports it). */
+const writeListeners = new WeakMap<VaultHandle, Set<(generation: bigint) => void>>();
+
 function handle(v: Vault): VaultHandle {
-  return {
+  const listeners = new Set<(generation: bigint) => void>();
+  const h: VaultHandle = {
     get state() {
       return v.state;
     },
     get generation() {
       return v.dbGeneration;
     },
-    update: (m) => v.update(m),
+    update: async (m) => {
+      await v.update(m);
+      for (const l of listeners) l(v.dbGeneration);
+    },
     close: () => v.close(),
   };
+  writeListeners.set(h, listeners);
+  return h;
 }
 
 /** The Backends of a real enclave. */
@@ -129,13 +138,20 @@ export function createRealBackends(opts: RealBackendsOptions): Backends {
         ...(opts.tlsCaPem && endpointAllowed ? { tls: { ca: opts.tlsCaPem } } : {}),
         users: userStoreFromVault(vault),
         approve: createApprove({ callback, logger, signal: lifetime.signal }),
+        // The coordinator keeps a high-water mark of this co-signer's sealed DB: the floor an
+        // enclave restart would otherwise lose (rollback by the parent, threat-model.md).
+        generation: () => vault.generation,
         log: (level, fields, msg) => upstreamLog[level](fields, msg),
       }).start();
+      const onWrite = (g: bigint): void => void client.reportGeneration(g);
+      writeListeners.get(vault)?.add(onWrite);
       const up: Upstream = {
         state: () => client.state(),
+        refusal: () => client.refusal(),
         openSessions: () => client.openSessions(),
         stop: async () => {
           lifetime.abort(new CosignerError('ERR_CANCELLED', 'co-signer stopping'));
+          writeListeners.get(vault)?.delete(onWrite);
           await client.stop();
         },
       };

@@ -33,6 +33,12 @@ export interface CoordinatorClientOptions {
   readonly tls?: { readonly ca?: string | readonly string[]; readonly servername?: string };
   readonly users: UserStore;
   readonly approve: ApproveFn;
+  /**
+   * The sealed secrets DB generation now in use. When given, every hello states it and the
+   * coordinator's high-water mark is checked against it: a higher mark (an older DB served after a
+   * restart) stops the client for good with ERR_ROLLBACK (see `refusal()`).
+   */
+  readonly generation?: () => bigint | undefined;
   readonly backoff?: BackoffOptions;
   /** Consecutive failures after which state() says 'unavailable' (default 5). */
   readonly unavailableAfter?: number;
@@ -63,6 +69,8 @@ export class CoordinatorClient {
   private stopping = new AbortController();
   private loop: Promise<void> | undefined;
   private failures = 0;
+  private refused: CosignerError | undefined;
+  private statedGeneration: bigint | undefined;
   private waiters: { resolve: () => void; reject: (e: unknown) => void }[] = [];
 
   constructor(o: CoordinatorClientOptions) {
@@ -87,6 +95,25 @@ export class CoordinatorClient {
   /** Connection state, as `cosigner status` shows it. */
   state(): ClientState {
     return this.stateValue;
+  }
+
+  /** Why the client stopped for good (ERR_ROLLBACK), if it did. */
+  refusal(): CosignerError | undefined {
+    return this.refused;
+  }
+
+  /**
+   * Tells the coordinator the sealed DB's new generation after a write (`state.generation`), so its
+   * high-water mark follows. Best effort: when not connected, the next hello states it anyway.
+   */
+  async reportGeneration(generation: bigint): Promise<void> {
+    const conn = this.conn;
+    if (!conn || conn.closed || this.refused) return;
+    try {
+      await conn.request('state.generation', { generation: Number(generation) }, { timeoutMs: 10_000 });
+    } catch (err) {
+      this.log('warn', { code: toCosignerError(err).code }, 'coordinator did not record the secrets DB generation');
+    }
   }
 
   /** Signing sessions currently open (their nonces in memory). */
@@ -116,6 +143,7 @@ export class CoordinatorClient {
   /** Resolves once connected (rejects with ERR_COORDINATOR_UNAVAILABLE after `timeoutMs`). */
   async waitConnected(timeoutMs = 30_000): Promise<PeerConnection> {
     if (this.conn && !this.conn.closed) return this.conn;
+    if (this.refused) throw this.refused;
     if (!this.loop) throw new CosignerError('ERR_COORDINATOR_UNAVAILABLE', 'coordinator client not running');
     await new Promise<void>((resolve, reject) => {
       const t = setTimeout(() => reject(new CosignerError('ERR_COORDINATOR_UNAVAILABLE', 'coordinator not connected')), timeoutMs);
@@ -167,10 +195,20 @@ export class CoordinatorClient {
         this.stateValue = 'connected';
         this.log('info', { conn: conn.conn }, 'coordinator connected');
         for (const w of this.waiters.splice(0)) w.resolve();
+        // A write that landed while the handshake was in flight was not in our hello: report it.
+        const now = this.o.generation?.();
+        if (now !== undefined && now !== this.statedGeneration) void this.reportGeneration(now);
         const closed = await new Promise<CosignerError>((resolve) => conn.onClose(resolve));
         this.log('warn', { code: closed.code }, 'coordinator connection lost');
       } catch (err) {
         const e = toCosignerError(err, 'ERR_COORDINATOR_UNAVAILABLE');
+        if (e.code === 'ERR_ROLLBACK') {
+          // Retrying cannot help: this DB is older than one already used. Stop until an unseal
+          // with the newest backup (or an owner acknowledgement at the coordinator).
+          this.refused = e;
+          this.log('error', { code: e.code, ...(e.details ?? {}) }, 'secrets DB rollback detected; co-signer refuses to work');
+          break;
+        }
         this.failures++;
         this.log('warn', { code: e.code, failures: this.failures }, 'coordinator connect failed');
       }
@@ -186,8 +224,10 @@ export class CoordinatorClient {
         break;
       }
     }
+    this.conn = undefined;
+    this.registry.abortAll();
     if (!signal.aborted) this.stateValue = 'unavailable';
-    const gone = new CosignerError('ERR_COORDINATOR_UNAVAILABLE', 'coordinator client gave up or stopped');
+    const gone = this.refused ?? new CosignerError('ERR_COORDINATOR_UNAVAILABLE', 'coordinator client gave up or stopped');
     for (const w of this.waiters.splice(0)) w.reject(gone);
   }
 
@@ -213,8 +253,11 @@ export class CoordinatorClient {
       throw err;
     });
     const framed = new FramedSocket(socket);
+    const gen = this.o.generation?.();
+    this.statedGeneration = gen;
     try {
       const channel = await clientHandshake(framed, {
+        ...(gen !== undefined ? { generation: Number(gen) } : {}),
         authKey: this.authKey,
         authPublicKey: this.authPublicKey,
         cosignerId: this.o.identity.cosignerId,

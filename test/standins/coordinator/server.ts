@@ -18,7 +18,7 @@ import { isThresholdScheme } from '../../../enclave/mpc/suites.ts';
 import { canonicalDigest, verifyApproval } from '../../../enclave/upstream/approval-signature.ts';
 import { FramedSocket, PeerConnection } from '../../../enclave/upstream/connection.ts';
 import { ed25519PublicKey, spkiB64 } from '../../../enclave/upstream/envelope.ts';
-import { serverHandshake } from '../../../enclave/upstream/handshake.ts';
+import { isWireGeneration, serverHandshake } from '../../../enclave/upstream/handshake.ts';
 import { parseDkgRound1List, parseDkgRound2List } from '../../../enclave/upstream/messages.ts';
 import { createPairingToken, verifyPairingToken } from '../../../enclave/upstream/pairing-token.ts';
 import type { KeyShareRecord, ThresholdScheme } from '../../../enclave/vault/records.ts';
@@ -114,6 +114,13 @@ export interface RunningCoordinator {
   approveUser(userId: string): Promise<void>;
   /** Create and run a transaction (same as POST /v1/transactions). */
   createTransaction(input: unknown): Promise<TransactionRecord>;
+  /** The sealed-DB generation high-water mark kept for a co-signer (undefined before its first report). */
+  generationMark(cosignerId: string): number | undefined;
+  /**
+   * Owner acknowledgement of a deliberate restore (same as POST /v1/cosigners/:id/generation):
+   * sets the co-signer's mark to `generation`, which may be lower than the current one.
+   */
+  acknowledgeRestore(cosignerId: string, generation: number): void;
   /** Number of connected co-signers. */
   connectedCosigners(): number;
   close(): Promise<void>;
@@ -138,6 +145,32 @@ function loadOrCreateKey(dir: string | undefined): { privateKey: KeyObject; publ
 }
 
 const MAX_REST_BODY = 256 * 1024;
+const MAX_MARKS = 10_000;
+
+/** Per co-signer sealed-DB high-water marks, bound to the co-signer's auth key. */
+type Marks = Map<string, { key: string; generation: number }>;
+
+function loadMarks(dir: string | undefined): Marks {
+  const marks: Marks = new Map();
+  if (!dir) return marks;
+  const file = path.join(dir, 'generation-marks.json');
+  if (!existsSync(file)) return marks;
+  // Fail closed: a damaged file stops the coordinator rather than silently dropping every floor.
+  const raw = JSON.parse(readFileSync(file, 'utf8')) as Record<string, { key?: unknown; generation?: unknown }>;
+  for (const [id, m] of Object.entries(raw).slice(0, MAX_MARKS)) {
+    if (typeof m?.key !== 'string' || !isWireGeneration(m.generation)) throw new Error(`generation-marks.json: bad entry for ${id}`);
+    marks.set(id, { key: m.key, generation: m.generation });
+  }
+  return marks;
+}
+
+function saveMarks(dir: string | undefined, marks: Marks): void {
+  if (!dir) return;
+  const file = path.join(dir, 'generation-marks.json');
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, JSON.stringify(Object.fromEntries(marks)), { mode: 0o600 });
+  renameSync(tmp, file);
+}
 
 /** Starts the reference coordinator on loopback. */
 export async function startCoordinator(opts: CoordinatorOptions): Promise<RunningCoordinator> {
@@ -155,6 +188,33 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
   const txs = new Map<string, TransactionRecord>();
   const sockets = new Set<import('node:net').Socket>();
   let policy: Policy = opts.policy ?? DEFAULT_POLICY;
+  const marks = loadMarks(opts.dir);
+
+  /**
+   * The mark is kept only for a co-signer that paired here (or whose key the mark already names):
+   * an unpaired party cannot plant a floor for someone else's co-signer id.
+   */
+  function markEntry(cosignerId: string, clientKey: KeyObject, create: boolean): { key: string; generation: number } | undefined {
+    const k = spkiB64(clientKey);
+    const m = marks.get(cosignerId);
+    if (m) return m.key === k ? m : undefined;
+    if (!create || cosigners.get(cosignerId)?.key !== k || marks.size >= MAX_MARKS) return undefined;
+    const fresh = { key: k, generation: 0 };
+    marks.set(cosignerId, fresh);
+    return fresh;
+  }
+
+  /** Raises the mark to `generation`; refuses (ERR_ROLLBACK) a generation below it. */
+  function raiseMark(cosignerId: string, clientKey: KeyObject, generation: number): number {
+    const m = markEntry(cosignerId, clientKey, true);
+    if (!m) return 0;
+    if (generation < m.generation) return m.generation;
+    if (generation > m.generation) {
+      m.generation = generation;
+      saveMarks(opts.dir, marks);
+    }
+    return m.generation;
+  }
 
   // ---- co-signer endpoint (TLS + authenticated envelopes) ----
   const tlsServer = tls.createServer({ cert: opts.tls.certPem, key: opts.tls.keyPem, minVersion: 'TLSv1.2' }, (socket) => {
@@ -175,8 +235,16 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
           const known = cosigners.get(cosignerId);
           if (known && known.key !== spkiB64(clientKey)) throw new CosignerError('ERR_COORDINATOR_AUTH', 'co-signer key does not match the paired one');
         },
+        generationMark: raiseMark,
       });
       const ctx = { cosignerId: hs.cosignerId, clientKey: hs.clientKey };
+      const mark = markEntry(hs.cosignerId, hs.clientKey, false)?.generation ?? 0;
+      if (hs.generation !== undefined && hs.generation < mark) {
+        // The co-signer runs on an older sealed DB than it already used: it refuses to work on
+        // reading the welcome; never route requests to it, and drop the socket if it lingers.
+        setTimeout(() => framed.fail(new CosignerError('ERR_ROLLBACK', 'co-signer runs on an older secrets DB')), 5_000).unref();
+        return;
+      }
       const conn = new PeerConnection({ framed, channel: hs.channel, handler: (type, body) => handleCosigner(ctx, type, body) });
       const entry = cosigners.get(hs.cosignerId);
       if (entry) {
@@ -261,6 +329,13 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
           provisional.delete(ctx.cosignerId);
         }
         return { keyId: first.keyId };
+      }
+      case 'state.generation': {
+        if (typeof b !== 'object' || Object.keys(b).join(',') !== 'generation' || !isWireGeneration(b.generation)) throw new CosignerError('ERR_INVALID_ARGUMENT', 'state.generation takes { generation }');
+        const m = markEntry(ctx.cosignerId, ctx.clientKey, true);
+        if (!m) throw new CosignerError('ERR_PERMISSION_DENIED', 'generation marks are kept for paired co-signers only');
+        if (b.generation < m.generation) throw new CosignerError('ERR_ROLLBACK', 'generation is below the high-water mark');
+        return { generation: raiseMark(ctx.cosignerId, ctx.clientKey, b.generation) };
       }
       case 'pair.abort': {
         const p = pairings.get(String(b.pairingId));
@@ -396,6 +471,14 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
     return tx;
   }
 
+  function acknowledgeRestore(cosignerId: string, generation: number): void {
+    if (!isWireGeneration(generation)) throw new CosignerError('ERR_INVALID_ARGUMENT', 'generation must be a non-negative integer');
+    const m = marks.get(cosignerId);
+    if (!m) throw new CosignerError('ERR_NOT_FOUND', 'no generation mark for this co-signer');
+    m.generation = generation;
+    saveMarks(opts.dir, marks);
+  }
+
   function issuePairingToken(userId: string, workspace: string, o: { lifetimeMs?: number } = {}): string {
     return createPairingToken({ userId, workspace, now: now(), ...(o.lifetimeMs !== undefined ? { lifetimeMs: o.lifetimeMs } : {}) }, key).token;
   }
@@ -462,6 +545,20 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
         await approveUser(approve[1] as string);
         return send(res, 200, { userId: approve[1], status: 'active' });
       }
+      // Owner acknowledgement of a deliberate restore of an older secrets DB. The reference
+      // coordinator's REST is loopback-only and unauthenticated; a real one requires the
+      // workspace owner's authentication here (never the co-signer's parent instance).
+      const gen = /^(GET|POST) \/v1\/cosigners\/([A-Za-z0-9._:-]{1,128})\/generation$/.exec(route);
+      if (gen) {
+        const id = gen[2] as string;
+        if (gen[1] === 'POST') {
+          const b = (await readJson(req)) as { generation?: unknown };
+          if (!isWireGeneration(b.generation)) throw new CosignerError('ERR_INVALID_ARGUMENT', 'generation must be a non-negative integer');
+          acknowledgeRestore(id, b.generation);
+        }
+        const m = marks.get(id);
+        return m ? send(res, 200, { cosignerId: id, generation: m.generation }) : send(res, 404, { error: { code: 'ERR_NOT_FOUND', message: 'no generation mark for this co-signer' } });
+      }
       if (route === 'GET /v1/policy') return send(res, 200, policy);
       if (route === 'PUT /v1/policy') {
         try {
@@ -500,6 +597,8 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
     issuePairingToken,
     approveUser,
     createTransaction,
+    generationMark: (id) => marks.get(id)?.generation,
+    acknowledgeRestore,
     connectedCosigners: () => [...cosigners.values()].filter((c) => c.conn && !c.conn.closed).length,
     async close() {
       for (const c of cosigners.values()) c.conn?.close('coordinator closing');
