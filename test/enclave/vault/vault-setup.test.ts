@@ -5,17 +5,9 @@ import type { BlobStore } from '../../../enclave/ports.ts';
 import { CosignerError } from '../../../proto/errors.ts';
 import { RollbackGuard, SECRETS_DB_BLOB, SECRETS_KEY_BLOB, Vault } from '../../../enclave/vault/vault.ts';
 import { measurementsFor, sampleState, startStack } from './stack.ts';
+import { rejectionCode as code } from '../../support/error-code.ts';
 
 const ID = 'cosigner-a';
-
-async function code(p: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await p;
-  } catch (err) {
-    return (err as { code?: string }).code;
-  }
-  return undefined;
-}
 
 describe('Vault setup failures', () => {
   it('setup from an image the policy does not admit writes nothing', async () => {

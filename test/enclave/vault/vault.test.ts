@@ -3,6 +3,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RollbackGuard, SECRETS_DB_BLOB, SECRETS_KEY_BLOB, Vault } from '../../../enclave/vault/vault.ts';
 import { measurementsFor, sampleState, startStack, type Stack } from './stack.ts';
+import { rejectionCode as code } from '../../support/error-code.ts';
 
 let s: Stack;
 const ID = 'cosigner-a';
@@ -11,15 +12,6 @@ beforeAll(async () => {
   s = await startStack();
 });
 afterAll(async () => s?.close());
-
-async function code(p: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await p;
-  } catch (err) {
-    return (err as { code?: string }).code;
-  }
-  return undefined;
-}
 
 /** Every file under COSIGNER_HOME with its bytes, to prove "nothing overwritten". */
 function snapshot(): Map<string, string> {

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { ImdsCredentialSource } from '../../../parent/credentials/imds.ts';
 import { startImdsStandin, type ImdsStandin } from '../../standins/imds/server.ts';
 import type { Clock } from '../../../enclave/ports.ts';
+import { rejectionCode as code } from '../../support/error-code.ts';
 
 let imds: ImdsStandin | undefined;
 let raw: http.Server | undefined;
@@ -17,15 +18,6 @@ afterEach(async () => {
 function fakeClock(start = Date.UTC(2026, 0, 1)): Clock & { advance(ms: number): void } {
   let t = start;
   return { now: () => t, sleep: async () => undefined, advance: (ms) => (t += ms) };
-}
-
-async function code(p: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await p;
-  } catch (err) {
-    return (err as { code?: string }).code;
-  }
-  return undefined;
 }
 
 describe('ImdsCredentialSource against the IMDSv2 stand-in', () => {

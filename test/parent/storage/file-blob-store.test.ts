@@ -4,21 +4,13 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FileBlobStore, type StoreFs } from '../../../parent/storage/file-blob-store.ts';
+import { rejectionCode as code } from '../../support/error-code.ts';
 
 let home: string;
 beforeEach(() => {
   home = mkdtempSync(join(tmpdir(), 'ncs-store-'));
 });
 afterEach(() => rmSync(home, { recursive: true, force: true }));
-
-async function code(p: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await p;
-  } catch (err) {
-    return (err as { code?: string }).code;
-  }
-  return undefined;
-}
 
 describe('FileBlobStore', () => {
   it('creates, reads and advances generations with compare-and-swap', async () => {
