@@ -34,7 +34,7 @@ import { CosignerError, toCosignerError } from '../proto/errors.ts';
 import { Peer } from '../proto/runtime/peer.ts';
 import { createWirePorts } from './wire/ports.ts';
 import { BUILD_ATTESTATION_MODE } from './attestation/build-mode.ts';
-import { systemClock, type EnclavePorts } from './ports.ts';
+import { systemClock, type EnclavePorts } from '../proto/ports.ts';
 import { WireLogSink } from './wire/log-sink.ts';
 import { createBuildAttestor } from './services/attestor.ts';
 import { buildIdFor, UNBUNDLED_BUILD_ID } from './services/build-id.ts';

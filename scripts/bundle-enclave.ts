@@ -138,7 +138,7 @@ export async function copyRuntimeFiles(outDir: string): Promise<string[]> {
  */
 export async function writeDevMeasurements(bundlePath: string, outPath: string): Promise<unknown> {
   const bytes = await readFile(bundlePath);
-  const measure = (await import(pathToFileURL(join(repoRoot, 'enclave', 'attestation', 'measure.ts')).href)) as {
+  const measure = (await import(pathToFileURL(join(repoRoot, 'proto', 'attestation', 'measure.ts')).href)) as {
     measureBundle(b: Uint8Array): unknown;
   };
   const measurements = measure.measureBundle(new Uint8Array(bytes));

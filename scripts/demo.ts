@@ -1,5 +1,5 @@
 // Local development host only. `make demo`: the whole co-signer on one machine, driven the way an
-// operator drives it. Starts the local stack (scripts/local-stack.ts), then through the real `cosigner`
+// operator drives it. Starts the local stack (local/stack.ts), then through the real `cosigner`
 // CLI runs setup and add-user, has the workspace owner approve the new key share at the reference
 // coordinator, and submits four transactions whose expected outcomes are known in advance:
 //   1. approved and signed (Ed25519 and BIP-340 keys), signature checked with a standard verifier;
@@ -17,7 +17,7 @@ import { writeFile } from 'node:fs/promises';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { schnorr } from '@noble/curves/secp256k1.js';
-import { startLocalStack, type LocalStack } from './local-stack.ts';
+import { startLocalStack, type LocalStack } from '../local/stack.ts';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const started = Date.now();

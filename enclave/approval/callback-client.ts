@@ -11,7 +11,7 @@ import type { Duplex } from 'node:stream';
 import { CompactSign, compactVerify } from 'jose';
 import type pino from 'pino';
 import { CosignerError, toCosignerError } from '../../proto/errors.ts';
-import { systemClock, type Clock, type Dial } from '../ports.ts';
+import { systemClock, type Clock, type Dial } from '../../proto/ports.ts';
 import type { CallbackSettings } from '../vault/records.ts';
 import { recordDecision, cleanReason } from './audit.ts';
 import { payloadDigest, serializePayload, MAX_PAYLOAD_BYTES, type ConfigChangeSignRequest, type TxSignRequest } from './payload.ts';

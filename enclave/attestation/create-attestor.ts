@@ -1,9 +1,9 @@
 // Enclave. Picks the Attestor for the mode the bundle was built for (build-mode.ts); the parent
 // has no say (DESIGN invariant 5). enclave/main.ts calls createAttestor(BUILD_ATTESTATION_MODE, …).
 import { CosignerError } from '../../proto/errors.ts';
-import { DevAttestor, DevAuthority, type DevAttestorOptions } from './dev-authority.ts';
+import { DevAttestor, DevAuthority, type DevAttestorOptions } from '../dev/dev-authority.ts';
 import { NsmAttestor, openNsmDevice, type NsmTransport } from './nsm.ts';
-import type { Attestor } from './types.ts';
+import type { Attestor } from '../../proto/attestation/types.ts';
 
 /** Inputs for each mode; only the chosen mode's inputs are used. */
 export interface CreateAttestorOptions {

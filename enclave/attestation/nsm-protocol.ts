@@ -2,8 +2,8 @@
 // strictly decoding responses, with no device access, so it is unit-tested without /dev/nsm.
 import { Decoder, Encoder } from 'cbor-x';
 import { CosignerError } from '../../proto/errors.ts';
-import { assertPlainCbor } from './cbor-strict.ts';
-import { MAX_DOCUMENT_BYTES, MAX_OPTIONAL_FIELD_BYTES, MAX_REQUEST_FIELD_BYTES } from './document.ts';
+import { assertPlainCbor } from '../../proto/attestation/cbor-strict.ts';
+import { MAX_DOCUMENT_BYTES, MAX_OPTIONAL_FIELD_BYTES, MAX_REQUEST_FIELD_BYTES } from '../../proto/attestation/document.ts';
 
 /** Largest request the driver accepts. */
 export const NSM_MAX_REQUEST_BYTES = 0x1000;

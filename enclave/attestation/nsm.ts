@@ -4,10 +4,10 @@
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { CosignerError } from '../../proto/errors.ts';
-import { decodeCoseSign1 } from './document.ts';
+import { decodeCoseSign1 } from '../../proto/attestation/document.ts';
 import { MAX_RANDOM_BYTES, checkAttestRequest } from './request-limits.ts';
 import { decodeNsmResponse, encodeNsmRequest, NSM_RESPONSE_BUFFER_BYTES, type NsmDescription, type NsmRequest, type NsmResponses } from './nsm-protocol.ts';
-import type { AttestRequest, Attestor, PcrDescription } from './types.ts';
+import type { AttestRequest, Attestor, PcrDescription } from '../../proto/attestation/types.ts';
 
 /** One request/response exchange with the NSM: CBOR bytes in, CBOR bytes out. */
 export type NsmTransport = (request: Uint8Array) => Uint8Array;

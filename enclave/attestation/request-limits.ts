@@ -1,8 +1,8 @@
 // Enclave. Bounds on what the enclave asks an Attestor for, identical for the NSM and the
 // development authority so local mode rejects exactly what production would.
 import { CosignerError } from '../../proto/errors.ts';
-import { MAX_OPTIONAL_FIELD_BYTES, MAX_REQUEST_FIELD_BYTES } from './document.ts';
-import type { AttestRequest } from './types.ts';
+import { MAX_OPTIONAL_FIELD_BYTES, MAX_REQUEST_FIELD_BYTES } from '../../proto/attestation/document.ts';
+import type { AttestRequest } from '../../proto/attestation/types.ts';
 
 /** Largest getRandom request (the NSM returns 256 bytes per call: at most 16 calls). */
 export const MAX_RANDOM_BYTES = 4096;

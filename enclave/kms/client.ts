@@ -2,7 +2,7 @@
 // are Dial tunnels through the parent (TLS terminated in the enclave) and whose credentials come
 // from the parent's IMDSv2 source. Retries and timeouts are bounded (DESIGN invariant 7).
 import { KMSClient } from '@aws-sdk/client-kms';
-import type { CredentialSource, Dial } from '../ports.ts';
+import type { CredentialSource, Dial } from '../../proto/ports.ts';
 import { CosignerError } from '../../proto/errors.ts';
 import { DialAgent } from './dial-agent.ts';
 

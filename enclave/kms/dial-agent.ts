@@ -5,7 +5,7 @@ import https from 'node:https';
 import tls from 'node:tls';
 import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { Dial } from '../ports.ts';
+import type { Dial } from '../../proto/ports.ts';
 
 export interface DialAgentOptions {
   readonly dial: Dial;

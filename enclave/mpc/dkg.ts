@@ -7,23 +7,12 @@ import { createHash } from 'node:crypto';
 import type { DKG_Round1, DKG_Round2, DKG_Secret, FROST } from '@noble/curves/abstract/frost.js';
 import { CosignerError } from '../../proto/errors.ts';
 import type { KeyShareRecord, ThresholdScheme } from '../vault/records.ts';
-import { fromHex, toHex } from './hex.ts';
+import { fromHex, toHex } from '../../proto/encoding/hex.ts';
 import { checkParticipants } from './key-package.ts';
 import { identifierOf, isValidElement, suiteFor } from './suites.ts';
+import type { WireDkgRound1, WireDkgRound2 } from '../../proto/coordinator/mpc-wire.ts';
+export type { WireDkgRound1, WireDkgRound2 };
 
-/** A DKG round-1 broadcast as it travels. */
-export interface WireDkgRound1 {
-  readonly identifier: number;
-  readonly commitment: readonly string[];
-  readonly proofOfKnowledge: string;
-}
-
-/** A DKG round-2 package from one participant to another. Secret. */
-export interface WireDkgRound2 {
-  readonly from: number;
-  readonly to: number;
-  readonly signingShare: string;
-}
 
 export interface DkgParams {
   readonly scheme: ThresholdScheme;

@@ -3,7 +3,7 @@
 import type { FrostPublic, FrostSecret } from '@noble/curves/abstract/frost.js';
 import { CosignerError } from '../../proto/errors.ts';
 import type { KeyShareRecord } from '../vault/records.ts';
-import { fromHex } from './hex.ts';
+import { fromHex } from '../../proto/encoding/hex.ts';
 import { identifierOf, pinKeyPoint, suiteFor, type SuiteName } from './suites.ts';
 
 /** A key share record whose scheme may also be the vectors-only `frost-secp256k1` suite. */

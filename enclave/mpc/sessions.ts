@@ -2,7 +2,7 @@
 // new registry) aborts every one of them, which is what makes nonce reuse across restarts
 // impossible. Bounded in count and lifetime; a session id is accepted once.
 import { CosignerError } from '../../proto/errors.ts';
-import type { Clock } from '../ports.ts';
+import type { Clock } from '../../proto/ports.ts';
 import type { KeyShareRecord } from '../vault/records.ts';
 import { FrostSigningSession, type SessionBinding, type WireCommitment } from './signing-session.ts';
 

@@ -6,19 +6,15 @@
 import { createHash } from 'node:crypto';
 import type { FROST, NonceCommitments, Nonces, RNG } from '@noble/curves/abstract/frost.js';
 import { CosignerError } from '../../proto/errors.ts';
-import { fromHex, toHex } from './hex.ts';
+import { fromHex, toHex } from '../../proto/encoding/hex.ts';
 import { checkParticipants, publicPackage, secretPackage, type KeyShareLike } from './key-package.ts';
 import { identifierOf, isValidElement, suiteFor } from './suites.ts';
+import type { WireCommitment } from '../../proto/coordinator/mpc-wire.ts';
+export type { WireCommitment };
 
 /** Largest message one session signs (a transaction digest or a raw payload). */
 export const MAX_MESSAGE_BYTES = 64 * 1024;
 
-/** A participant's round-1 output as it travels: identifier number and hex-encoded points. */
-export interface WireCommitment {
-  readonly identifier: number;
-  readonly hiding: string;
-  readonly binding: string;
-}
 
 /** What a session is bound to; every round-2 request must repeat the same binding. */
 export interface SessionBinding {

@@ -3,7 +3,7 @@
 // chooses; it only supplies, for a dev build, where the development authority keeps its keys.
 import { createAttestor } from '../attestation/create-attestor.ts';
 import { loadNsmNative, NSM_ADDON_PATH, openNsmDevice } from '../attestation/nsm.ts';
-import type { Attestor } from '../attestation/types.ts';
+import type { Attestor } from '../../proto/attestation/types.ts';
 import { CosignerError } from '../../proto/errors.ts';
 
 export interface AttestorOptions {

@@ -5,7 +5,7 @@
 // DB, the ARN and region are compared with the sealed state after unsealing, and a production build
 // never honours an endpoint (it always talks to kms.<region>.amazonaws.com).
 import { CosignerError } from '../../proto/errors.ts';
-import type { BlobStore } from '../ports.ts';
+import type { BlobStore } from '../../proto/ports.ts';
 
 export const BOOT_DESCRIPTOR_BLOB = 'cosigner.json';
 const MAX_DESCRIPTOR_BYTES = 4096;

@@ -3,8 +3,8 @@
 // the coordinator client, and implements every Control operation on top of the Backends seam.
 import type { Logger } from 'pino';
 import { CosignerError, ERROR_CODES, toCosignerError, type ErrorCode } from '../../proto/errors.ts';
-import type { Attestor } from '../attestation/types.ts';
-import type { Clock } from '../ports.ts';
+import type { Attestor } from '../../proto/attestation/types.ts';
+import type { Clock } from '../../proto/ports.ts';
 import type { ApiUserRecord, CallbackSettings, SecretsState } from '../vault/records.ts';
 import type { Backends, Upstream, UpstreamState, VaultHandle } from './backends.ts';
 import { callbackPublicKey, createIdentity } from './identity.ts';

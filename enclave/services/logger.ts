@@ -2,7 +2,7 @@
 // enclave has no disk). Redaction is belt and braces: code never passes secrets to the logger, and
 // these paths are censored should one slip into a logged object (DESIGN invariant 8).
 import pino, { type Logger } from 'pino';
-import type { LogSink } from '../ports.ts';
+import type { LogSink } from '../../proto/ports.ts';
 
 /** Field names that must never reach a log line, wherever they appear (two levels deep). */
 export const REDACTED_KEYS = [

@@ -5,7 +5,7 @@
 // small bounded buffer and flushed on the next connection.
 import type { Duplex } from 'node:stream';
 import { CosignerError } from '../../proto/errors.ts';
-import type { AwsCredentials, BlobStore, Clock, EnclavePorts, StoredBlob } from '../ports.ts';
+import type { AwsCredentials, BlobStore, Clock, EnclavePorts, StoredBlob } from '../../proto/ports.ts';
 
 /** Log lines kept while no parent is connected (older ones are dropped and counted). */
 export const MAX_BUFFERED_LOG_LINES = 1000;

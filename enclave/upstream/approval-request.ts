@@ -2,7 +2,7 @@
 // services/approve.ts wires the Callback Handler and the enclave policy behind it): what is asked,
 // and the digest that binds the answer to exactly that question.
 import type { ApiUserRecord, ThresholdScheme } from '../vault/records.ts';
-import { canonicalDigest } from './approval-signature.ts';
+import { canonicalDigest } from '../../proto/coordinator/approval-signature.ts';
 
 /** What the Callback Handler is asked about a sign request (rawTx payloads are what gets signed). */
 export interface SignApprovalRequest {

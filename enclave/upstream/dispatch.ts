@@ -5,11 +5,11 @@ import { createHash, createPrivateKey } from 'node:crypto';
 import { CosignerError } from '../../proto/errors.ts';
 import { MAX_MESSAGE_BYTES } from '../mpc/signing-session.ts';
 import type { SessionRegistry } from '../mpc/sessions.ts';
-import type { Clock } from '../ports.ts';
+import type { Clock } from '../../proto/ports.ts';
 import type { ApiUserRecord } from '../vault/records.ts';
 import { approvalDigest, type ApproveFn, type SignApprovalRequest } from './approval-request.ts';
-import { canonicalDigest, signApproval } from './approval-signature.ts';
-import { ID, obj, parseApprovalRequest, parseSignCommit, parseSignShare, str } from './messages.ts';
+import { canonicalDigest, signApproval } from '../../proto/coordinator/approval-signature.ts';
+import { ID, obj, parseApprovalRequest, parseSignCommit, parseSignShare, str } from '../../proto/coordinator/messages.ts';
 import type { UserStore } from './user-store.ts';
 
 interface CachedReply {

@@ -1,12 +1,12 @@
 // Runs in the enclave. What the composition root (enclave/main.ts, enclave/services) uses to start
 // the coordinator client for an unsealed vault and to pair users through it.
-import type { Clock, Dial } from '../ports.ts';
+import type { Clock, Dial } from '../../proto/ports.ts';
 import { CoordinatorClient, type ApproveFn, type CoordinatorClientOptions } from './client.ts';
 import { userStoreFromVault, type VaultLike } from './user-store.ts';
 
 export { CoordinatorClient, approvalDigest, type ApproveFn, type ApprovalDecision, type SignApprovalRequest } from './client.ts';
 export { userStoreFromVault, memoryUserStore, type UserStore, type VaultLike } from './user-store.ts';
-export { verifyPairingToken, createPairingToken, type PairingClaims } from './pairing-token.ts';
+export { verifyPairingToken, createPairingToken, type PairingClaims } from '../../proto/coordinator/pairing-token.ts';
 
 /**
  * Creates and starts the coordinator client for an open vault: identity and coordinator key come

@@ -8,9 +8,9 @@ import { DkgSession } from '../mpc/dkg.ts';
 import { checkParticipants } from '../mpc/key-package.ts';
 import { DEFAULT_SCHEMES, isThresholdScheme } from '../mpc/suites.ts';
 import type { ApiUserRecord, CallbackSettings, KeyShareRecord, ThresholdScheme } from '../vault/records.ts';
-import { spkiB64 } from './envelope.ts';
-import { parseDkgRound1List, parseDkgRound2List, parsePairRegisterResult, type DkgFinishBody } from './messages.ts';
-import { verifyPairingToken } from './pairing-token.ts';
+import { spkiB64 } from '../../proto/coordinator/envelope.ts';
+import { parseDkgRound1List, parseDkgRound2List, parsePairRegisterResult, type DkgFinishBody } from '../../proto/coordinator/messages.ts';
+import { verifyPairingToken } from '../../proto/coordinator/pairing-token.ts';
 
 /** How pairing talks to the coordinator: one authenticated request at a time. */
 export interface CoordinatorRequester {

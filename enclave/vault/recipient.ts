@@ -4,7 +4,7 @@
 // this function; KMS can only seal to the key the measured image just generated.
 import { generateKeyPair, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
-import type { Attestor } from '../attestation/types.ts';
+import type { Attestor } from '../../proto/attestation/types.ts';
 import { openEnvelope } from '../kms/open-envelope.ts';
 import { CosignerError } from '../../proto/errors.ts';
 

@@ -1,3 +1,5 @@
+import type { ThresholdScheme } from '../../proto/coordinator/mpc-wire.ts';
+export type { ThresholdScheme };
 // Runs in the enclave. The plaintext shape of the secrets DB, shared by the vault (which seals it),
 // the approval module (callback settings) and the mpc module (key shares). Never leaves the enclave
 // unsealed; never logged.
@@ -24,7 +26,6 @@ export interface CallbackSettings {
   readonly retryTotalMs?: number;
 }
 
-export type ThresholdScheme = 'frost-ed25519' | 'frost-secp256k1-tr';
 
 /** One key share this co-signer holds. `secretShare` is secret. */
 export interface KeyShareRecord {

@@ -8,8 +8,8 @@
 // operator names the exact generation with `allowRollbackTo`; writes after a restore continue above
 // the high-water mark, so a generation number is never reused.
 import { type KMSClient, DecryptCommand, GenerateDataKeyCommand } from '@aws-sdk/client-kms';
-import type { Attestor } from '../attestation/types.ts';
-import type { BlobStore } from '../ports.ts';
+import type { Attestor } from '../../proto/attestation/types.ts';
+import type { BlobStore } from '../../proto/ports.ts';
 import { CosignerError } from '../../proto/errors.ts';
 import { kmsError } from '../kms/errors.ts';
 import { withRecipient, type RecipientTimings } from './recipient.ts';

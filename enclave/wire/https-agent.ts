@@ -4,7 +4,7 @@
 import https from 'node:https';
 import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
-import type { Dial } from '../ports.ts';
+import type { Dial } from '../../proto/ports.ts';
 
 /** Options for tunnelAgent: any https.Agent option (ca, keepAlive, maxSockets, ...). */
 export type TunnelAgentOptions = https.AgentOptions;

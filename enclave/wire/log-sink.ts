@@ -1,7 +1,7 @@
 // Runs in the enclave. Log lines go to the parent as batched `Parent/Log` calls, never to a file in
 // the enclave. The queue is bounded: when the parent is slow or gone, the oldest lines are dropped
 // and the count travels with the next batch, so logging can never exhaust enclave memory.
-import type { LogSink } from '../ports.ts';
+import type { LogSink } from '../../proto/ports.ts';
 import type { Peer } from '../../proto/runtime/peer.ts';
 
 /** Limits of the enclave log queue. */

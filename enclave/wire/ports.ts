@@ -4,7 +4,7 @@
 import type { Duplex } from 'node:stream';
 import { CosignerError } from '../../proto/errors.ts';
 import type { Peer } from '../../proto/runtime/peer.ts';
-import { systemClock, type AwsCredentials, type BlobStore, type Clock, type CredentialSource, type Dial, type EnclavePorts, type StoredBlob } from '../ports.ts';
+import { systemClock, type AwsCredentials, type BlobStore, type Clock, type CredentialSource, type Dial, type EnclavePorts, type StoredBlob } from '../../proto/ports.ts';
 import { WireLogSink, type WireLogSinkOptions } from './log-sink.ts';
 
 /** Blob names the enclave may use: short, ASCII, no path separators. */

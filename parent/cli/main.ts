@@ -319,7 +319,7 @@ async function delegateKeyPolicy(argv: string[], io: CliIo): Promise<number> {
     return EXIT.OK;
   }
   try {
-    const { keyPolicyCli } = await import('../../scripts/key-policy.ts');
+    const { keyPolicyCli } = await import('./key-policy.ts');
     const text = await keyPolicyCli(args);
     const out = args.includes('--out');
     if (json) io.stdout(JSON.stringify({ ok: true, command: 'key-policy', result: JSON.parse(text) }) + '\n');

@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { GetKeyPolicyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { CosignerError, toCosignerError } from '../../proto/errors.ts';
-import { parseKeyPolicy, parseMeasurements, policyAdmits, type KeyPolicy, type Measurements } from '../../scripts/key-policy.ts';
+import { parseKeyPolicy, parseMeasurements, policyAdmits, type KeyPolicy, type Measurements } from '../../proto/kms/key-policy.ts';
 import { usage } from './io.ts';
 
 export interface UpgradeCheckInput {

@@ -1,12 +1,12 @@
 // Runs on the parent or any operator machine (the `cosigner verify-attestation` command): checks an
-// attestation document with the same verifier the enclave side uses (enclave/attestation/verify.ts).
+// attestation document with the same verifier the enclave side uses (proto/attestation/verify.ts).
 // Exit codes: 0 valid, 1 invalid, 2 unreadable input or bad usage.
 import { readFile, stat } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { CosignerError, toCosignerError } from '../../proto/errors.ts';
-import { decodeCoseSign1, decodePayload } from '../../enclave/attestation/document.ts';
-import { pcrsFromMeasurements } from '../../enclave/attestation/measure.ts';
-import { checkAttestation, sha256Hex, type CheckResult, type VerifyOptions } from '../../enclave/attestation/verify.ts';
+import { decodeCoseSign1, decodePayload } from '../../proto/attestation/document.ts';
+import { pcrsFromMeasurements } from '../../proto/attestation/measure.ts';
+import { checkAttestation, sha256Hex, type CheckResult, type VerifyOptions } from '../../proto/attestation/verify.ts';
 
 /** Streams and printers the command uses; tests pass their own. */
 export interface VerifyAttestationIo {

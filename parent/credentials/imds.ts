@@ -3,8 +3,8 @@
 // CredentialSource port. Responses are size-bounded and strictly parsed; every failure is
 // ERR_CREDENTIALS and never includes a secret.
 import http from 'node:http';
-import type { AwsCredentials, Clock, CredentialSource } from '../../enclave/ports.ts';
-import { systemClock } from '../../enclave/ports.ts';
+import type { AwsCredentials, Clock, CredentialSource } from '../../proto/ports.ts';
+import { systemClock } from '../../proto/ports.ts';
 import { CosignerError } from '../../proto/errors.ts';
 
 export interface ImdsCredentialOptions {

@@ -1,11 +1,11 @@
 // Runs on the parent. `cosigner-parent`: wires the supervisor, the enclave link (wire + ports), the
 // log sink, the control socket, metrics and health together. `startDaemon` is also what tests and
-// scripts/local-stack.ts call to run a daemon in-process.
+// local/stack.ts call to run a daemon in-process.
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pino from 'pino';
 import { CosignerError, toCosignerError } from '../../proto/errors.ts';
-import type { BlobStore, CredentialSource } from '../../enclave/ports.ts';
+import type { BlobStore, CredentialSource } from '../../proto/ports.ts';
 import type { DaemonConfig } from '../config/config.ts';
 import { startControlServer } from '../control/server.ts';
 import { BoundedQueue } from '../control/queue.ts';

@@ -8,7 +8,7 @@ import type pino from 'pino';
 import { CosignerError, toCosignerError } from '../../proto/errors.ts';
 import { Peer } from '../../proto/runtime/peer.ts';
 import { serveEnclavePorts } from '../wire/serve-ports.ts';
-import type { BlobStore, CredentialSource } from '../../enclave/ports.ts';
+import type { BlobStore, CredentialSource } from '../../proto/ports.ts';
 
 /** The enclave's Control service as the parent calls it (proto/control.proto, camelCase fields). */
 export type ControlClientApi = Record<string, (req: Record<string, unknown>, opts?: { deadlineMs?: number }) => Promise<Record<string, unknown>>>;

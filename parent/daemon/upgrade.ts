@@ -6,7 +6,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import type pino from 'pino';
 import { CosignerError, toCosignerError } from '../../proto/errors.ts';
-import { parseMeasurements } from '../../scripts/key-policy.ts';
+import { parseMeasurements } from '../../proto/kms/key-policy.ts';
 import type { Supervisor } from '../supervisor/supervisor.ts';
 import type { EnclaveLink } from './enclave-link.ts';
 import { writeImageState } from './image-state.ts';

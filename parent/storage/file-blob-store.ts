@@ -7,7 +7,7 @@
 import * as fsp from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import type { BlobStore, StoredBlob } from '../../enclave/ports.ts';
+import type { BlobStore, StoredBlob } from '../../proto/ports.ts';
 import { CosignerError } from '../../proto/errors.ts';
 import { decodeBlobFile, encodeBlobFile } from './blob-file.ts';
 

@@ -1,6 +1,6 @@
 // Runs anywhere (tests, the local stack): an in-memory BlobStore with the same CAS contract as
 // FileBlobStore, for code that needs a store but not a disk.
-import type { BlobStore, StoredBlob } from '../../enclave/ports.ts';
+import type { BlobStore, StoredBlob } from '../../proto/ports.ts';
 import { CosignerError } from '../../proto/errors.ts';
 import { validateBlobName } from './file-blob-store.ts';
 

@@ -4,7 +4,7 @@
 import type { Duplex } from 'node:stream';
 import { CosignerError } from '../../proto/errors.ts';
 import type { Peer } from '../../proto/runtime/peer.ts';
-import type { BlobStore, CredentialSource } from '../../enclave/ports.ts';
+import type { BlobStore, CredentialSource } from '../../proto/ports.ts';
 
 /** What the parent provides to the enclave. */
 export interface EnclavePortDeps {

@@ -10,13 +10,13 @@ import { generateKeyPairSync } from 'node:crypto';
 import { CompactSign } from 'jose';
 import { CallbackClient } from '../../enclave/approval/callback-client.ts';
 import { buildTxSignRequest, serializePayload } from '../../enclave/approval/payload.ts';
-import type { Dial } from '../../enclave/ports.ts';
+import type { Dial } from '../../proto/ports.ts';
 import { createRelay, parseAllowList } from '../../parent/relay/index.ts';
-import { createEphemeralCa } from '../standins/local-ca.ts';
-import { startSampleHandler } from '../standins/callback-handler/handler.ts';
-import { loopbackDial } from '../standins/kms/loopback-dial.ts';
+import { createEphemeralCa } from '../../local/local-ca.ts';
+import { startSampleHandler } from '../../local/callback-handler/handler.ts';
+import { loopbackDial } from '../../local/kms/loopback-dial.ts';
 import { ethTx } from '../enclave/approval/helpers.ts';
-import { asDuplex } from '../standins/kms/loopback-dial.ts'; // a plain JS Duplex, as the wire's streams reach the enclave's TLS
+import { asDuplex } from '../../local/kms/loopback-dial.ts'; // a plain JS Duplex, as the wire's streams reach the enclave's TLS
 
 const ROUNDS = Number(process.env.APPROVAL_BENCH_ROUNDS ?? 200);
 const WARMUP = 20;

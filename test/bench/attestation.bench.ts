@@ -6,9 +6,9 @@ import { createPrivateKey, generateKeyPairSync, sign, verify, X509Certificate } 
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { decodeCoseSign1, decodePayload, sigStructure } from '../../enclave/attestation/document.ts';
-import { DevAttestor, DevAuthority } from '../../enclave/attestation/dev-authority.ts';
-import { clearVerifierCache, verifyAttestation } from '../../enclave/attestation/verify.ts';
+import { decodeCoseSign1, decodePayload, sigStructure } from '../../proto/attestation/document.ts';
+import { DevAttestor, DevAuthority } from '../../enclave/dev/dev-authority.ts';
+import { clearVerifierCache, verifyAttestation } from '../../proto/attestation/verify.ts';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const vectors = path.resolve(repoRoot, '..', 'shared', 'vectors', 'attestation');

@@ -9,7 +9,7 @@ import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
-import { aggregateSignature } from '../../enclave/mpc/aggregate.ts';
+import { aggregateSignature } from '../../local/coordinator/aggregate.ts';
 import { DkgSession, type WireDkgRound2 } from '../../enclave/mpc/dkg.ts';
 import { FrostSigningSession } from '../../enclave/mpc/signing-session.ts';
 import { verifyWithStandardVerifier } from '../../enclave/mpc/suites.ts';

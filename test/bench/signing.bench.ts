@@ -14,12 +14,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { aggregateSignature } from '../../enclave/mpc/aggregate.ts';
+import { aggregateSignature } from '../../local/coordinator/aggregate.ts';
 import { DkgSession, type WireDkgRound2 } from '../../enclave/mpc/dkg.ts';
 import { FrostSigningSession } from '../../enclave/mpc/signing-session.ts';
 import { verifyWithStandardVerifier } from '../../enclave/mpc/suites.ts';
-import { systemClock } from '../../enclave/ports.ts';
-import { AuthChannel } from '../../enclave/upstream/envelope.ts';
+import { systemClock } from '../../proto/ports.ts';
+import { AuthChannel } from '../../proto/coordinator/envelope.ts';
 import { approvalDigest, CoordinatorClient } from '../../enclave/upstream/client.ts';
 import { memoryUserStore } from '../../enclave/upstream/user-store.ts';
 import type { KeyShareRecord, ThresholdScheme } from '../../enclave/vault/records.ts';
@@ -107,7 +107,7 @@ const selfCpuMs = (): number => {
 };
 
 async function startChildCoordinator(dir: string): Promise<{ restUrl: string; cosignerUrl: string; publicKeyPem: string; caCertFile: string; pid: number | undefined; stop(): void }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'test/standins/coordinator/main.ts'), '--dir', dir], { stdio: ['ignore', 'pipe', 'inherit'], cwd: repoRoot });
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'local/coordinator/main.ts'), '--dir', dir], { stdio: ['ignore', 'pipe', 'inherit'], cwd: repoRoot });
   const line = await new Promise<string>((resolve, reject) => {
     const rl = createInterface({ input: child.stdout });
     rl.once('line', resolve);

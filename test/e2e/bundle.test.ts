@@ -5,7 +5,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { measureBundle } from '../../enclave/attestation/measure.ts';
+import { measureBundle } from '../../proto/attestation/measure.ts';
 import { buildIdFor } from '../../enclave/services/build-id.ts';
 import { bundleEnclave, copyRuntimeFiles, writeDevMeasurements, type BundleResult } from '../../scripts/bundle-enclave.ts';
 

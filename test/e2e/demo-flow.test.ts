@@ -6,9 +6,9 @@ import { FileBlobStore, type StoreFs } from '../../parent/storage/file-blob-stor
 import { callDaemon } from '../../parent/control/client.ts';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { DevAuthority } from '../../enclave/attestation/dev-authority.ts';
-import { checkIdentityUserData } from '../../enclave/attestation/identity.ts';
-import { verifyAttestation } from '../../enclave/attestation/verify.ts';
+import { DevAuthority } from '../../enclave/dev/dev-authority.ts';
+import { checkIdentityUserData } from '../../proto/attestation/identity.ts';
+import { verifyAttestation } from '../../proto/attestation/verify.ts';
 import { PROTOCOL_VERSION } from '../../proto/runtime/schema.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyWithStandardVerifier } from '../../scripts/demo.ts';

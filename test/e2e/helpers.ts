@@ -5,7 +5,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bundleEnclave, copyRuntimeFiles, writeDevMeasurements } from '../../scripts/bundle-enclave.ts';
-import { startLocalStack, type HandlerHandle, type LocalStack, type LocalStackOptions } from '../../scripts/local-stack.ts';
+import { startLocalStack, type HandlerHandle, type LocalStack, type LocalStackOptions } from '../../local/stack.ts';
 
 export interface E2eStack {
   readonly stack: LocalStack;

@@ -5,10 +5,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeJwt } from 'jose';
 import { CallbackClient } from '../../../enclave/approval/callback-client.ts';
 import type { CallbackSettings } from '../../../enclave/vault/records.ts';
-import { createEphemeralCa, type LocalCa, type IssuedCert } from '../../standins/local-ca.ts';
-import { loopbackDial } from '../../standins/kms/loopback-dial.ts';
+import { createEphemeralCa, type LocalCa, type IssuedCert } from '../../../local/local-ca.ts';
+import { loopbackDial } from '../../../local/kms/loopback-dial.ts';
 import { createRelay, parseAllowList } from '../../../parent/relay/index.ts';
-import { startSampleHandler, type SampleHandler } from '../../standins/callback-handler/handler.ts';
+import { startSampleHandler, type SampleHandler } from '../../../local/callback-handler/handler.ts';
 import { captureLogger, configRequest, cosignerKey, fakeClock, signRequest } from './helpers.ts';
 
 const USER = 'api-user-1';
@@ -182,7 +182,7 @@ describe('root CA mode', () => {
   });
 
   it('refuses a self-signed handler certificate', async () => {
-    const { selfSignedCert } = await import('../../standins/local-ca.ts');
+    const { selfSignedCert } = await import('../../../local/local-ca.ts');
     const h = await startSampleHandler({ mode: 'certificate', tls: await selfSignedCert() });
     try {
       await expect(client().ask({ id: USER, callback: rooted(h.url, ca.certPem) }, 'tx_sign_request', signRequest(USER), { purpose: 'sign' }))

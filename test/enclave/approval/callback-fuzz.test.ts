@@ -6,8 +6,8 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { CallbackClient } from '../../../enclave/approval/callback-client.ts';
 import { CosignerError } from '../../../proto/errors.ts';
-import { createEphemeralCa, type LocalCa } from '../../standins/local-ca.ts';
-import { loopbackDial } from '../../standins/kms/loopback-dial.ts';
+import { createEphemeralCa, type LocalCa } from '../../../local/local-ca.ts';
+import { loopbackDial } from '../../../local/kms/loopback-dial.ts';
 import { cosignerKey, fakeClock, signRequest } from './helpers.ts';
 
 let ca: LocalCa;

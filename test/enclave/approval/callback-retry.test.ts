@@ -3,9 +3,9 @@ import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CallbackClient } from '../../../enclave/approval/callback-client.ts';
 import type { CallbackSettings } from '../../../enclave/vault/records.ts';
-import { createEphemeralCa, type LocalCa } from '../../standins/local-ca.ts';
-import { loopbackDial } from '../../standins/kms/loopback-dial.ts';
-import { startSampleHandler, type SampleHandler } from '../../standins/callback-handler/handler.ts';
+import { createEphemeralCa, type LocalCa } from '../../../local/local-ca.ts';
+import { loopbackDial } from '../../../local/kms/loopback-dial.ts';
+import { startSampleHandler, type SampleHandler } from '../../../local/callback-handler/handler.ts';
 import { captureLogger, cosignerKey, fakeClock, signRequest } from './helpers.ts';
 
 const USER = 'api-user-1';

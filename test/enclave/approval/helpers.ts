@@ -1,7 +1,7 @@
 // Test helpers for the approval tests: a fake clock, a log capture, sample requests, keys.
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import pino from 'pino';
-import type { Clock } from '../../../enclave/ports.ts';
+import type { Clock } from '../../../proto/ports.ts';
 import { buildTxSignRequest, buildConfigChangeSignRequest, type TxSignRequest, type ConfigChangeSignRequest } from '../../../enclave/approval/payload.ts';
 
 /** A clock whose sleep returns at once and moves time forward; records every sleep. */

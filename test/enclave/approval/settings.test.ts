@@ -2,7 +2,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { applyCallbackUpdate, parseEndpoint, requestPath, retrySchedule, validateCallbackSettings } from '../../../enclave/approval/settings.ts';
 import type { CallbackSettings } from '../../../enclave/vault/records.ts';
-import { createEphemeralCa, type LocalCa } from '../../standins/local-ca.ts';
+import { createEphemeralCa, type LocalCa } from '../../../local/local-ca.ts';
 
 const rsaPem = (bits = 2048): string => generateKeyPairSync('rsa', { modulusLength: bits }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
 let keyA: string;

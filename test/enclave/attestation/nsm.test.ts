@@ -5,7 +5,7 @@ import { CosignerError } from '../../../proto/errors.ts';
 import { createAttestor } from '../../../enclave/attestation/create-attestor.ts';
 import { loadNsmNative, NSM_ADDON_PATH, NsmAttestor, openNsmDevice, type NsmTransport } from '../../../enclave/attestation/nsm.ts';
 import { decodeNsmResponse, encodeNsmRequest } from '../../../enclave/attestation/nsm-protocol.ts';
-import { SEQUENCE_PROD } from './vectors.ts';
+import { SEQUENCE_PROD } from '../../proto/attestation/vectors.ts';
 
 const enc = new Encoder({ mapsAsObjects: false, useRecords: false, tagUint8Array: false });
 const dec = new Decoder({ mapsAsObjects: false, useRecords: false });

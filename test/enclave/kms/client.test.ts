@@ -6,10 +6,10 @@ import { Duplex } from 'node:stream';
 import { DescribeKeyCommand } from '@aws-sdk/client-kms';
 import { createKmsClient } from '../../../enclave/kms/client.ts';
 import { kmsError } from '../../../enclave/kms/errors.ts';
-import { createEphemeralCa, selfSignedCert } from '../../standins/local-ca.ts';
-import { startKmsStandin, type KmsStandin } from '../../standins/kms/server.ts';
-import { loopbackDial } from '../../standins/kms/loopback-dial.ts';
-import type { Dial } from '../../../enclave/ports.ts';
+import { createEphemeralCa, selfSignedCert } from '../../../local/local-ca.ts';
+import { startKmsStandin, type KmsStandin } from '../../../local/kms/server.ts';
+import { loopbackDial } from '../../../local/kms/loopback-dial.ts';
+import type { Dial } from '../../../proto/ports.ts';
 
 const creds = { get: async () => ({ accessKeyId: 'AKID', secretAccessKey: 'secret' }) };
 const principals = { AKID: { secretAccessKey: 'secret', arn: 'arn:aws:iam::111122223333:role/admin' } };

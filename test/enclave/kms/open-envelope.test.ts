@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseEnvelope, openEnvelope, MAX_ENVELOPE_BYTES } from '../../../enclave/kms/open-envelope.ts';
 import { checkBer } from '../../../enclave/kms/ber.ts';
-import { buildEnvelope } from '../../standins/kms/cms.ts';
+import { buildEnvelope } from '../../../local/kms/cms.ts';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const vectors = path.resolve(repoRoot, '..', 'shared', 'vectors', 'kms-cms');

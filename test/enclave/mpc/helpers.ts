@@ -1,7 +1,7 @@
 // Test helpers: run a whole DKG and a whole signing session in process, every party honest unless
 // a test tampers with the messages in between.
 import { expect } from 'vitest';
-import { aggregateSignature } from '../../../enclave/mpc/aggregate.ts';
+import { aggregateSignature } from '../../../local/coordinator/aggregate.ts';
 import { DkgSession, type WireDkgRound2 } from '../../../enclave/mpc/dkg.ts';
 import { FrostSigningSession, type WireCommitment } from '../../../enclave/mpc/signing-session.ts';
 import type { KeyShareRecord, ThresholdScheme } from '../../../enclave/vault/records.ts';

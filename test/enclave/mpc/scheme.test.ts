@@ -1,7 +1,7 @@
 // The generic round interface (enclave/mpc/scheme.ts) that a threshold-ECDSA implementation would
 // also implement, exercised with FROST.
 import { describe, expect, it } from 'vitest';
-import { aggregateSignature } from '../../../enclave/mpc/aggregate.ts';
+import { aggregateSignature } from '../../../local/coordinator/aggregate.ts';
 import { frostScheme, type RoundMessage } from '../../../enclave/mpc/scheme.ts';
 import { verifyWithStandardVerifier } from '../../../enclave/mpc/suites.ts';
 import type { WireCommitment } from '../../../enclave/mpc/signing-session.ts';

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { aggregateSignature } from '../../../enclave/mpc/aggregate.ts';
+import { aggregateSignature } from '../../../local/coordinator/aggregate.ts';
 import { FrostSigningSession, messageDigest, type WireCommitment } from '../../../enclave/mpc/signing-session.ts';
 import { SessionRegistry } from '../../../enclave/mpc/sessions.ts';
 import { verifyWithStandardVerifier } from '../../../enclave/mpc/suites.ts';
-import type { Clock } from '../../../enclave/ports.ts';
+import type { Clock } from '../../../proto/ports.ts';
 import type { KeyShareRecord, ThresholdScheme } from '../../../enclave/vault/records.ts';
 import { rejects, runDkg, sign } from './helpers.ts';
 

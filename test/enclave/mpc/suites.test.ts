@@ -3,7 +3,7 @@
 // torsion component is rejected wherever it appears, however often its clean twin was accepted.
 import { describe, expect, it } from 'vitest';
 import { ed25519 } from '@noble/curves/ed25519.js';
-import { aggregateSignature } from '../../../enclave/mpc/aggregate.ts';
+import { aggregateSignature } from '../../../local/coordinator/aggregate.ts';
 import { FrostSigningSession, type WireCommitment } from '../../../enclave/mpc/signing-session.ts';
 import { isValidElement, pinKeyPoint, suiteFor, verifyWithStandardVerifier } from '../../../enclave/mpc/suites.ts';
 import { runDkg, sign } from './helpers.ts';

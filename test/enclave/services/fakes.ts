@@ -3,8 +3,8 @@
 import { Writable } from 'node:stream';
 import pino, { type Logger } from 'pino';
 import { CosignerError } from '../../../proto/errors.ts';
-import type { Attestor } from '../../../enclave/attestation/types.ts';
-import type { Clock } from '../../../enclave/ports.ts';
+import type { Attestor } from '../../../proto/attestation/types.ts';
+import type { Clock } from '../../../proto/ports.ts';
 import type { ApiUserRecord, CallbackSettings, SecretsState } from '../../../enclave/vault/records.ts';
 import type { Backends, CallbackUpdateResult, Upstream, VaultHandle } from '../../../enclave/services/backends.ts';
 

@@ -35,9 +35,9 @@ vi.mock('../../../enclave/vault/vault.ts', () => ({
 const { createRealBackends } = await import('../../../enclave/services/real-backends.ts');
 const { writeBootDescriptor } = await import('../../../enclave/services/boot-descriptor.ts');
 const { MemoryBlobStore } = await import('../../../parent/storage/memory-blob-store.ts');
-const { systemClock } = await import('../../../enclave/ports.ts');
-const { createEphemeralCa } = await import('../../standins/local-ca.ts');
-const { startCoordinator } = await import('../../standins/coordinator/server.ts');
+const { systemClock } = await import('../../../proto/ports.ts');
+const { createEphemeralCa } = await import('../../../local/local-ca.ts');
+const { startCoordinator } = await import('../../../local/coordinator/server.ts');
 const { CoordinatorClient, approvalDigest } = await import('../../../enclave/upstream/client.ts');
 const { memoryUserStore } = await import('../../../enclave/upstream/user-store.ts');
 const { fakeAttestor } = await import('./fakes.ts');
@@ -126,7 +126,7 @@ describe('Cosigner status with a refusing coordinator client', () => {
   it('reports ERR_ROLLBACK with what to do', async () => {
     const { Cosigner } = await import('../../../enclave/services/cosigner.ts');
     const { FakeBackends, SETUP, captureLogger, instantClock } = await import('./fakes.ts');
-    const { rollbackRefusal } = await import('../../../enclave/upstream/handshake.ts');
+    const { rollbackRefusal } = await import('../../../proto/coordinator/handshake.ts');
     class Refusing extends FakeBackends {
       override startUpstream() {
         return { state: () => 'unavailable' as const, openSessions: () => 0, refusal: () => rollbackRefusal(3, 7), stop: async () => undefined };

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { PortSwitchboard, MAX_BUFFERED_LOG_LINES } from '../../../enclave/services/switchboard.ts';
-import type { EnclavePorts } from '../../../enclave/ports.ts';
+import type { EnclavePorts } from '../../../proto/ports.ts';
 import { createEnclaveLogger } from '../../../enclave/services/logger.ts';
 import { instantClock } from './fakes.ts';
 

@@ -5,15 +5,15 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { FrostSigningSession, messageDigest, type WireCommitment } from '../../../enclave/mpc/signing-session.ts';
-import type { Clock } from '../../../enclave/ports.ts';
+import type { Clock } from '../../../proto/ports.ts';
 import { approvalDigest, CoordinatorClient } from '../../../enclave/upstream/client.ts';
-import { canonicalDigest, verifyApproval } from '../../../enclave/upstream/approval-signature.ts';
+import { canonicalDigest, verifyApproval } from '../../../proto/coordinator/approval-signature.ts';
 import { createPrivateKey, createPublicKey } from 'node:crypto';
-import { FramedSocket, PeerConnection } from '../../../enclave/upstream/connection.ts';
-import { serverHandshake } from '../../../enclave/upstream/handshake.ts';
+import { FramedSocket, PeerConnection } from '../../../proto/coordinator/connection.ts';
+import { serverHandshake } from '../../../proto/coordinator/handshake.ts';
 import { memoryUserStore } from '../../../enclave/upstream/user-store.ts';
 import type { ApiUserRecord, KeyShareRecord } from '../../../enclave/vault/records.ts';
-import { createEphemeralCa, selfSignedCert, type IssuedCert } from '../../standins/local-ca.ts';
+import { createEphemeralCa, selfSignedCert, type IssuedCert } from '../../../local/local-ca.ts';
 import { runDkg } from '../mpc/helpers.ts';
 
 interface Scripted {

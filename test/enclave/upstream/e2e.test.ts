@@ -5,11 +5,11 @@ import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { schnorr } from '@noble/curves/secp256k1.js';
 import { verifyWithStandardVerifier } from '../../../enclave/mpc/suites.ts';
-import { systemClock } from '../../../enclave/ports.ts';
+import { systemClock } from '../../../proto/ports.ts';
 import { approvalDigest, CoordinatorClient, type ApproveFn } from '../../../enclave/upstream/client.ts';
 import { memoryUserStore } from '../../../enclave/upstream/user-store.ts';
-import { createEphemeralCa } from '../../standins/local-ca.ts';
-import { startCoordinator, type RunningCoordinator } from '../../standins/coordinator/server.ts';
+import { createEphemeralCa } from '../../../local/local-ca.ts';
+import { startCoordinator, type RunningCoordinator } from '../../../local/coordinator/server.ts';
 
 let coord: RunningCoordinator;
 let client: CoordinatorClient;

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { RollbackGuard, Vault } from '../../../enclave/vault/vault.ts';
-import type { BlobStore } from '../../../enclave/ports.ts';
+import type { BlobStore } from '../../../proto/ports.ts';
 import { measurementsFor, sampleState, startStack, type Stack } from './stack.ts';
 
 let s: Stack;

@@ -7,16 +7,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import type { KMSClient } from '@aws-sdk/client-kms';
-import { DevAttestor, DevAuthority } from '../../../enclave/attestation/dev-authority.ts';
+import { DevAttestor, DevAuthority } from '../../../enclave/dev/dev-authority.ts';
 import { createKmsClient } from '../../../enclave/kms/client.ts';
 import type { SecretsState } from '../../../enclave/vault/records.ts';
 import { ImdsCredentialSource } from '../../../parent/credentials/imds.ts';
 import { FileBlobStore } from '../../../parent/storage/file-blob-store.ts';
-import { buildKeyPolicy, type Measurements } from '../../../scripts/key-policy.ts';
-import { createEphemeralCa, type IssuedCert, type LocalCa } from '../../standins/local-ca.ts';
-import { startImdsStandin, type ImdsStandin } from '../../standins/imds/server.ts';
-import { startKmsStandin, type KmsStandin } from '../../standins/kms/server.ts';
-import { loopbackDial, type LoopbackDial } from '../../standins/kms/loopback-dial.ts';
+import { buildKeyPolicy, type Measurements } from '../../../proto/kms/key-policy.ts';
+import { createEphemeralCa, type IssuedCert, type LocalCa } from '../../../local/local-ca.ts';
+import { startImdsStandin, type ImdsStandin } from '../../../local/imds/server.ts';
+import { startKmsStandin, type KmsStandin } from '../../../local/kms/server.ts';
+import { loopbackDial, type LoopbackDial } from '../../../local/kms/loopback-dial.ts';
 
 export const ADMIN_ARN = 'arn:aws:iam::111122223333:role/kms-admin';
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { BlobStore } from '../../../enclave/ports.ts';
+import type { BlobStore } from '../../../proto/ports.ts';
 import { CosignerError } from '../../../proto/errors.ts';
 import { RollbackGuard, SECRETS_DB_BLOB, SECRETS_KEY_BLOB, Vault } from '../../../enclave/vault/vault.ts';
 import { measurementsFor, sampleState, startStack } from './stack.ts';
@@ -46,9 +46,9 @@ describe('Vault setup failures', () => {
 
 describe('Vault against a lying KMS', () => {
   it('refuses plaintext despite a Recipient, a garbage envelope, and an envelope for another key; writes nothing', async () => {
-    const { DevAuthority, DevAttestor } = await import('../../../enclave/attestation/dev-authority.ts');
+    const { DevAuthority, DevAttestor } = await import('../../../enclave/dev/dev-authority.ts');
     const { generateKeyPairSync } = await import('node:crypto');
-    const { buildEnvelope } = await import('../../standins/kms/cms.ts');
+    const { buildEnvelope } = await import('../../../local/kms/cms.ts');
     const { MemoryBlobStore } = await import('../../../parent/storage/memory-blob-store.ts');
     const attestor = new DevAttestor({ authority: await DevAuthority.createEphemeral(), pcrs: new Map([[0, new Uint8Array(48).fill(1)]]) });
     const other = generateKeyPairSync('rsa', { modulusLength: 2048 });

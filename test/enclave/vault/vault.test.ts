@@ -66,7 +66,7 @@ describe('Vault over the SDK, the KMS stand-in and the file blob store', () => {
   });
 
   it('a document from an untrusted attestation root is refused by KMS', async () => {
-    const { DevAuthority, DevAttestor } = await import('../../../enclave/attestation/dev-authority.ts');
+    const { DevAuthority, DevAttestor } = await import('../../../enclave/dev/dev-authority.ts');
     const rogue = await DevAuthority.createEphemeral();
     const m = s.measurements;
     const attestor = new DevAttestor({ authority: rogue, pcrs: new Map([[0, Buffer.from(m.PCR0, 'hex')], [1, Buffer.from(m.PCR1, 'hex')], [2, Buffer.from(m.PCR2, 'hex')]]) });

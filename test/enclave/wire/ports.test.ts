@@ -3,7 +3,7 @@ import { CosignerError } from '../../../proto/errors.ts';
 import { createWirePorts } from '../../../enclave/wire/ports.ts';
 import type { WireLogSink } from '../../../enclave/wire/log-sink.ts';
 import { serveEnclavePorts } from '../../../parent/wire/serve-ports.ts';
-import type { BlobStore, StoredBlob } from '../../../enclave/ports.ts';
+import type { BlobStore, StoredBlob } from '../../../proto/ports.ts';
 import { makePair, type Pair } from '../../proto/runtime/pair.ts';
 
 function memoryBlobs(): BlobStore {

@@ -6,7 +6,7 @@ import { CosignerError } from '../../../proto/errors.ts';
 import { Peer } from '../../../proto/runtime/peer.ts';
 import { createWirePorts } from '../../../enclave/wire/ports.ts';
 import { tunnelAgent } from '../../../enclave/wire/https-agent.ts';
-import type { EnclavePorts } from '../../../enclave/ports.ts';
+import type { EnclavePorts } from '../../../proto/ports.ts';
 
 type Command =
   | { type: 'https'; host: string; port: number; ca: string; path: string }

@@ -14,8 +14,8 @@ import { Peer } from '../../../proto/runtime/peer.ts';
 import { parseTransportUrl } from '../../../proto/transport/url.ts';
 import { serveEnclavePorts } from '../../../parent/wire/serve-ports.ts';
 import { createRelay, parseAllowList } from '../../../parent/relay/index.ts';
-import type { BlobStore, StoredBlob } from '../../../enclave/ports.ts';
-import { createEphemeralCa } from '../../standins/local-ca.ts';
+import type { BlobStore, StoredBlob } from '../../../proto/ports.ts';
+import { createEphemeralCa } from '../../../local/local-ca.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'wire-itest-'));

@@ -3,7 +3,7 @@ import net from 'node:net';
 import { generateKeyPairSync } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fetchHandlerCertificate, readCertificatePem, readPublicKeyPem } from '../../../parent/cli/callback-cert.ts';
-import { selfSignedCert, type IssuedCert } from '../../standins/local-ca.ts';
+import { selfSignedCert, type IssuedCert } from '../../../local/local-ca.ts';
 import { spkiSha256, parseCertificate } from '../../../enclave/approval/settings.ts';
 
 let cert: IssuedCert;

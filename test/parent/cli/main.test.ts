@@ -9,7 +9,7 @@ import type { ControlRequest } from '../../../parent/control/protocol.ts';
 import { main } from '../../../parent/cli/main.ts';
 import { parseSince } from '../../../parent/cli/args.ts';
 import type { CliIo } from '../../../parent/cli/io.ts';
-import { buildKeyPolicy } from '../../../scripts/key-policy.ts';
+import { buildKeyPolicy } from '../../../proto/kms/key-policy.ts';
 
 let dir: string;
 let socket: string;
@@ -166,7 +166,7 @@ describe('cosigner CLI: commands', () => {
     expect(() => parseSince('yesterday')).toThrow(expect.objectContaining({ code: 'ERR_USAGE' }));
   });
 
-  it('key-policy delegates to scripts/key-policy.ts', async () => {
+  it('key-policy delegates to parent/cli/key-policy.ts', async () => {
     const m = join(dir, 'm.json');
     writeFileSync(m, JSON.stringify(meas('a')));
     const a = io();
@@ -231,7 +231,7 @@ describe('cosigner upgrade', () => {
 
 describe('cosigner callback settings', () => {
   it('fetches the handler certificate and pins it only when the fingerprint matches', async () => {
-    const { selfSignedCert } = await import('../../standins/local-ca.ts');
+    const { selfSignedCert } = await import('../../../local/local-ca.ts');
     const tls = await import('node:tls');
     const { X509Certificate } = await import('node:crypto');
     const cert = await selfSignedCert(['127.0.0.1']);

@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DevAttestor, DevAuthority } from '../../../enclave/attestation/dev-authority.ts';
-import { measureBundle } from '../../../enclave/attestation/measure.ts';
+import { DevAttestor, DevAuthority } from '../../../enclave/dev/dev-authority.ts';
+import { measureBundle } from '../../../proto/attestation/measure.ts';
 import { verifyAttestationCommand } from '../../../parent/cli/verify-attestation.ts';
-import { EVERVAULT_SIGNED, SEQUENCE_PROD, SUI_DEBUG, vectorsDir } from '../../enclave/attestation/vectors.ts';
+import { EVERVAULT_SIGNED, SEQUENCE_PROD, SUI_DEBUG, vectorsDir } from '../../proto/attestation/vectors.ts';
 
 async function run(argv: string[], stdin: Uint8Array | string = ''): Promise<{ code: number; out: string; err: string }> {
   let out = '';

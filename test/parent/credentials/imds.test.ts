@@ -2,8 +2,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ImdsCredentialSource } from '../../../parent/credentials/imds.ts';
-import { startImdsStandin, type ImdsStandin } from '../../standins/imds/server.ts';
-import type { Clock } from '../../../enclave/ports.ts';
+import { startImdsStandin, type ImdsStandin } from '../../../local/imds/server.ts';
+import type { Clock } from '../../../proto/ports.ts';
 import { rejectionCode as code } from '../../support/error-code.ts';
 
 let imds: ImdsStandin | undefined;

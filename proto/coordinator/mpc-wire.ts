@@ -1,0 +1,27 @@
+// Both sides of the coordinator link. The threshold-signing values that travel in coordinator
+// messages (proto/coordinator/messages.ts): scheme names, DKG round packages and signing
+// commitments, as hex strings and participant identifiers. enclave/mpc produces and consumes them.
+
+/** The threshold signature schemes a key share can belong to. */
+export type ThresholdScheme = 'frost-ed25519' | 'frost-secp256k1-tr';
+
+/** A DKG round-1 broadcast as it travels. */
+export interface WireDkgRound1 {
+  readonly identifier: number;
+  readonly commitment: readonly string[];
+  readonly proofOfKnowledge: string;
+}
+
+/** A DKG round-2 package from one participant to another. Secret. */
+export interface WireDkgRound2 {
+  readonly from: number;
+  readonly to: number;
+  readonly signingShare: string;
+}
+
+/** A participant's round-1 output as it travels: identifier number and hex-encoded points. */
+export interface WireCommitment {
+  readonly identifier: number;
+  readonly hiding: string;
+  readonly binding: string;
+}

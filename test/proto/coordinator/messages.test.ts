@@ -1,0 +1,50 @@
+// Every body the enclave parses from the coordinator: arbitrary JSON gives a parsed value or a
+// CosignerError, never another exception; bounds hold.
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { CosignerError } from '../../../proto/errors.ts';
+import { backoffDelay } from '../../../enclave/upstream/backoff.ts';
+import { parseApprovalRequest, parseDkgRound1List, parseDkgRound2List, parsePairRegisterResult, parseSignCommit, parseSignShare } from '../../../proto/coordinator/messages.ts';
+
+const parsers = [
+  (v: unknown) => parseSignCommit(v, 1024),
+  parseSignShare,
+  parseApprovalRequest,
+  parsePairRegisterResult,
+  parseDkgRound1List,
+  parseDkgRound2List,
+];
+
+describe('coordinator body parsers', () => {
+  it('throw only CosignerError on arbitrary input', () => {
+    fc.assert(
+      fc.property(fc.jsonValue({ maxDepth: 4 }), fc.integer({ min: 0, max: parsers.length - 1 }), (value, i) => {
+        try {
+          parsers[i]!(value);
+        } catch (err) {
+          expect(err).toBeInstanceOf(CosignerError);
+        }
+      }),
+      { numRuns: 400, seed: 7 },
+    );
+  });
+
+  it('reject unknown fields, oversized messages and too many signers', () => {
+    const body = { sessionId: 's', userId: 'u', keyId: 'k', message: 'aa', signers: [1, 2], transaction: { txId: 't', asset: 'BTC', amount: '1', destination: 'd' } };
+    expect(parseSignCommit(body, 1024).signers).toEqual([1, 2]);
+    expect(() => parseSignCommit({ ...body, extra: 1 }, 1024)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
+    expect(() => parseSignCommit({ ...body, message: 'aa'.repeat(600) }, 1024)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
+    expect(() => parseSignCommit({ ...body, signers: Array.from({ length: 17 }, (_, i) => i + 1) }, 1024)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
+    expect(() => parseSignCommit({ ...body, transaction: { ...body.transaction, amount: '-1' } }, 1024)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
+    expect(() => parseSignShare({ sessionId: 's', keyId: 'k', messageDigest: 'zz', commitments: [] })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
+  });
+});
+
+describe('reconnect backoff', () => {
+  it('grows exponentially, is capped, and keeps at least half the ceiling', () => {
+    const o = { initialMs: 100, maxMs: 1000 };
+    expect([0, 1, 2, 3, 4, 50].map((n) => backoffDelay(n, 1, o))).toEqual([100, 200, 400, 800, 1000, 1000]);
+    expect(backoffDelay(3, 0, o)).toBe(400);
+    expect(backoffDelay(3, 7, o)).toBe(800); // out-of-range randomness is clamped
+  });
+});
