@@ -7,7 +7,7 @@
 //
 //   npx tsx local/stack.ts [--dir .local] [--fresh]      runs until Ctrl-C
 //
-// `startLocalStack()` is what scripts/demo.ts and test/e2e/ call. Stand-ins are loaded on demand: a
+// `startLocalStack()` is what local/demo.ts and test/e2e/ call. Stand-ins are loaded on demand: a
 // component that is not in this tree is listed in `stack.missing` and printed, never faked.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';

@@ -11,7 +11,7 @@ import { checkIdentityUserData } from '../../proto/attestation/identity.ts';
 import { verifyAttestation } from '../../proto/attestation/verify.ts';
 import { PROTOCOL_VERSION } from '../../proto/runtime/schema.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { verifyWithStandardVerifier } from '../../scripts/demo.ts';
+import { verifyWithStandardVerifier } from '../../local/demo.ts';
 import { cliJson, setUpStack, type E2eStack } from './helpers.ts';
 
 const msg = (s: string): string => createHash('sha256').update(s).digest('hex');
