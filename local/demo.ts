@@ -138,6 +138,9 @@ async function run(): Promise<void> {
     step('3. cosigner setup (non-interactive flags, as in automation)');
     const coordPem = join(stack.dir, 'coordinator-public-key.pem');
     await writeFile(coordPem, stack.coordinator.publicKeyPem);
+    // The workspace owner's key: every later change to this co-signer needs the owner's signature.
+    const ownerPem = join(stack.dir, 'owner-public-key.pem');
+    await writeFile(ownerPem, stack.coordinator.ownerPublicKeyPem);
     const setup = await cosigner(stack, [
       'setup', '--json', '--yes',
       '--kms-key-arn', stack.kms.keyArn,
@@ -145,6 +148,7 @@ async function run(): Promise<void> {
       '--kms-endpoint', stack.kms.url,
       '--coordinator-url', stack.coordinatorEndpoint ?? stack.coordinator.cosignerUrl,
       '--coordinator-public-key', coordPem,
+      '--owner-public-key', ownerPem,
     ]);
     const setupResult = (setup.json?.result ?? {}) as Obj;
     expectThat('setup', setup.code === 0 && typeof setupResult.cosignerId === 'string', setup.code === 0 ? `co-signer ${String(setupResult.cosignerId)}, secrets sealed with KMS` : `exit ${setup.code}: ${setup.stderr.trim() || setup.stdout.trim()}`);

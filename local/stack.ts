@@ -61,6 +61,7 @@ export interface CoordinatorHandle {
   readonly restUrl: string;
   readonly cosignerUrl: string;
   readonly publicKeyPem: string;
+  readonly ownerPublicKeyPem: string;
   issuePairingToken(userId: string, workspace: string): string | Promise<string>;
   close(): Promise<void>;
   readonly [k: string]: unknown;
@@ -471,9 +472,11 @@ async function main(): Promise<void> {
   if (stack.kms && stack.coordinator) {
     const coordPem = join(stack.dir, 'coordinator-public-key.pem');
     await writeFileAtomic(coordPem, stack.coordinator.publicKeyPem);
+    const ownerPem = join(stack.dir, 'owner-public-key.pem');
+    await writeFileAtomic(ownerPem, stack.coordinator.ownerPublicKeyPem);
     process.stdout.write(
       `local-stack: set up with:\n  ${cli} setup --kms-key-arn ${stack.kms.keyArn} --region ${stack.kms.region} --kms-endpoint ${stack.kms.url} ` +
-        `--coordinator-url ${stack.coordinatorEndpoint} --coordinator-public-key ${coordPem}\n`,
+        `--coordinator-url ${stack.coordinatorEndpoint} --coordinator-public-key ${coordPem} --owner-public-key ${ownerPem}\n`,
     );
   }
   let stopped = false;

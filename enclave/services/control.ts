@@ -29,6 +29,7 @@ function statusMessage(s: StatusInfo): Record<string, unknown> {
     startedAt: s.startedAt,
     secretsGeneration: s.secretsGeneration,
     notes: [...s.notes],
+    ownerKeyFingerprint: s.ownerKeyFingerprint,
   };
 }
 
@@ -84,6 +85,7 @@ export function createControlService(cosigner: Cosigner, logger: Logger): Record
         kmsEndpoint: req.kmsEndpoint,
         coordinatorUrl: req.coordinatorUrl,
         coordinatorPublicKeyPem: req.coordinatorPublicKeyPem,
+        ownerPublicKeyPem: req.ownerPublicKeyPem,
         pairingToken: req.pairingToken,
         callback: callbackInput(req.callback),
       });

@@ -9,6 +9,7 @@ import type { ApiUserRecord, CallbackSettings, SecretsState } from '../vault/rec
 import type { Backends, Upstream, UpstreamState, VaultHandle } from './backends.ts';
 import { callbackPublicKey, createIdentity } from './identity.ts';
 import { BOOT_UNSEAL_RETRY, CONTROL_LIMITS } from './limits.ts';
+import { ownerKeyFingerprint } from '../../proto/coordinator/owner-approval.ts';
 import { SerialQueue } from './serial-queue.ts';
 import * as v from './validate.ts';
 
@@ -30,6 +31,8 @@ export interface StatusInfo {
   readonly startedAt: string;
   readonly secretsGeneration: string;
   readonly notes: readonly string[];
+  /** SHA-256 of the sealed owner key's SPKI; '' when none is sealed. */
+  readonly ownerKeyFingerprint: string;
 }
 
 export interface KeyInfo {
@@ -58,6 +61,7 @@ export interface SetupInput {
   readonly kmsEndpoint?: unknown;
   readonly coordinatorUrl?: unknown;
   readonly coordinatorPublicKeyPem?: unknown;
+  readonly ownerPublicKeyPem?: unknown;
   readonly pairingToken?: unknown;
   readonly callback?: v.CallbackConfigInput | null | undefined;
 }
@@ -253,6 +257,7 @@ export class Cosigner {
       startedAt: this.startedAt.toISOString(),
       secretsGeneration: this.vault?.generation !== undefined ? this.vault.generation.toString() : '',
       notes,
+      ownerKeyFingerprint: this.vault?.state.owner ? ownerKeyFingerprint(this.vault.state.owner.publicKeyPem) : '',
     };
   }
 
@@ -281,6 +286,7 @@ export class Cosigner {
     }
     const coordinator = v.hostPort(input.coordinatorUrl, 'coordinator_url');
     const coordinatorPublicKeyPem = v.publicKeyPem(input.coordinatorPublicKeyPem, 'coordinator_public_key_pem');
+    const ownerPublicKeyPem = v.ownerPublicKeyPem(input.ownerPublicKeyPem, 'owner_public_key_pem');
     const token = v.pairingToken(input.pairingToken, { required: false });
     const callback = v.callbackSettings(input.callback, { localMode: this.deps.localMode });
     if (callback && token === '') throw new CosignerError('ERR_INVALID_ARGUMENT', 'callback settings belong to a user: give a pairing token too');
@@ -303,6 +309,7 @@ export class Cosigner {
         identity,
         coordinator: { url: coordinator.text, publicKeyPem: coordinatorPublicKeyPem },
         kms: { keyArn, region },
+        owner: { publicKeyPem: ownerPublicKeyPem },
         users: [],
       };
       try {

@@ -79,6 +79,13 @@ export function publicKeyPem(value: unknown, field: string): string {
   return pem;
 }
 
+/** The workspace owner's key: a PEM Ed25519 public key (owner approvals are Ed25519 signatures). */
+export function ownerPublicKeyPem(value: unknown, field: string): string {
+  const pem = publicKeyPem(value, field);
+  if (createPublicKey(pem).asymmetricKeyType !== 'ed25519') throw invalid(field, 'must be an Ed25519 public key');
+  return pem;
+}
+
 /** A PEM X.509 certificate that Node can parse. */
 export function certificatePem(value: unknown, field: string): string {
   const pem = text(value, field, L.maxPemChars, { required: true, multiline: true });

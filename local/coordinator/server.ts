@@ -109,6 +109,11 @@ export interface RunningCoordinator {
   /** `127.0.0.1:port` of the co-signer endpoint. */
   readonly cosignerUrl: string;
   readonly publicKeyPem: string;
+  /**
+   * The workspace owner's Ed25519 public key. The reference coordinator also holds the owner's private
+   * key, standing in for the owner's own device: a real deployment never gives it to the coordinator.
+   */
+  readonly ownerPublicKeyPem: string;
   issuePairingToken(userId: string, workspace: string, opts?: { lifetimeMs?: number }): string;
   /** Owner approval of a user's new key shares (same as POST /v1/users/:id/approve). */
   approveUser(userId: string): Promise<void>;
@@ -126,10 +131,10 @@ export interface RunningCoordinator {
   close(): Promise<void>;
 }
 
-function loadOrCreateKey(dir: string | undefined): { privateKey: KeyObject; publicKey: KeyObject } {
+function loadOrCreateKey(dir: string | undefined, name = 'coordinator-key.pem'): { privateKey: KeyObject; publicKey: KeyObject } {
   if (dir) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const file = path.join(dir, 'coordinator-key.pem');
+    const file = path.join(dir, name);
     if (existsSync(file)) {
       const privateKey = createPrivateKey(readFileSync(file, 'utf8'));
       return { privateKey, publicKey: createPublicKey(privateKey) };
@@ -175,6 +180,8 @@ function saveMarks(dir: string | undefined, marks: Marks): void {
 /** Starts the reference coordinator on loopback. */
 export async function startCoordinator(opts: CoordinatorOptions): Promise<RunningCoordinator> {
   const key = loadOrCreateKey(opts.dir);
+  // Stand-in for the owner's device (see RunningCoordinator.ownerPublicKeyPem).
+  const ownerKey = loadOrCreateKey(opts.dir, 'owner-key.pem');
   const now = opts.now ?? Date.now;
   const threshold = opts.threshold ?? 2;
   const signer = opts.cryptoWorkers ? workerSigner(opts.cryptoWorkers) : localSigner();
@@ -594,6 +601,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
     restUrl: `http://127.0.0.1:${restPort}`,
     cosignerUrl: `127.0.0.1:${tlsPort}`,
     publicKeyPem: key.publicKey.export({ format: 'pem', type: 'spki' }) as string,
+    ownerPublicKeyPem: ownerKey.publicKey.export({ format: 'pem', type: 'spki' }) as string,
     issuePairingToken,
     approveUser,
     createTransaction,

@@ -90,6 +90,9 @@ async function run(p: ParsedCommand, io: CliIo, prompter: Prompter | null): Prom
     case 'setup': {
       const kmsKeyArn = await required(p, prompter, 'kms-key-arn', 'KMS key ARN');
       const region = await required(p, prompter, 'region', 'AWS region');
+      // The owner's key decides every later change to this co-signer: it comes from the owner, as a file.
+      const ownerKeyFile = await required(p, prompter, 'owner-public-key', 'File with the workspace owner\'s Ed25519 public key (PEM)');
+      const ownerPublicKeyPem = await readSmall(ownerKeyFile);
       let pairingToken = v['pairing-token'] as string | undefined;
       if (pairingToken === undefined && prompter) pairingToken = await prompter.ask('Pairing token for the first API user (empty: pair later with add-user)');
       const callback = await callbackFromFlags(v, io, prompter);
@@ -101,6 +104,7 @@ async function run(p: ParsedCommand, io: CliIo, prompter: Prompter | null): Prom
         ...(v['kms-endpoint'] ? { kmsEndpoint: v['kms-endpoint'] } : {}),
         ...(v['coordinator-url'] ? { coordinatorUrl: v['coordinator-url'] } : {}),
         ...(coordinatorPublicKeyPem ? { coordinatorPublicKeyPem } : {}),
+        ownerPublicKeyPem,
         ...(callback ? { callback } : {}),
       };
       if (!p.json) io.stderr('setup: creating secrets.key with KMS inside the enclave and sealing the secrets DB…\n');
@@ -273,6 +277,7 @@ function renderStatus(r: Obj): string {
   if (e) {
     lines.push(`secrets    ${s(e.state)}${e.errorCode ? ` (${s(e.errorCode)}: ${s(e.errorMessage)})` : ''}, attestation ${s(e.attestationMode)}${e.localMode ? ', LOCAL MODE' : ''}`);
     lines.push(`users      ${s(e.users)} (${s(e.pendingUsers)} pending), coordinator ${s(e.coordinator)}, open sessions ${s(e.openSessions)}`);
+    if (e.ownerKeyFingerprint) lines.push(`owner key  sha256 ${s(e.ownerKeyFingerprint)}`);
     for (const n of (e.notes ?? []) as string[]) lines.push(`note       ${n}`);
   } else {
     lines.push('secrets    unknown (enclave not connected)');

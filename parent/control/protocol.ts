@@ -40,6 +40,7 @@ export const METHODS = {
       kmsEndpoint: { type: 'string', max: 2048 },
       coordinatorUrl: { type: 'string', max: 2048 },
       coordinatorPublicKeyPem: { type: 'string', max: PEM },
+      ownerPublicKeyPem: { type: 'string', max: PEM },
       pairingToken: { type: 'string', max: 8192 },
       callback: callbackSpec,
     },

@@ -4,7 +4,7 @@ import { createHash, createPublicKey } from 'node:crypto';
 import fsp from 'node:fs/promises';
 import { FileBlobStore, type StoreFs } from '../../parent/storage/file-blob-store.ts';
 import { callDaemon } from '../../parent/control/client.ts';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { DevAuthority } from '../../enclave/dev/dev-authority.ts';
 import { checkIdentityUserData } from '../../proto/attestation/identity.ts';
@@ -102,7 +102,9 @@ describe('end to end: the demo flow', () => {
   });
 
   it('a second setup is refused and nothing is overwritten', async () => {
-    const r = await e.stack.cli(['setup', '--json', '--yes', '--kms-key-arn', e.stack.kms!.keyArn, '--region', e.stack.kms!.region]);
+    const ownerPem = join(e.stack.dir, 'owner-again.pem');
+    writeFileSync(ownerPem, e.stack.coordinator!.ownerPublicKeyPem);
+    const r = await e.stack.cli(['setup', '--json', '--yes', '--kms-key-arn', e.stack.kms!.keyArn, '--region', e.stack.kms!.region, '--owner-public-key', ownerPem]);
     expect(r.code).not.toBe(0);
     expect(JSON.stringify(cliJson(r))).toMatch(/ERR_ALREADY_SET_UP|ERR_INVALID_ARGUMENT/);
     const tx = await e.tx({ asset: 'ETH', amount: '1', scheme: 'frost-ed25519', payload: msg('still works') });
