@@ -10,7 +10,7 @@ ifeq ($(npm_config_nodedir),)
   endif
 endif
 
-.PHONY: install build native bundle test typecheck unit lint demo bench eif clean
+.PHONY: install build native bundle proto test typecheck unit lint demo bench eif clean
 
 # A fresh clone installs from the lockfile on first use; CI has already run `npm ci`.
 node_modules/.package-lock.json: package-lock.json
@@ -29,6 +29,10 @@ native: install
 
 bundle: install
 	$(NPX) tsx scripts/bundle-enclave.ts
+
+# TypeScript types of the wire contract (proto/generated/wire.d.ts); commit the result.
+proto: install
+	$(NPX) tsx scripts/gen-wire-types.ts
 
 typecheck: install
 	$(NPX) tsc -p tsconfig.json

@@ -32,6 +32,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CosignerError, toCosignerError } from '../proto/errors.ts';
 import { Peer } from '../proto/runtime/peer.ts';
+import { serveTyped } from '../proto/runtime/typed-service.ts';
 import { createWirePorts } from './wire/ports.ts';
 import { BUILD_ATTESTATION_MODE } from './attestation/build-mode.ts';
 import { systemClock, type EnclavePorts } from '../proto/ports.ts';
@@ -102,7 +103,7 @@ export async function startEnclave(argv: readonly string[], overrides: StartOver
     const ports = createWirePorts(peer);
     const previous = current;
     current = { peer, ports };
-    peer.register('cosigner.v1.Control', control);
+    serveTyped(peer, 'cosigner.v1.Control', control);
     switchboard.attach(ports);
     peer.once('close', (err?: CosignerError) => {
       switchboard.detach(ports);

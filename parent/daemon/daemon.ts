@@ -9,7 +9,8 @@ import type { BlobStore, CredentialSource } from '../../proto/ports.ts';
 import type { DaemonConfig } from '../config/config.ts';
 import { startControlServer } from '../control/server.ts';
 import { BoundedQueue } from '../control/queue.ts';
-import { METHODS, type ControlRequest } from '../control/protocol.ts';
+import { METHODS, type ControlRequest, type ControlRpc } from '../control/protocol.ts';
+import type { CallOptions } from '../../proto/runtime/peer.ts';
 import { RotatingLog, enclaveRecord } from '../logs/rotating-log.ts';
 import { liveSize, readFrom, readLogs } from '../logs/read-logs.ts';
 import { createCosignerMetrics, setEnclaveState, type CosignerMetrics } from '../metrics/cosigner-metrics.ts';
@@ -201,13 +202,14 @@ export async function startDaemon(config: DaemonConfig, overrides: DaemonOverrid
     });
 
     const handler = async (req: ControlRequest): Promise<unknown> => {
-      const spec = METHODS[req.method] as { forward?: string };
+      const spec = METHODS[req.method] as { forward?: ControlRpc };
       if (spec.forward) {
         const rpc = spec.forward;
         return queue.run(async () => {
           const params = { ...req.params } as Record<string, unknown>;
           if (req.method === 'getAttestation') params.nonce = Buffer.from(String(params.nonce ?? ''), 'hex');
-          const fn = link.control()[rpc];
+          // params were checked against METHODS (protocol.ts), not against the generated request type.
+          const fn = link.control()[rpc] as ((req: unknown, o: CallOptions) => Promise<unknown>) | undefined;
           if (!fn) throw new CosignerError('ERR_NOT_IMPLEMENTED', `the enclave does not offer ${rpc}`);
           const res = await fn.call(link.control(), params, { deadlineMs: config.requestTimeoutMs });
           // Operator actions that change the co-signer are on record; reads are not logged.

@@ -59,7 +59,8 @@ export interface HandlerContext {
 }
 
 /** A service implementation: method name (as in the .proto, e.g. `BlobGet`) → handler. */
-export type ServiceImpl = Record<string, (req: any, ctx: HandlerContext) => Promise<any>>;
+// Method syntax (bivariant) so a handler typed for its own request fits; proto/runtime/typed-service.ts types them per service.
+export type ServiceImpl = Record<string, { handle(req: unknown, ctx: HandlerContext): Promise<unknown> }['handle']>;
 
 type Handler = { fn: (req: any, ctx: HandlerContext) => Promise<any>; req: protobuf.Type; res: protobuf.Type };
 
