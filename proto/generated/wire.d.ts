@@ -356,6 +356,13 @@ export namespace cosigner {
 
             /** SetupRequest callback. */
             callback?: (cosigner.v1.CallbackConfig.$Properties|null);
+
+            /**
+             * The workspace owner's Ed25519 public key (PEM). Sealed at setup; every owner-gated change
+             * (pairing activation, Callback Handler changes, user removal) must carry its signature
+             * (proto/coordinator/owner-approval.ts). Required.
+             */
+            ownerPublicKeyPem: string;
         }
 
         namespace SetupRequest {
@@ -386,6 +393,13 @@ export namespace cosigner {
 
                 /** SetupRequest callback */
                 callback?: (cosigner.v1.CallbackConfig.$Properties|null);
+
+                /**
+                 * The workspace owner's Ed25519 public key (PEM). Sealed at setup; every owner-gated change
+                 * (pairing activation, Callback Handler changes, user removal) must carry its signature
+                 * (proto/coordinator/owner-approval.ts). Required.
+                 */
+                ownerPublicKeyPem?: (string|null);
 
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];
@@ -587,6 +601,9 @@ export namespace cosigner {
 
             /** Human-readable notes: components not available in this build, what to do next. */
             notes: string[];
+
+            /** SHA-256 of the sealed owner key's SPKI: who authorises changes to this co-signer. */
+            ownerKeyFingerprint: string;
         }
 
         namespace StatusResponse {
@@ -638,6 +655,9 @@ export namespace cosigner {
 
                 /** Human-readable notes: components not available in this build, what to do next. */
                 notes?: (string[]|null);
+
+                /** SHA-256 of the sealed owner key's SPKI: who authorises changes to this co-signer. */
+                ownerKeyFingerprint?: (string|null);
 
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];
