@@ -6,7 +6,7 @@ import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import pino from 'pino';
 import { CosignerError, toCosignerError } from '../errors.ts';
-import { DEFAULT_MAX_FRAME_BYTES, FrameDecoder, DATA_HEADER_MAX, dataFrameHeaderLength, encodeFrame, writeDataFrameHeader, type DecodedFrame } from './framing.ts';
+import { DEFAULT_MAX_FRAME_BYTES, FrameDecoder, DATA_HEADER_MAX, HANDSHAKE_MAX_FRAME_BYTES, dataFrameHeaderLength, encodeFrame, writeDataFrameHeader, type DecodedFrame } from './framing.ts';
 import { FRAME_POOL_MAX, MAX_DATA_CHUNK, SOCKET_HARD_LIMIT, SOCKET_HIGH_WATER, closedError, resolveOptions, type PeerOptions, type ResolvedOptions } from './options.ts';
 import type { OutgoingCall } from './outgoing-call.ts';
 import { checkHandshake, handshakeFrame, type HandshakeMessage, type RemoteLimits } from './handshake.ts';
@@ -67,7 +67,7 @@ export abstract class PeerConnection extends EventEmitter {
     this.maxBacklog = Math.max(options.maxSocketBacklogBytes ?? SOCKET_HARD_LIMIT, SOCKET_HIGH_WATER);
     this.schema = loadSchema();
     this.log = (options.logger ?? pino({ level: 'silent' })).child({ component: 'wire', side: options.role });
-    this.decoder = new FrameDecoder(this.opts.maxFrameBytes);
+    this.decoder = new FrameDecoder(this.opts.maxFrameBytes, HANDSHAKE_MAX_FRAME_BYTES);
     this.ready = new Promise<void>((resolve, reject) => {
       this.readyResolve = resolve;
       this.readyReject = reject;
