@@ -71,8 +71,8 @@ async function ownBytes(): Promise<Uint8Array> {
 
 /**
  * Start the enclave: parse `argv` strictly, listen on the wire, serve Control. The first parent
- * connection triggers the boot (unseal when secrets exist). One parent at a time: a new connection
- * takes over the ports from the previous one.
+ * connection triggers the boot (unseal when secrets exist). One parent at a time: while a connection
+ * is served, the listener refuses others (ERR_LINK_BUSY); once it is gone, the next one takes the ports.
  */
 export async function startEnclave(argv: readonly string[], overrides: StartOverrides = {}): Promise<RunningEnclave> {
   const flags = parseEnclaveFlags(argv, BUILD_MODE);
@@ -100,8 +100,9 @@ export async function startEnclave(argv: readonly string[], overrides: StartOver
 
   let current: { peer: Peer; ports: EnclavePorts } | undefined;
   const listener = await Peer.listen(flags.listen, { role: 'enclave', buildId, logger: logger.child({ component: 'wire' }) }, (peer) => {
+    // The listener admits one connection at a time (proto/runtime/link-listener.ts): no other
+    // process on the parent can take the link over while this one lives.
     const ports = createWirePorts(peer);
-    const previous = current;
     current = { peer, ports };
     serveTyped(peer, 'cosigner.v1.Control', control);
     switchboard.attach(ports);
@@ -110,8 +111,6 @@ export async function startEnclave(argv: readonly string[], overrides: StartOver
       if (current?.peer === peer) current = undefined;
       logger.warn({ code: err?.code ?? 'closed' }, 'parent disconnected');
     });
-    // The newest parent wins: an old connection that lingers must not keep serving.
-    if (previous) void previous.peer.close().catch(() => undefined);
     logger.info({ parentBuild: peer.remoteBuildId }, 'parent connected');
     void cosigner.boot();
   });

@@ -36,6 +36,7 @@ export const ERROR_CODES = {
   ERR_VSOCK_UNAVAILABLE: { retryable: false, fault: 'server' },
   ERR_EGRESS_DENIED: { retryable: false, fault: 'client' },
   ERR_EGRESS_FAILED: { retryable: true, fault: 'server' },
+  ERR_LINK_BUSY: { retryable: true, fault: 'server' },
   // attestation
   ERR_ATTESTATION_MALFORMED: { retryable: false, fault: 'client' },
   ERR_ATTESTATION_SIGNATURE: { retryable: false, fault: 'client' },
