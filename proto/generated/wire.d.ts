@@ -1400,6 +1400,9 @@ export namespace cosigner {
             /** ERR_EGRESS_FAILED value */
             ERR_EGRESS_FAILED = 113,
 
+            /** the enclave already serves a parent connection; this one is refused (docs/wire.md) */
+            ERR_LINK_BUSY = 114,
+
             /** attestation (200..299) */
             ERR_ATTESTATION_MALFORMED = 200,
 
