@@ -28,6 +28,8 @@ function statusMessage(s: StatusInfo): Record<string, unknown> {
     openSessions: s.openSessions,
     startedAt: s.startedAt,
     secretsGeneration: s.secretsGeneration,
+    kmsPolicy: s.kmsPolicy,
+    kmsPolicyEditors: [...s.kmsPolicyEditors],
     notes: [...s.notes],
   };
 }

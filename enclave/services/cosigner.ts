@@ -12,6 +12,12 @@ import { BOOT_UNSEAL_RETRY, CONTROL_LIMITS } from './limits.ts';
 import { SerialQueue } from './serial-queue.ts';
 import * as v from './validate.ts';
 
+/** The key-policy part of the status (the policy is checked at setup and every unseal). */
+function kmsPolicyStatus(p: { changeable: boolean; editors: readonly string[] } | undefined): Pick<StatusInfo, 'kmsPolicy' | 'kmsPolicyEditors'> {
+  if (!p) return { kmsPolicy: '', kmsPolicyEditors: [] };
+  return { kmsPolicy: p.changeable ? 'changeable' : 'fixed', kmsPolicyEditors: [...p.editors] };
+}
+
 /** Lifecycle states, as `cosigner status` prints them. */
 export type CosignerState = 'starting' | 'not-set-up' | 'setting-up' | 'sealed' | 'unsealing' | 'unsealed' | 'access-denied';
 
@@ -29,6 +35,10 @@ export interface StatusInfo {
   readonly openSessions: number;
   readonly startedAt: string;
   readonly secretsGeneration: string;
+  /** KMS key policy as the enclave read it: '' (not checked yet) | 'changeable' | 'fixed'. */
+  readonly kmsPolicy: '' | 'changeable' | 'fixed';
+  /** Principals that may change the key policy or add grants. */
+  readonly kmsPolicyEditors: readonly string[];
   readonly notes: readonly string[];
 }
 
@@ -252,6 +262,7 @@ export class Cosigner {
       openSessions: this.upstream?.openSessions() ?? 0,
       startedAt: this.startedAt.toISOString(),
       secretsGeneration: this.vault?.generation !== undefined ? this.vault.generation.toString() : '',
+      ...kmsPolicyStatus(this.deps.backends.kmsKeyPolicy?.()),
       notes,
     };
   }
