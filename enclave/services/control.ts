@@ -28,6 +28,8 @@ function statusMessage(s: StatusInfo): Input<wire.v1.StatusResponse> {
     openSessions: s.openSessions,
     startedAt: s.startedAt,
     secretsGeneration: s.secretsGeneration,
+    kmsPolicy: s.kmsPolicy,
+    kmsPolicyEditors: [...s.kmsPolicyEditors],
     notes: [...s.notes],
     ownerKeyFingerprint: s.ownerKeyFingerprint,
   };

@@ -13,6 +13,12 @@ import { ownerKeyFingerprint } from '../../proto/coordinator/owner-approval.ts';
 import { SerialQueue } from './serial-queue.ts';
 import * as v from './validate.ts';
 
+/** The key-policy part of the status (the policy is checked at setup and every unseal). */
+function kmsPolicyStatus(p: { changeable: boolean; editors: readonly string[] } | undefined): Pick<StatusInfo, 'kmsPolicy' | 'kmsPolicyEditors'> {
+  if (!p) return { kmsPolicy: '', kmsPolicyEditors: [] };
+  return { kmsPolicy: p.changeable ? 'changeable' : 'fixed', kmsPolicyEditors: [...p.editors] };
+}
+
 /** Lifecycle states, as `cosigner status` prints them. */
 export type CosignerState = 'starting' | 'not-set-up' | 'setting-up' | 'sealed' | 'unsealing' | 'unsealed' | 'access-denied';
 
@@ -30,6 +36,10 @@ export interface StatusInfo {
   readonly openSessions: number;
   readonly startedAt: string;
   readonly secretsGeneration: string;
+  /** KMS key policy as the enclave read it: '' (not checked yet) | 'changeable' | 'fixed'. */
+  readonly kmsPolicy: '' | 'changeable' | 'fixed';
+  /** Principals that may change the key policy or add grants. */
+  readonly kmsPolicyEditors: readonly string[];
   readonly notes: readonly string[];
   /** SHA-256 of the sealed owner key's SPKI; '' when none is sealed. */
   readonly ownerKeyFingerprint: string;
@@ -256,6 +266,7 @@ export class Cosigner {
       openSessions: this.upstream?.openSessions() ?? 0,
       startedAt: this.startedAt.toISOString(),
       secretsGeneration: this.vault?.generation !== undefined ? this.vault.generation.toString() : '',
+      ...kmsPolicyStatus(this.deps.backends.kmsKeyPolicy?.()),
       notes,
       ownerKeyFingerprint: this.vault?.state.owner ? ownerKeyFingerprint(this.vault.state.owner.publicKeyPem) : '',
     };

@@ -236,6 +236,7 @@ export async function startKmsStandin(opts: KmsStandinOptions): Promise<KmsStand
     async GetKeyPolicy(b, p) {
       const k = requireKey(b.KeyId);
       authorize(k, p, 'GetKeyPolicy', {});
+      if (b.PolicyName !== undefined && b.PolicyName !== 'default') throw new KmsError('NotFoundException', 'No such policy exists');
       return { Policy: JSON.stringify(k.policy), PolicyName: 'default' };
     },
     async PutKeyPolicy(b, p) {

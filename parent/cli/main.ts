@@ -261,6 +261,14 @@ function humanLogLine(line: string): string {
   }
 }
 
+/** What `status` says about the KMS key policy the enclave checked (docs/key-policy.md). */
+function kmsPolicyLine(e: Obj): string {
+  if (e.kmsPolicy !== 'changeable') return 'admitted; nobody may change it';
+  // Principal strings come from the policy: strip control characters before they reach a terminal.
+  const editors = ((e.kmsPolicyEditors ?? []) as unknown[]).map((x) => s(x).replace(/[\x00-\x1f\x7f]/g, '?'));
+  return `admitted; may still be changed (PutKeyPolicy/CreateGrant) by ${editors.length ? editors.join(', ') : 'some principal'}`;
+}
+
 function renderStatus(r: Obj): string {
   const d = (r.daemon ?? {}) as Obj;
   const sup = (r.supervisor ?? {}) as Obj;
@@ -278,6 +286,7 @@ function renderStatus(r: Obj): string {
     lines.push(`secrets    ${s(e.state)}${e.errorCode ? ` (${s(e.errorCode)}: ${s(e.errorMessage)})` : ''}, attestation ${s(e.attestationMode)}${e.localMode ? ', LOCAL MODE' : ''}`);
     lines.push(`users      ${s(e.users)} (${s(e.pendingUsers)} pending), coordinator ${s(e.coordinator)}, open sessions ${s(e.openSessions)}`);
     if (e.ownerKeyFingerprint) lines.push(`owner key  sha256 ${s(e.ownerKeyFingerprint)}`);
+    if (e.kmsPolicy) lines.push(`key policy ${kmsPolicyLine(e)}`);
     for (const n of (e.notes ?? []) as string[]) lines.push(`note       ${n}`);
   } else {
     lines.push('secrets    unknown (enclave not connected)');

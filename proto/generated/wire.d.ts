@@ -604,6 +604,16 @@ export namespace cosigner {
 
             /** SHA-256 of the sealed owner key's SPKI: who authorises changes to this co-signer. */
             ownerKeyFingerprint: string;
+
+            /**
+             * The KMS key policy as the enclave read it at setup or unseal (docs/key-policy.md): empty = not
+             * checked yet; changeable = some principal may still change it or add grants (kms:PutKeyPolicy,
+             * kms:CreateGrant, kms:*); fixed = nobody may. Also bound into the attested identity user_data.
+             */
+            kmsPolicy: string;
+
+            /** The principals that may change it ("*" = anyone). */
+            kmsPolicyEditors: string[];
         }
 
         namespace StatusResponse {
@@ -658,6 +668,16 @@ export namespace cosigner {
 
                 /** SHA-256 of the sealed owner key's SPKI: who authorises changes to this co-signer. */
                 ownerKeyFingerprint?: (string|null);
+
+                /**
+                 * The KMS key policy as the enclave read it at setup or unseal (docs/key-policy.md): empty = not
+                 * checked yet; changeable = some principal may still change it or add grants (kms:PutKeyPolicy,
+                 * kms:CreateGrant, kms:*); fixed = nobody may. Also bound into the attested identity user_data.
+                 */
+                kmsPolicy?: (string|null);
+
+                /** The principals that may change it ("*" = anyone). */
+                kmsPolicyEditors?: (string[]|null);
 
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];
@@ -1477,6 +1497,9 @@ export namespace cosigner {
 
             /** ERR_DISK_FULL value */
             ERR_DISK_FULL = 314,
+
+            /** ERR_KMS_KEY_UNSAFE value */
+            ERR_KMS_KEY_UNSAFE = 315,
 
             /** approvals (400..499) */
             ERR_CALLBACK_REJECTED = 400,

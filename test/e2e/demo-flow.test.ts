@@ -120,9 +120,11 @@ describe('end to end: the demo flow', () => {
     const measurements = JSON.parse(readFileSync(join(dirname(String((cliJson(await e.stack.cli(['status', '--json'])).result as { supervisor: { image: string } }).supervisor.image)), 'measurements-dev.json'), 'utf8')) as { Measurements: { PCR0: string } };
     const v = verifyAttestation(doc, { roots: [{ pem: root }], nonce: Buffer.from(nonce, 'hex'), maxAgeMs: 60_000, expectPcrs: { 0: measurements.Measurements.PCR0 } });
     const pk = cliJson(await e.stack.cli(['print-public-key', '--json'])).result as { publicKeyPem: string };
-    const st = cliJson(await e.stack.cli(['status', '--json'])).result as { enclave: { buildId: string } };
+    const st = cliJson(await e.stack.cli(['status', '--json'])).result as { enclave: { buildId: string; kmsPolicy: string } };
     const spki = new Uint8Array(createPublicKey(pk.publicKeyPem).export({ format: 'der', type: 'spki' }));
-    checkIdentityUserData(v.userData, { callbackSigningPublicKeyDer: spki, protocolVersion: PROTOCOL_VERSION, buildId: st.enclave.buildId });
+    // The generated key policy lets its administrator change it: the identity binds that.
+    expect(st.enclave.kmsPolicy).toBe('changeable');
+    checkIdentityUserData(v.userData, { callbackSigningPublicKeyDer: spki, protocolVersion: PROTOCOL_VERSION, buildId: st.enclave.buildId, kmsPolicyChangeable: true });
     // and it is not an AWS document, nor one for another nonce
     expect(() => verifyAttestation(doc, { nonce: Buffer.from(nonce, 'hex') })).toThrow();
     expect(() => verifyAttestation(doc, { roots: [{ pem: root }], nonce: Buffer.from('b2'.repeat(16), 'hex') })).toThrow();
