@@ -43,6 +43,7 @@ const setupInput = (t: Stack, keyArn: string) => ({
   // Nothing listens there: the coordinator client just keeps reconnecting until shutdown.
   coordinatorUrl: '127.0.0.1:1',
   coordinatorPublicKeyPem: coordinatorKeyPem,
+  ownerPublicKeyPem: coordinatorKeyPem,
 });
 
 /** The key administrator's client (the parent may hold these credentials too). */
