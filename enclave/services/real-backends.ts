@@ -11,11 +11,10 @@ import type { Attestor } from '../../proto/attestation/types.ts';
 import { createKmsClient } from '../kms/client.ts';
 import { admitKmsKey } from '../kms/key-admission.ts';
 import type { PolicyAdmission } from '../../proto/kms/policy-admission.ts';
-import type { EnclavePorts } from '../../proto/ports.ts';
+import type { Clock, EnclavePorts } from '../../proto/ports.ts';
 import { CoordinatorClient } from '../upstream/client.ts';
 import { userStoreFromVault } from '../upstream/user-store.ts';
 import { SECRETS_DB_BLOB, SECRETS_KEY_BLOB, Vault } from '../vault/vault.ts';
-import { acceleratedClock } from '../dev/accelerated-clock.ts';
 import { createApprove } from './approve.ts';
 import type { Backends, KmsSettings, Upstream, VaultHandle } from './backends.ts';
 import { readBootDescriptor, writeBootDescriptor } from './boot-descriptor.ts';
@@ -29,6 +28,8 @@ export interface RealBackendsOptions {
   /** Local mode: PEM trust anchors for KMS, coordinator and handler TLS. */
   readonly tlsCaPem: string | undefined;
   readonly callback: { readonly timeoutMs?: number; readonly retryIntervalMs?: number; readonly retryTotalMs?: number; readonly clockSpeedup?: number };
+  /** The RETRY schedule's clock (default ports.clock); a development build may speed it up (build-profile.ts). */
+  readonly callbackClock?: Clock;
 }
 
 /** Listeners told of each new sealed-DB generation (the coordinator client reports it). */
@@ -122,8 +123,7 @@ export function createRealBackends(opts: RealBackendsOptions): Backends {
       const base = {
         dial: ports.dial,
         signingKey: callbackSigningKey(vault.state.identity),
-        // Local mode may run the RETRY schedule on a faster clock (flags.ts refuses it otherwise).
-        clock: opts.localMode && opts.callback.clockSpeedup ? acceleratedClock(ports.clock, opts.callback.clockSpeedup) : ports.clock,
+        clock: opts.callbackClock ?? ports.clock,
         localMode: opts.localMode,
         logger: logger.child({ component: 'approval' }),
         ...(opts.callback.timeoutMs !== undefined ? { callTimeoutMs: opts.callback.timeoutMs } : {}),
