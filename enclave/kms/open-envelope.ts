@@ -6,7 +6,8 @@ import { constants, createDecipheriv, privateDecrypt, type KeyObject } from 'nod
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { ContentInfo, EnvelopedData } from '@peculiar/asn1-cms';
 import { CosignerError } from '../../proto/errors.ts';
-import { checkBer, DEFAULT_BER_LIMITS } from './ber.ts';
+import { DEFAULT_BER_LIMITS, parseBer } from './ber.ts';
+import { assertEnvelopeShape } from './cms-shape.ts';
 
 /** Size limit for a whole CiphertextForRecipient. Real ones are well under 1 KiB. */
 export const MAX_ENVELOPE_BYTES = 64 * 1024;
@@ -25,7 +26,10 @@ const OAEP_PARAMS_ACCEPTED = [
 
 /** The parts of a CiphertextForRecipient needed to open it. */
 export interface ParsedEnvelope {
-  /** 32-byte subjectKeyIdentifier of the recipient (KMS's derivation is undocumented; not checked). */
+  /**
+   * subjectKeyIdentifier of the recipient: 32 bytes from KMS, 20 from OpenSSL's default. Never used
+   * (the enclave has exactly one recipient key per request) and, as in AWS's own parser, not checked.
+   */
   readonly recipientKeyId: Uint8Array;
   /** RSAES-OAEP-SHA256 encryption of the content key, 256 bytes for RSA-2048. */
   readonly encryptedKey: Uint8Array;
@@ -43,8 +47,9 @@ function hex(buf: ArrayBuffer | Uint8Array): string {
 
 /**
  * Strictly parses a KMS `CiphertextForRecipient` (BER ContentInfo → EnvelopedData v2 → one
- * KeyTransRecipientInfo v2 with a 32-byte subjectKeyIdentifier, RSAES-OAEP-SHA256, AES-256-CBC).
- * Throws ERR_CMS_MALFORMED for anything else: too large, wrong OIDs or versions, extra recipients,
+ * KeyTransRecipientInfo v2 identified by subjectKeyIdentifier, RSAES-OAEP-SHA256, AES-256-CBC).
+ * Throws ERR_CMS_MALFORMED for anything else: too large, any tag other than the one its position
+ * takes (cms-shape.ts), wrong OIDs or versions, extra recipients,
  * originator info or attributes, missing content, content not a whole number of AES blocks.
  *
  * @example const { encryptedKey, iv, ciphertext } = parseEnvelope(resp.CiphertextForRecipient!)
@@ -52,7 +57,7 @@ function hex(buf: ArrayBuffer | Uint8Array): string {
 export function parseEnvelope(bytes: Uint8Array): ParsedEnvelope {
   if (!(bytes instanceof Uint8Array)) fail('not bytes');
   if (bytes.length > MAX_ENVELOPE_BYTES) fail(`larger than ${MAX_ENVELOPE_BYTES} bytes`);
-  checkBer(bytes, { ...DEFAULT_BER_LIMITS, maxBytes: MAX_ENVELOPE_BYTES });
+  assertEnvelopeShape(parseBer(bytes, { ...DEFAULT_BER_LIMITS, maxBytes: MAX_ENVELOPE_BYTES }));
   let ci: ContentInfo;
   let ed: EnvelopedData;
   try {
@@ -76,7 +81,6 @@ export function parseEnvelope(bytes: Uint8Array): ParsedEnvelope {
   const ski = ktri.rid.subjectKeyIdentifier;
   if (!ski || ktri.rid.issuerAndSerialNumber !== undefined) fail('recipient not identified by subjectKeyIdentifier');
   const recipientKeyId = new Uint8Array(ski.buffer.slice(0));
-  if (recipientKeyId.length !== 32) fail('subjectKeyIdentifier is not 32 bytes');
   if (ktri.keyEncryptionAlgorithm.algorithm !== OID_RSAES_OAEP) fail('key encryption is not RSAES-OAEP');
   const params = ktri.keyEncryptionAlgorithm.parameters;
   if (!params || !OAEP_PARAMS_ACCEPTED.includes(hex(params))) fail('OAEP parameters are not SHA-256/MGF1-SHA-256/empty label');
