@@ -1,7 +1,15 @@
 // Runs in the enclave. Parses and opens the CMS EnvelopedData that KMS returns as
 // `CiphertextForRecipient` when a request carries an attested `Recipient`: RSAES-OAEP-SHA256 wraps
 // an AES-256-CBC content key (RFC 5652 §6, RFC 8017 §7.1). Parsing is strict: exactly the shape
-// KMS produces, nothing else, so a parent that tampers with the response gets a typed error.
+// KMS produces, nothing else, so a parent that alters the structure, the algorithms or the wrapped
+// key gets a typed error.
+//
+// What this file cannot detect: CBC has no integrity. Changing the IV changes the first plaintext
+// block by the same bits; changing a ciphertext block garbles that block and flips bits of the next,
+// and passes whenever the final padding still checks out. Such an envelope opens, silently, to
+// different bytes. Callers therefore never trust the plaintext on its own: a secrets.key must be 32
+// bytes, setup decrypts it twice through KMS and requires the same key (vault.ts confirmSecretsKey),
+// and every later use goes through the sealed DB's AES-GCM, which refuses a DB under any other key.
 import { constants, createDecipheriv, privateDecrypt, type KeyObject } from 'node:crypto';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { ContentInfo, EnvelopedData } from '@peculiar/asn1-cms';
@@ -113,9 +121,10 @@ export function parseEnvelope(bytes: Uint8Array): ParsedEnvelope {
 
 /**
  * Opens a parsed envelope with the enclave's one-use RSA-2048 private key: RSAES-OAEP-SHA256
- * unwraps the content key, AES-256-CBC (PKCS#7 padding) decrypts the content. Any failure (wrong
- * key, tampered bytes, bad padding) is ERR_CMS_MALFORMED with no detail that could serve as a
- * padding oracle. The content key is zeroed after use.
+ * unwraps the content key, AES-256-CBC (PKCS#7 padding) decrypts the content. A wrong key, an
+ * altered encrypted key or bad padding is ERR_CMS_MALFORMED with no detail that could serve as a
+ * padding oracle; an altered IV or content block usually is not (see the top of this file) and must
+ * be caught by the caller's own checks. The content key is zeroed after use.
  */
 export function openEnvelope(envelope: Uint8Array | ParsedEnvelope, privateKey: KeyObject): Buffer {
   const parsed = envelope instanceof Uint8Array ? parseEnvelope(envelope) : envelope;
