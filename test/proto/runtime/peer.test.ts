@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { CosignerError } from '../../../proto/errors.ts';
 import { FrameDecoder, encodeFrame } from '../../../proto/runtime/framing.ts';
 import { Peer } from '../../../proto/runtime/peer.ts';
-import { MuxStream } from '../../../proto/runtime/stream.ts';
+import type { MuxStream } from '../../../proto/runtime/stream.ts';
 import { makePair, type Pair } from './pair.ts';
 
 let pair: Pair | null = null;
