@@ -37,7 +37,12 @@ proto: install
 typecheck: install
 	$(NPX) tsc -p tsconfig.json
 
-lint:
+# Import rules between the trust-role folders (.dependency-cruiser.cjs), type-aware ESLint
+# (eslint.config.js), files and dependencies nothing uses (knip.jsonc), and the shell scripts.
+lint: install
+	$(NPX) depcruise --config .dependency-cruiser.cjs enclave parent proto local scripts
+	$(NPX) eslint --max-warnings 0 .
+	$(NPX) knip --no-progress --include files,dependencies,unlisted,binaries,unresolved
 	@if command -v shellcheck >/dev/null 2>&1; then shellcheck scripts/*.sh; else echo "lint: shellcheck not installed, skipped"; fi
 
 unit:

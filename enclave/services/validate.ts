@@ -17,7 +17,6 @@ export function text(value: unknown, field: string, maxChars: number, opts: { re
   if (value === undefined || value === null) value = '';
   if (typeof value !== 'string') throw invalid(field, 'must be a string');
   if (value.length > maxChars) throw invalid(field, `longer than ${maxChars} characters`);
-  // eslint-disable-next-line no-control-regex
   const bad = opts.multiline ? /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/ : /[\u0000-\u001f\u007f]/;
   if (bad.test(value)) throw invalid(field, 'contains control characters');
   if (opts.required && value.trim() === '') throw invalid(field, 'is required');

@@ -11,7 +11,6 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import tls from 'node:tls';
 import { CosignerError, toCosignerError } from '../../proto/errors.ts';
-import { aggregateSignature } from './aggregate.ts';
 import { DkgSession, type WireDkgRound1, type WireDkgRound2 } from '../../enclave/mpc/dkg.ts';
 import { messageDigest, type WireCommitment } from '../../enclave/mpc/signing-session.ts';
 import { isThresholdScheme } from '../../enclave/mpc/suites.ts';

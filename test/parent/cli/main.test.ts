@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
@@ -31,7 +31,10 @@ beforeEach(async () => {
   });
   close = s.close;
 });
-afterEach(async () => close());
+afterEach(async () => {
+  await close();
+  rmSync(dir, { recursive: true, force: true });
+});
 
 function io(opts: { interactive?: boolean; input?: string } = {}): CliIo & { out: string; err: string } {
   const o = {
