@@ -34,7 +34,7 @@ import { BUNDLED } from './services/bundle-env.ts';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CosignerError, toCosignerError } from '../proto/errors.ts';
+import { type CosignerError, toCosignerError } from '../proto/errors.ts';
 import { Peer } from '../proto/runtime/peer.ts';
 import { serveTyped } from '../proto/runtime/typed-service.ts';
 import { createWirePorts } from './wire/ports.ts';

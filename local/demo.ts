@@ -114,6 +114,100 @@ async function transaction(stack: LocalStack, label: string, input: Obj): Promis
   return tx;
 }
 
+type DemoHandler = NonNullable<Awaited<ReturnType<LocalStack['startHandler']>>>;
+
+/** Steps 3–6: setup, the Callback Handler, pairing, the owner's approval. Undefined when a step failed. */
+async function setUpAndPair(stack: LocalStack): Promise<DemoHandler | undefined> {
+  const kms = stack.kms!;
+  const coordinator = stack.coordinator!;
+  step('3. cosigner setup (non-interactive flags, as in automation)');
+  const coordPem = join(stack.dir, 'coordinator-public-key.pem');
+  await writeFile(coordPem, coordinator.publicKeyPem);
+  // The workspace owner's key: every later change to this co-signer needs the owner's signature.
+  const ownerPem = join(stack.dir, 'owner-public-key.pem');
+  await writeFile(ownerPem, coordinator.ownerPublicKeyPem);
+  const setup = await cosigner(stack, [
+    'setup', '--json', '--yes',
+    '--kms-key-arn', kms.keyArn,
+    '--region', kms.region,
+    '--kms-endpoint', kms.url,
+    '--coordinator-url', stack.coordinatorEndpoint ?? coordinator.cosignerUrl,
+    '--coordinator-public-key', coordPem,
+    '--owner-public-key', ownerPem,
+  ]);
+  const setupResult = (setup.json?.result ?? {}) as Obj;
+  expectThat('setup', setup.code === 0 && typeof setupResult.cosignerId === 'string', setup.code === 0 ? `co-signer ${String(setupResult.cosignerId)}, secrets sealed with KMS` : `exit ${setup.code}: ${setup.stderr.trim() || setup.stdout.trim()}`);
+  if (setup.code !== 0) return undefined;
+
+  step('4. print-public-key, then start the sample Callback Handler with it');
+  const pk = await cosigner(stack, ['print-public-key', '--json']);
+  const pem = String(((pk.json?.result ?? {}) as Obj).publicKeyPem ?? '');
+  expectThat('print-public-key', pk.code === 0 && pem.includes('BEGIN PUBLIC KEY'), pk.code === 0 ? `RSA key, SPKI SHA-256 ${String(((pk.json?.result ?? {}) as Obj).spkiSha256 ?? '').slice(0, 16)}…` : pk.stderr.trim());
+  const handler = await stack.startHandler({ cosignerPublicKeyPem: pem, rules: HANDLER_RULES });
+  if (!handler) {
+    for (const m of stack.missing) say(`MISSING: ${m}`);
+    expectThat('sample Callback Handler', false, 'not available in this tree');
+    return undefined;
+  }
+  say(`handler rules: ${JSON.stringify(HANDLER_RULES)}`);
+  const handlerPem = join(stack.dir, 'handler-public-key.pem');
+  await writeFile(handlerPem, handler.publicKeyPem);
+
+  step('5. add-user with a pairing token from the coordinator (distributed key generation)');
+  const token = (await rest<{ token: string }>(stack, 'POST', '/v1/pairing-tokens', { userId: USER, workspace: WORKSPACE })).token;
+  say(`pairing token issued for ${USER} (valid 1 h, single use)`);
+  const add = await cosigner(stack, ['add-user', '--json', '--yes', '--pairing-token', token, '--callback-url', handler.url, '--auth-mode', 'public-key', '--handler-public-key', handlerPem]);
+  const addUser = ((add.json?.result ?? {}) as Obj).user as Obj | undefined;
+  expectThat('add-user', add.code === 0 && addUser?.status === 'pending', add.code === 0 ? `user ${String(addUser?.id)} paired, ${(addUser?.keys as unknown[] | undefined)?.length ?? 0} keys, status ${String(addUser?.status)} until the owner approves` : `exit ${add.code}: ${add.stderr.trim() || add.stdout.trim()}`);
+  if (add.code !== 0) return undefined;
+
+  step('6. the workspace owner approves the new key share at the coordinator');
+  await rest(stack, 'POST', `/v1/users/${USER}/approve`, {});
+  const list = await cosigner(stack, ['list-users', '--json']);
+  const users = (((list.json?.result ?? {}) as Obj).users ?? []) as Obj[];
+  const me = users.find((u) => u.id === USER);
+  expectThat('owner approval', me?.status === 'active', `list-users shows ${USER} ${String(me?.status)}`);
+  const keys = (me?.keys ?? []) as Obj[];
+  for (const k of keys) say(`  key ${String(k.scheme).padEnd(18)} ${String(k.keyId)}  group public key ${String(k.groupPublicKey).slice(0, 24)}…`);
+
+  return handler;
+}
+
+/** Step 7: the four transactions and their expected outcomes. */
+async function runTransactions(stack: LocalStack, handler: DemoHandler): Promise<void> {
+  step('7. transactions');
+  const base = { userId: USER, destination: '0x5dC69B1Fbb13Bafd09af88a782F0F285772Ad5f8' };
+
+  // 1. approved and signed, both schemes
+  for (const scheme of ['frost-ed25519', 'frost-secp256k1-tr']) {
+    const tx = await transaction(stack, `tx 1 (${scheme})`, { ...base, asset: 'ETH', amount: '1.5', scheme, payload: digestHex(`demo tx 1 ${scheme} ${Date.now()}`) });
+    const good = verifyWithStandardVerifier(tx);
+    expectThat(`1. approved and signed (${scheme})`, tx.status === 'signed' && good, tx.signature ? `signature ${tx.signature.slice(0, 32)}… verified with ${scheme === 'frost-ed25519' ? 'node:crypto Ed25519' : 'schnorr.verify (BIP-340)'}: ${good}` : `no signature (${tx.status})`);
+  }
+
+  // 2. rejected: above the handler's ETH limit
+  const tx2 = await transaction(stack, 'tx 2', { ...base, asset: 'ETH', amount: '50', scheme: 'frost-ed25519', payload: digestHex(`demo tx 2 ${Date.now()}`) });
+  const rejectCall = handler.calls.filter((c) => c.action === 'REJECT').length;
+  expectThat('2. rejected by the handler', (tx2.status === 'rejected' || tx2.status === 'failed') && !tx2.signature && rejectCall > 0, `status ${tx2.status}, no signature; handler answered REJECT ${rejectCall}×`);
+
+  // 3. RETRY first, then approved
+  handler.rules = { ...HANDLER_RULES, retryFirstN: 1 };
+  const retriesBefore = handler.calls.filter((c) => c.action === 'RETRY').length;
+  const tx3 = await transaction(stack, 'tx 3', { ...base, asset: 'ETH', amount: '2', scheme: 'frost-secp256k1-tr', payload: digestHex(`demo tx 3 ${Date.now()}`) });
+  const retries = handler.calls.filter((c) => c.action === 'RETRY').length - retriesBefore;
+  handler.rules = { ...HANDLER_RULES };
+  const good3 = verifyWithStandardVerifier(tx3);
+  expectThat('3. retried, then approved and signed', tx3.status === 'signed' && good3 && retries > 0, `handler answered RETRY ${retries}× then APPROVE; signature verified: ${good3}`);
+
+  // 4. the handler never answers
+  handler.faults.neverAnswer = true;
+  const callsBefore = handler.calls.length;
+  const tx4 = await transaction(stack, 'tx 4', { ...base, asset: 'ETH', amount: '1', scheme: 'frost-ed25519', payload: digestHex(`demo tx 4 ${Date.now()}`) });
+  handler.faults.neverAnswer = false;
+  expectThat('4. handler never answers: no signature', tx4.status !== 'signed' && !tx4.signature && handler.calls.length > callsBefore, `status ${tx4.status}${tx4.error ? ` (${tx4.error.code})` : ''}${tx4.approval ? `, co-signer approval ${tx4.approval.decision}` : ''}; handler received ${handler.calls.length - callsBefore} call(s) and never answered`);
+
+}
+
 async function run(): Promise<void> {
   step('1. build artifacts');
   const bundle = join(repoRoot, 'build', 'enclave-dev.mjs');
@@ -135,86 +229,9 @@ async function run(): Promise<void> {
     const ready = await stack.waitReady(30_000);
     say(`enclave connected: state ${String((ready.enclave as Obj | null)?.state)}`);
 
-    step('3. cosigner setup (non-interactive flags, as in automation)');
-    const coordPem = join(stack.dir, 'coordinator-public-key.pem');
-    await writeFile(coordPem, stack.coordinator.publicKeyPem);
-    // The workspace owner's key: every later change to this co-signer needs the owner's signature.
-    const ownerPem = join(stack.dir, 'owner-public-key.pem');
-    await writeFile(ownerPem, stack.coordinator.ownerPublicKeyPem);
-    const setup = await cosigner(stack, [
-      'setup', '--json', '--yes',
-      '--kms-key-arn', stack.kms.keyArn,
-      '--region', stack.kms.region,
-      '--kms-endpoint', stack.kms.url,
-      '--coordinator-url', stack.coordinatorEndpoint ?? stack.coordinator.cosignerUrl,
-      '--coordinator-public-key', coordPem,
-      '--owner-public-key', ownerPem,
-    ]);
-    const setupResult = (setup.json?.result ?? {}) as Obj;
-    expectThat('setup', setup.code === 0 && typeof setupResult.cosignerId === 'string', setup.code === 0 ? `co-signer ${String(setupResult.cosignerId)}, secrets sealed with KMS` : `exit ${setup.code}: ${setup.stderr.trim() || setup.stdout.trim()}`);
-    if (setup.code !== 0) return;
-
-    step('4. print-public-key, then start the sample Callback Handler with it');
-    const pk = await cosigner(stack, ['print-public-key', '--json']);
-    const pem = String(((pk.json?.result ?? {}) as Obj).publicKeyPem ?? '');
-    expectThat('print-public-key', pk.code === 0 && pem.includes('BEGIN PUBLIC KEY'), pk.code === 0 ? `RSA key, SPKI SHA-256 ${String(((pk.json?.result ?? {}) as Obj).spkiSha256 ?? '').slice(0, 16)}…` : pk.stderr.trim());
-    const handler = await stack.startHandler({ cosignerPublicKeyPem: pem, rules: HANDLER_RULES });
-    if (!handler) {
-      for (const m of stack.missing) say(`MISSING: ${m}`);
-      expectThat('sample Callback Handler', false, 'not available in this tree');
-      return;
-    }
-    say(`handler rules: ${JSON.stringify(HANDLER_RULES)}`);
-    const handlerPem = join(stack.dir, 'handler-public-key.pem');
-    await writeFile(handlerPem, handler.publicKeyPem);
-
-    step('5. add-user with a pairing token from the coordinator (distributed key generation)');
-    const token = (await rest<{ token: string }>(stack, 'POST', '/v1/pairing-tokens', { userId: USER, workspace: WORKSPACE })).token;
-    say(`pairing token issued for ${USER} (valid 1 h, single use)`);
-    const add = await cosigner(stack, ['add-user', '--json', '--yes', '--pairing-token', token, '--callback-url', handler.url, '--auth-mode', 'public-key', '--handler-public-key', handlerPem]);
-    const addUser = ((add.json?.result ?? {}) as Obj).user as Obj | undefined;
-    expectThat('add-user', add.code === 0 && addUser?.status === 'pending', add.code === 0 ? `user ${String(addUser?.id)} paired, ${(addUser?.keys as unknown[] | undefined)?.length ?? 0} keys, status ${String(addUser?.status)} until the owner approves` : `exit ${add.code}: ${add.stderr.trim() || add.stdout.trim()}`);
-    if (add.code !== 0) return;
-
-    step('6. the workspace owner approves the new key share at the coordinator');
-    await rest(stack, 'POST', `/v1/users/${USER}/approve`, {});
-    const list = await cosigner(stack, ['list-users', '--json']);
-    const users = (((list.json?.result ?? {}) as Obj).users ?? []) as Obj[];
-    const me = users.find((u) => u.id === USER);
-    expectThat('owner approval', me?.status === 'active', `list-users shows ${USER} ${String(me?.status)}`);
-    const keys = (me?.keys ?? []) as Obj[];
-    for (const k of keys) say(`  key ${String(k.scheme).padEnd(18)} ${String(k.keyId)}  group public key ${String(k.groupPublicKey).slice(0, 24)}…`);
-
-    step('7. transactions');
-    const base = { userId: USER, destination: '0x5dC69B1Fbb13Bafd09af88a782F0F285772Ad5f8' };
-
-    // 1. approved and signed, both schemes
-    for (const scheme of ['frost-ed25519', 'frost-secp256k1-tr']) {
-      const tx = await transaction(stack, `tx 1 (${scheme})`, { ...base, asset: 'ETH', amount: '1.5', scheme, payload: digestHex(`demo tx 1 ${scheme} ${Date.now()}`) });
-      const good = verifyWithStandardVerifier(tx);
-      expectThat(`1. approved and signed (${scheme})`, tx.status === 'signed' && good, tx.signature ? `signature ${tx.signature.slice(0, 32)}… verified with ${scheme === 'frost-ed25519' ? 'node:crypto Ed25519' : 'schnorr.verify (BIP-340)'}: ${good}` : `no signature (${tx.status})`);
-    }
-
-    // 2. rejected: above the handler's ETH limit
-    const tx2 = await transaction(stack, 'tx 2', { ...base, asset: 'ETH', amount: '50', scheme: 'frost-ed25519', payload: digestHex(`demo tx 2 ${Date.now()}`) });
-    const rejectCall = handler.calls.filter((c) => c.action === 'REJECT').length;
-    expectThat('2. rejected by the handler', (tx2.status === 'rejected' || tx2.status === 'failed') && !tx2.signature && rejectCall > 0, `status ${tx2.status}, no signature; handler answered REJECT ${rejectCall}×`);
-
-    // 3. RETRY first, then approved
-    handler.rules = { ...HANDLER_RULES, retryFirstN: 1 };
-    const retriesBefore = handler.calls.filter((c) => c.action === 'RETRY').length;
-    const tx3 = await transaction(stack, 'tx 3', { ...base, asset: 'ETH', amount: '2', scheme: 'frost-secp256k1-tr', payload: digestHex(`demo tx 3 ${Date.now()}`) });
-    const retries = handler.calls.filter((c) => c.action === 'RETRY').length - retriesBefore;
-    handler.rules = { ...HANDLER_RULES };
-    const good3 = verifyWithStandardVerifier(tx3);
-    expectThat('3. retried, then approved and signed', tx3.status === 'signed' && good3 && retries > 0, `handler answered RETRY ${retries}× then APPROVE; signature verified: ${good3}`);
-
-    // 4. the handler never answers
-    handler.faults.neverAnswer = true;
-    const callsBefore = handler.calls.length;
-    const tx4 = await transaction(stack, 'tx 4', { ...base, asset: 'ETH', amount: '1', scheme: 'frost-ed25519', payload: digestHex(`demo tx 4 ${Date.now()}`) });
-    handler.faults.neverAnswer = false;
-    expectThat('4. handler never answers: no signature', tx4.status !== 'signed' && !tx4.signature && handler.calls.length > callsBefore, `status ${tx4.status}${tx4.error ? ` (${tx4.error.code})` : ''}${tx4.approval ? `, co-signer approval ${tx4.approval.decision}` : ''}; handler received ${handler.calls.length - callsBefore} call(s) and never answered`);
+    const handler = await setUpAndPair(stack);
+    if (!handler) return;
+    await runTransactions(stack, handler);
 
     step('8. cosigner status and the last log lines');
     const st = await cosigner(stack, ['status']);
