@@ -18,9 +18,10 @@
 // Command-line contract of the bundles: see the top of enclave/main.ts and docs/local-mode.md.
 import { build, type Plugin } from 'esbuild';
 import { createHash } from 'node:crypto';
-import { copyFile, mkdir, readdir, readFile, rename, open, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { writeFileAtomic } from '../parent/storage/write-file-atomic.ts';
 import { buildIdFor } from '../enclave/services/build-id.ts';
 
 export { buildIdFor };
@@ -63,19 +64,6 @@ const productionOnly: Plugin = {
   },
 };
 
-async function writeAtomic(path: string, data: Uint8Array | string): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fh = await open(tmp, 'w', 0o644);
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, path);
-}
-
 /** Bundle enclave/main.ts for one mode into `outDir` (default build/). */
 export async function bundleEnclave(mode: BundleMode, outDir = join(repoRoot, 'build')): Promise<BundleResult> {
   if (mode !== 'dev' && mode !== 'nsm') throw new Error(`bundle-enclave: unknown mode ${JSON.stringify(mode)}`);
@@ -109,10 +97,10 @@ export async function bundleEnclave(mode: BundleMode, outDir = join(repoRoot, 'b
   if (!file) throw new Error(`bundle-enclave: esbuild produced no output for mode ${mode}`);
   const bytes = file.contents;
   const outPath = join(outDir, `enclave-${mode}.mjs`);
-  await writeAtomic(outPath, bytes);
+  await writeFileAtomic(outPath, bytes);
   const sha256 = createHash('sha256').update(bytes).digest('hex');
   const buildId = buildIdFor(bytes);
-  await writeAtomic(
+  await writeFileAtomic(
     join(outDir, `enclave-${mode}.json`),
     JSON.stringify({ mode, file: relative(outDir, outPath), sha256, buildId, bytes: bytes.length }, null, 2) + '\n',
   );
@@ -133,7 +121,7 @@ export async function copyRuntimeFiles(outDir: string): Promise<string[]> {
   const protoOut = join(outDir, 'proto');
   await mkdir(protoOut, { recursive: true });
   for (const f of (await readdir(join(repoRoot, 'proto'))).filter((n) => n.endsWith('.proto')).sort()) {
-    await writeAtomic(join(protoOut, f), await readFile(join(repoRoot, 'proto', f)));
+    await writeFileAtomic(join(protoOut, f), await readFile(join(repoRoot, 'proto', f)));
   }
   const missing: string[] = [];
   for (const a of NATIVE_ADDONS) {
@@ -143,10 +131,7 @@ export async function copyRuntimeFiles(outDir: string): Promise<string[]> {
       missing.push(a.name);
       continue;
     }
-    await mkdir(join(outDir, 'native'), { recursive: true });
-    const tmp = join(outDir, 'native', `${a.name}.tmp-${process.pid}`);
-    await copyFile(src, tmp);
-    await rename(tmp, join(outDir, 'native', a.name));
+    await writeFileAtomic(join(outDir, 'native', a.name), await readFile(src), (await stat(src)).mode & 0o777);
   }
   return missing;
 }
@@ -161,7 +146,7 @@ export async function writeDevMeasurements(bundlePath: string, outPath: string):
     measureBundle(b: Uint8Array): unknown;
   };
   const measurements = measure.measureBundle(new Uint8Array(bytes));
-  await writeAtomic(outPath, JSON.stringify(measurements, null, 2) + '\n');
+  await writeFileAtomic(outPath, JSON.stringify(measurements, null, 2) + '\n');
   return measurements;
 }
 

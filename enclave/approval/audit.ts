@@ -1,9 +1,11 @@
-// Runs in the enclave. One structured audit record per approval decision, written to pino (the
+// Runs in the enclave. The approval module's audit records: one per approval decision, and one per
+// allowed or refused change of a user's handler settings. All are written to pino (the
 // enclave's logger forwards to the parent's log sink). Only identifiers, outcome and timing: never
 // the JWS, a key, or the request body. The handler's rejection reason is untrusted text, so it is
 // bounded and stripped of control characters before it reaches a log line.
 import type pino from 'pino';
 import type { ErrorCode } from '../../proto/errors.ts';
+import type { CallbackChangeAudit } from './settings.ts';
 
 /** Longest rejection reason kept in a record. */
 export const MAX_REASON_CHARS = 512;
@@ -52,4 +54,17 @@ export function recordDecision(logger: pino.Logger | undefined, r: ApprovalAudit
   };
   if (r.action === 'APPROVE' || r.action === 'IGNORE') logger.info(rec, 'approval decision');
   else logger.warn(rec, 'approval decision');
+}
+
+/** Writes the record of an allowed change of a user's handler settings (fingerprints only). */
+export function recordCallbackChange(logger: pino.Logger | undefined, audit: CallbackChangeAudit): void {
+  logger?.info({ audit: true, ...audit }, 'callback settings change');
+}
+
+/**
+ * Writes the record of a refused, unconfirmed change of who approves a user's requests: someone
+ * tried to swap the handler's key, certificate, root CA or mode (or remove it) without --confirm.
+ */
+export function recordCallbackRefused(logger: pino.Logger | undefined, r: { readonly userId: string; readonly changed: string }): void {
+  logger?.warn({ audit: true, event: 'callback.settings.refused', userId: r.userId, changed: r.changed }, 'callback settings change refused: not confirmed');
 }

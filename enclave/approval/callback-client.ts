@@ -4,15 +4,15 @@
 // by someone else, for another request, unknown action, oversize) ends in a typed CosignerError and
 // no signature: the caller signs only on a returned APPROVE.
 import http from 'node:http';
-import tls from 'node:tls';
 import { isIP } from 'node:net';
-import { timingSafeEqual, type KeyObject } from 'node:crypto';
+import { timingSafeEqual, type KeyObject, type X509Certificate } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { CompactSign, compactVerify } from 'jose';
 import type pino from 'pino';
 import { CosignerError, toCosignerError } from '../../proto/errors.ts';
 import { systemClock, type Clock, type Dial } from '../../proto/ports.ts';
 import type { CallbackSettings } from '../vault/records.ts';
+import { openTlsTunnel } from '../wire/tls-tunnel.ts';
 import { recordDecision, cleanReason } from './audit.ts';
 import { payloadDigest, serializePayload, MAX_PAYLOAD_BYTES, type ConfigChangeSignRequest, type TxSignRequest } from './payload.ts';
 import {
@@ -205,22 +205,10 @@ export class CallbackClient {
     const sockets: Duplex[] = [];
     try {
       return await abortable(ac.signal, async () => {
-        let raw: Duplex;
-        try {
-          raw = await this.dial(t.ep.host, t.ep.port, { signal: ac.signal });
-        } catch (err) {
-          if (ac.signal.aborted) throw ac.signal.reason;
-          const why = err instanceof CosignerError ? err.code : (err as NodeJS.ErrnoException).code ?? 'error';
-          throw fail('ERR_CALLBACK_HTTP', `could not reach the Callback Handler at ${t.ep.host}:${t.ep.port} (${why})`);
-        }
-        sockets.push(raw);
-        if (ac.signal.aborted) {
-          raw.destroy(); // the finally below may already have run
-          throw ac.signal.reason;
-        }
-        const sock = t.ep.secure ? await this.handshake(raw, t.ep, t.settings) : raw;
+        const sock = t.ep.secure ? await this.openTls(t.ep, t.settings, ac.signal) : await this.openPlain(t.ep, ac.signal);
         sockets.push(sock);
-        // The deadline may have passed during the handshake: never send a request after it.
+        // The deadline may have passed meanwhile (the finally below may already have run): never
+        // send a request after it.
         if (ac.signal.aborted) {
           sock.destroy();
           throw ac.signal.reason;
@@ -234,47 +222,38 @@ export class CallbackClient {
     }
   }
 
-  /** TLS over the relayed stream, authenticated per mode, finished before a request byte is sent. */
-  private handshake(raw: Duplex, ep: Endpoint, settings: CallbackSettings): Promise<tls.TLSSocket> {
-    const trust = tlsTrust(settings.authMode);
-    const sni = isIP(ep.host) === 0 ? { servername: ep.host } : {};
-    let options: tls.ConnectionOptions;
-    let pin: Buffer | undefined;
-    if (trust === 'pin') {
-      // The pin is the only check: the handler's certificate is typically self-signed. Verified
-      // below, after the handshake and before any request byte is written.
-      pin = Buffer.from(spkiSha256(parseCertificate(settings.certificatePem ?? '', 'certificate_pem')), 'hex');
-      options = { socket: raw, ...sni, rejectUnauthorized: false };
-    } else {
-      const ca = trust === 'root' ? settings.rootCaPem : this.caPem;
-      options = {
-        socket: raw,
-        ...sni,
-        ...(ca !== undefined ? { ca } : {}),
-        rejectUnauthorized: true,
-        checkServerIdentity: (_name, cert) => tls.checkServerIdentity(ep.host, cert),
-      };
+  /** Local mode's plain http: the relayed stream as it is. */
+  private async openPlain(ep: Endpoint, signal: AbortSignal): Promise<Duplex> {
+    try {
+      return await this.dial(ep.host, ep.port, { signal });
+    } catch (err) {
+      if (signal.aborted) throw signal.reason;
+      const why = err instanceof CosignerError ? err.code : (err as NodeJS.ErrnoException).code ?? 'error';
+      throw fail('ERR_CALLBACK_HTTP', `could not reach the Callback Handler at ${ep.host}:${ep.port} (${why})`);
     }
-    return new Promise<tls.TLSSocket>((resolve, reject) => {
-      const s = tls.connect({ ...options, minVersion: 'TLSv1.2', ALPNProtocols: ['http/1.1'] });
-      const onError = (err: Error): void => {
-        s.destroy();
-        reject(fail('ERR_CALLBACK_TLS', `TLS with the Callback Handler failed: ${(err as NodeJS.ErrnoException).code ?? err.message}`));
-      };
-      s.once('error', onError);
-      s.once('secureConnect', () => {
-        s.removeListener('error', onError);
-        if (pin) {
-          const peer = s.getPeerX509Certificate();
-          const got = peer ? Buffer.from(spkiSha256(peer), 'hex') : Buffer.alloc(32);
-          if (!timingSafeEqual(got, pin)) {
-            s.destroy();
-            reject(fail('ERR_CALLBACK_TLS', 'the Callback Handler presented a certificate whose public key does not match the pinned one (was it renewed with a new key? see `cosigner callback-update`)', { peerSpkiSha256: got.toString('hex') }));
-            return;
-          }
-        }
-        resolve(s);
-      });
+  }
+
+  /** TLS over the relayed stream, authenticated per mode, finished before a request byte is sent. */
+  private openTls(ep: Endpoint, settings: CallbackSettings, signal: AbortSignal): Promise<Duplex> {
+    const trust = tlsTrust(settings.authMode);
+    // In pin mode the pin is the only check: the handler's certificate is typically self-signed.
+    const pin = trust === 'pin' ? Buffer.from(spkiSha256(parseCertificate(settings.certificatePem ?? '', 'certificate_pem')), 'hex') : undefined;
+    const checkPin = (peer: X509Certificate | undefined): CosignerError | undefined => {
+      const got = peer ? Buffer.from(spkiSha256(peer), 'hex') : Buffer.alloc(32);
+      if (pin && timingSafeEqual(got, pin)) return undefined;
+      return fail('ERR_CALLBACK_TLS', 'the Callback Handler presented a certificate whose public key does not match the pinned one (was it renewed with a new key? see `cosigner callback-update`)', { peerSpkiSha256: got.toString('hex') });
+    };
+    return openTlsTunnel({
+      dial: this.dial,
+      host: ep.host,
+      port: ep.port,
+      ...(pin ? { pin: checkPin } : { ca: trust === 'root' ? settings.rootCaPem : this.caPem }),
+      // The call's own deadline (and its ERR_CALLBACK_TIMEOUT) normally fires first through `signal`.
+      timeoutMs: this.callTimeoutMs,
+      signal,
+      alpn: ['http/1.1'],
+      codes: { timeout: 'ERR_CALLBACK_TIMEOUT', tls: 'ERR_CALLBACK_TLS', dial: 'ERR_CALLBACK_HTTP' },
+      peerName: 'the Callback Handler',
     });
   }
 

@@ -5,9 +5,8 @@
 import { createHash, createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { isIP } from 'node:net';
 import { CosignerError } from '../../proto/errors.ts';
-import type { CallbackAuthMode, CallbackSettings } from '../vault/records.ts';
-
-export const AUTH_MODES: readonly CallbackAuthMode[] = ['public-key', 'certificate', 'root-ca', 'public-key+certificate', 'public-key+root-ca'];
+import { CALLBACK_AUTH_MODES, isCallbackAuthMode, type CallbackAuthMode } from '../../proto/callback-auth-modes.ts';
+import type { CallbackSettings } from '../vault/records.ts';
 
 /** RETRY schedule bounds (reference: interval 30 s – 1 h, total up to 48 h). */
 export const RETRY_LIMITS = {
@@ -130,7 +129,7 @@ function checkRetry(intervalMs: number, totalMs: number): void {
  * it does not), PEM parsing, RETRY bounds. Throws ERR_CONFIG_INVALID naming the field.
  */
 export function validateCallbackSettings(s: CallbackSettings, opts: { localMode: boolean }): CallbackSettings {
-  if (!AUTH_MODES.includes(s.authMode)) throw invalid('auth_mode', `must be one of ${AUTH_MODES.join(', ')}`);
+  if (!isCallbackAuthMode(s.authMode)) throw invalid('auth_mode', `must be one of ${CALLBACK_AUTH_MODES.join(', ')}`);
   const ep = parseEndpoint(s.url, opts);
   const trust = tlsTrust(s.authMode);
   if (trust !== 'ca' && !ep.secure) throw invalid('url', `${s.authMode} mode needs https://`);

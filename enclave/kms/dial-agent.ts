@@ -2,10 +2,9 @@
 // egress relay with TLS terminated here, in the enclave (DESIGN invariant 2): the parent only ever
 // relays ciphertext, so it can drop KMS traffic but never read or forge it.
 import https from 'node:https';
-import tls from 'node:tls';
-import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Dial } from '../../proto/ports.ts';
+import { openTlsTunnel } from '../wire/tls-tunnel.ts';
 
 export interface DialAgentOptions {
   readonly dial: Dial;
@@ -13,7 +12,7 @@ export interface DialAgentOptions {
   readonly caPem?: string | readonly string[];
   /** Bound on concurrent tunnels (default 4). */
   readonly maxSockets?: number;
-  /** Bound on the time to get a tunnel from the parent (default 5 s). */
+  /** Bound on the time to get a tunnel from the parent and finish the TLS handshake (default 5 s). */
   readonly dialTimeoutMs?: number;
 }
 
@@ -21,8 +20,8 @@ type CreateConnectionCallback = (err: Error | null, socket: Duplex) => void;
 
 /**
  * An https.Agent for the SDK's Node HTTP handler. Node's Agent accepts an asynchronous
- * `createConnection(options, callback)`, so the dial can complete before TLS starts; the TLS socket
- * verifies the server certificate and name against `caPem` (or the system store).
+ * `createConnection(options, callback)`, so the tunnel and the handshake (enclave/wire/tls-tunnel.ts)
+ * complete before the SDK writes; the server certificate and name are verified against `caPem`.
  */
 export class DialAgent extends https.Agent {
   private readonly dialFn: Dial;
@@ -40,39 +39,19 @@ export class DialAgent extends https.Agent {
     const cb = callback ?? (() => undefined);
     const host = (options.hostname ?? options.host ?? 'localhost').replace(/^\[|\]$/g, '');
     const port = Number(options.port ?? 443);
-    const servername = isIP(host) ? undefined : (options.servername ?? host);
-    const ac = new AbortController();
-    let settled = false;
-    const settle = (err: Error | null, sock?: Duplex): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      cb(err, sock as Duplex);
-    };
-    // The timer fires even if a Dial implementation ignores the abort signal: the request fails
-    // (bounded), and a tunnel that turns up later is destroyed unused.
-    const timer = setTimeout(() => {
-      ac.abort(new Error('dial timeout'));
-      settle(new Error(`dial ${host}:${port} timed out after ${this.dialTimeoutMs} ms`));
-    }, this.dialTimeoutMs);
-    this.dialFn(host, port, { signal: ac.signal }).then(
-      (raw) => {
-        if (settled) {
-          raw.destroy();
-          return;
-        }
-        const sock = tls.connect({
-          socket: raw,
-          ...(servername !== undefined ? { servername } : {}),
-          host,
-          ca: this.ca,
-          minVersion: 'TLSv1.2',
-          rejectUnauthorized: true,
-          ALPNProtocols: ['http/1.1'],
-        });
-        settle(null, sock);
-      },
-      (err: unknown) => settle(err instanceof Error ? err : new Error('dial failed')),
+    // A failure here reaches the SDK as a network error; kmsError() reports it as ERR_KMS_UNAVAILABLE.
+    openTlsTunnel({
+      dial: this.dialFn,
+      host,
+      port,
+      ca: this.ca,
+      timeoutMs: this.dialTimeoutMs,
+      alpn: ['http/1.1'],
+      codes: { timeout: 'ERR_KMS_UNAVAILABLE', tls: 'ERR_KMS_UNAVAILABLE' },
+      peerName: 'KMS',
+    }).then(
+      (sock) => cb(null, sock),
+      (err: unknown) => cb(err instanceof Error ? err : new Error('dial failed'), undefined as unknown as Duplex),
     );
     return undefined;
   }

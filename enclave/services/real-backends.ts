@@ -6,6 +6,7 @@ import { CosignerError } from '../../proto/errors.ts';
 import { PROTOCOL_VERSION } from '../../proto/runtime/schema.ts';
 import { CallbackClient } from '../approval/callback-client.ts';
 import { applyCallbackUpdate, validateCallbackSettings } from '../approval/settings.ts';
+import { recordCallbackChange, recordCallbackRefused } from '../approval/audit.ts';
 import { identityUserData } from '../../proto/attestation/identity.ts';
 import type { Attestor } from '../../proto/attestation/types.ts';
 import { createKmsClient } from '../kms/client.ts';
@@ -178,8 +179,17 @@ export function createRealBackends(opts: RealBackendsOptions): Backends {
     },
 
     applyCallbackUpdate(user, next, { confirmed }) {
-      const r = applyCallbackUpdate(user.callback, next, { confirmed, userId: user.id, localMode: opts.localMode });
-      logger.info({ audit: r.audit }, 'callback settings change');
+      let r: ReturnType<typeof applyCallbackUpdate>;
+      try {
+        r = applyCallbackUpdate(user.callback, next, { confirmed, userId: user.id, localMode: opts.localMode });
+      } catch (err) {
+        // A refused trust change is worth a record too: someone tried to swap who approves.
+        if (err instanceof CosignerError && err.code === 'ERR_PERMISSION_DENIED') {
+          recordCallbackRefused(logger, { userId: user.id, changed: String(err.details?.changed ?? '') });
+        }
+        throw err;
+      }
+      recordCallbackChange(logger, r.audit);
       return { settings: r.settings, changed: r.changed };
     },
 

@@ -3,10 +3,9 @@
 // Deeper, module-specific checks (PEM semantics, token signatures) happen in the modules themselves.
 import { createPublicKey, X509Certificate } from 'node:crypto';
 import { CosignerError } from '../../proto/errors.ts';
-import type { CallbackAuthMode, CallbackSettings } from '../vault/records.ts';
+import { CALLBACK_AUTH_MODES, DEFAULT_CALLBACK_AUTH_MODE, isCallbackAuthMode } from '../../proto/callback-auth-modes.ts';
+import type { CallbackSettings } from '../vault/records.ts';
 import { CONTROL_LIMITS as L } from './limits.ts';
-
-const AUTH_MODES: readonly CallbackAuthMode[] = ['public-key', 'certificate', 'root-ca', 'public-key+certificate', 'public-key+root-ca'];
 
 function invalid(field: string, why: string): CosignerError {
   return new CosignerError('ERR_INVALID_ARGUMENT', `${field}: ${why}`, { details: { field } });
@@ -118,11 +117,8 @@ export function callbackSettings(input: CallbackConfigInput | null | undefined, 
     return undefined;
   }
   const url = endpointUrl(rawUrl, 'callback.url', { allowHttp: opts.localMode });
-  const modeText = text(input.authMode, 'callback.auth_mode', 32) || 'public-key';
-  if (!(AUTH_MODES as readonly string[]).includes(modeText)) {
-    throw invalid('callback.auth_mode', `must be one of ${AUTH_MODES.join(', ')}`);
-  }
-  const authMode = modeText as CallbackAuthMode;
+  const authMode = text(input.authMode, 'callback.auth_mode', 32) || DEFAULT_CALLBACK_AUTH_MODE;
+  if (!isCallbackAuthMode(authMode)) throw invalid('callback.auth_mode', `must be one of ${CALLBACK_AUTH_MODES.join(', ')}`);
   const jwt = authMode.startsWith('public-key');
   const pinned = authMode.endsWith('certificate');
   const rooted = authMode.endsWith('root-ca');

@@ -3,8 +3,6 @@
 // envelope is authenticated both ways (handshake.ts, envelope.ts). Requests from the coordinator go
 // to dispatch.ts; pairing (pairing.ts) runs over the same connection.
 import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
-import tls from 'node:tls';
-import { isIP } from 'node:net';
 import { CosignerError, toCosignerError } from '../../proto/errors.ts';
 import { SessionRegistry } from '../mpc/sessions.ts';
 import type { Clock, Dial } from '../../proto/ports.ts';
@@ -17,6 +15,7 @@ import { ed25519PublicKey } from '../../proto/coordinator/envelope.ts';
 import { clientHandshake } from '../../proto/coordinator/handshake.ts';
 import type { TransactionInfo } from '../../proto/coordinator/messages.ts';
 import { pair } from './pairing.ts';
+import { openTlsTunnel } from '../wire/tls-tunnel.ts';
 import type { UserStore } from './user-store.ts';
 
 export { approvalDigest, type ApprovalDecision, type ApproveFn, type SignApprovalRequest } from './approval-request.ts';
@@ -30,7 +29,7 @@ export interface CoordinatorClientOptions {
   /** `host:port` and the coordinator's Ed25519 public key fixed at setup. */
   readonly coordinator: { readonly url: string; readonly publicKeyPem: string };
   /** TLS trust for the coordinator endpoint (default: Node's CA store). Verification is always on. */
-  readonly tls?: { readonly ca?: string | readonly string[]; readonly servername?: string };
+  readonly tls?: { readonly ca?: string | readonly string[] };
   readonly users: UserStore;
   readonly approve: ApproveFn;
   /**
@@ -232,25 +231,16 @@ export class CoordinatorClient {
   }
 
   private async connect(signal: AbortSignal): Promise<PeerConnection> {
-    const raw = await this.o.dial(this.host, this.port, { signal });
-    // Small request/reply records: do not let Nagle hold them back when the stream is a TCP socket.
-    (raw as { setNoDelay?: (v: boolean) => void }).setNoDelay?.(true);
-    const servername = this.o.tls?.servername ?? (isIP(this.host) ? undefined : this.host);
-    const socket = tls.connect({
-      socket: raw,
-      ...(servername ? { servername } : {}),
-      ...(this.o.tls?.ca ? { ca: this.o.tls.ca as string | string[] } : {}),
-      ...(isIP(this.host) && !this.o.tls?.servername ? { checkServerIdentity: (_h: string, cert: tls.PeerCertificate) => tls.checkServerIdentity(this.host, cert) } : {}),
-      rejectUnauthorized: true,
-      minVersion: 'TLSv1.2',
-    });
-    await new Promise<void>((resolve, reject) => {
-      const t = setTimeout(() => reject(new CosignerError('ERR_TIMEOUT', 'coordinator TLS handshake timed out')), this.o.handshakeTimeoutMs ?? 10_000);
-      socket.once('secureConnect', () => (clearTimeout(t), resolve()));
-      socket.once('error', (err) => (clearTimeout(t), reject(new CosignerError('ERR_COORDINATOR_UNAVAILABLE', 'coordinator TLS failed', { cause: err }))));
-    }).catch((err) => {
-      socket.destroy();
-      throw err;
+    // A dial failure propagates as the port reported it; run() maps untyped ones to ERR_COORDINATOR_UNAVAILABLE.
+    const socket = await openTlsTunnel({
+      dial: this.o.dial,
+      host: this.host,
+      port: this.port,
+      ca: this.o.tls?.ca,
+      timeoutMs: this.o.handshakeTimeoutMs ?? 10_000,
+      signal,
+      codes: { timeout: 'ERR_TIMEOUT', tls: 'ERR_COORDINATOR_UNAVAILABLE' },
+      peerName: 'the coordinator',
     });
     const framed = new FramedSocket(socket);
     const gen = this.o.generation?.();

@@ -1,15 +1,14 @@
 import type { ThresholdScheme } from '../../proto/coordinator/mpc-wire.ts';
 export type { ThresholdScheme };
+import type { CallbackAuthMode } from '../../proto/callback-auth-modes.ts';
 // Runs in the enclave. The plaintext shape of the secrets DB, shared by the vault (which seals it),
 // the approval module (callback settings) and the mpc module (key shares). Never leaves the enclave
 // unsealed; never logged.
 
-export type CallbackAuthMode =
-  | 'public-key' // JWS both ways, normal CA validation
-  | 'certificate' // plain JSON, SPKI pin of the configured certificate
-  | 'root-ca' // plain JSON, chain to the configured root CA
-  | 'public-key+certificate' // JWS, pinned
-  | 'public-key+root-ca'; // JWS, chain to the configured root CA
+// The modes: proto/callback-auth-modes.ts (one list for both sides). In short: public-key = JWS both
+// ways + CA validation; certificate = plain JSON + SPKI pin; root-ca = plain JSON + chain to the
+// configured root; the public-key+… hybrids are JWS with that TLS check.
+export type { CallbackAuthMode };
 
 export interface CallbackSettings {
   readonly url: string;

@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { generateKeyPairSync, createPublicKey, type KeyObject } from 'node:crypto';
 import { jwtVerify, SignJWT, base64url } from 'jose';
 import { decideConfig, decideTx, type HandlerRules, type Verdict } from './rules.ts';
+import type { CallbackAuthMode } from '../../proto/callback-auth-modes.ts';
 
 /** Misbehaviours for tests. All off by default; change them between calls. */
 export interface HandlerFaults {
@@ -45,7 +46,7 @@ export interface HandlerCall {
 }
 
 export interface SampleHandlerOptions {
-  mode: 'public-key' | 'certificate';
+  mode: Extract<CallbackAuthMode, 'public-key' | 'certificate'>;
   /** Serve HTTPS with this certificate (required for certificate mode). */
   tls?: { certPem: string; keyPem: string };
   /** The co-signer's public key (`cosigner print-public-key`), verifies requests in public-key mode. */

@@ -5,7 +5,7 @@
 // co-signer over the authenticated TLS protocol, aggregates, and verifies the final signature with
 // a standard verifier (node:crypto Ed25519, BIP-340 schnorr.verify).
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -24,6 +24,7 @@ import type { KeyShareRecord, ThresholdScheme } from '../../enclave/vault/record
 import { DEFAULT_POLICY, evaluatePolicy, parsePolicy, type Policy } from './policy.ts';
 import { localSigner, type AggregateResult } from './signer-core.ts';
 import { workerSigner } from './signer-pool.ts';
+import { writeFileAtomicSync } from '../../parent/storage/write-file-atomic.ts';
 
 export interface CoordinatorOptions {
   /** Where the coordinator key is kept (coordinator-key.pem, 0600); in memory when absent. */
@@ -139,10 +140,7 @@ function loadOrCreateKey(dir: string | undefined, name = 'coordinator-key.pem'):
       return { privateKey, publicKey: createPublicKey(privateKey) };
     }
     const kp = generateKeyPairSync('ed25519');
-    const tmp = `${file}.${process.pid}.tmp`;
-    writeFileSync(tmp, kp.privateKey.export({ format: 'pem', type: 'pkcs8' }) as string, { mode: 0o600 });
-    chmodSync(tmp, 0o600);
-    renameSync(tmp, file);
+    writeFileAtomicSync(file, kp.privateKey.export({ format: 'pem', type: 'pkcs8' }) as string, 0o600);
     return kp;
   }
   return generateKeyPairSync('ed25519');
@@ -171,9 +169,7 @@ function loadMarks(dir: string | undefined): Marks {
 function saveMarks(dir: string | undefined, marks: Marks): void {
   if (!dir) return;
   const file = path.join(dir, 'generation-marks.json');
-  const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, JSON.stringify(Object.fromEntries(marks)), { mode: 0o600 });
-  renameSync(tmp, file);
+  writeFileAtomicSync(file, JSON.stringify(Object.fromEntries(marks)), 0o600);
 }
 
 /** Starts the reference coordinator on loopback. */

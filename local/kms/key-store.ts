@@ -4,9 +4,9 @@
 // COSIGNER_HOME: it plays AWS's HSMs.
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
-import { open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { KeyPolicy } from '../../proto/kms/key-policy.ts';
+import { writeFileAtomic } from '../../parent/storage/write-file-atomic.ts';
 
 export interface StoredKey {
   readonly keyId: string;
@@ -66,22 +66,7 @@ export class KeyStore {
   }
 
   private async save(key: StoredKey): Promise<void> {
-    const path = join(this.keysDir, `${key.keyId}.json`);
-    const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-    const fh = await open(tmp, 'w', 0o600);
-    try {
-      await fh.writeFile(JSON.stringify(key));
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, path);
-    const dh = await open(this.keysDir, 'r');
-    try {
-      await dh.sync();
-    } finally {
-      await dh.close();
-    }
+    await writeFileAtomic(join(this.keysDir, `${key.keyId}.json`), JSON.stringify(key), 0o600);
     this.keys.set(key.keyId, key);
   }
 }

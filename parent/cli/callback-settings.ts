@@ -3,6 +3,7 @@
 // fetched from the URL after the operator confirmed its fingerprint). The enclave validates all of it
 // again; this module only makes sure the operator gave something coherent.
 import { readFile } from 'node:fs/promises';
+import { CALLBACK_AUTH_MODES, isCallbackAuthMode, type CallbackAuthMode } from '../../proto/callback-auth-modes.ts';
 import { CosignerError, toCosignerError } from '../../proto/errors.ts';
 import { fetchHandlerCertificate, readCertificatePem, readPublicKeyPem } from './callback-cert.ts';
 import { usage, type CliIo } from './io.ts';
@@ -11,7 +12,7 @@ import type { Prompter } from './prompt.ts';
 /** What the control protocol's `callback` object holds. */
 export interface CallbackParams {
   url: string;
-  authMode: string;
+  authMode: CallbackAuthMode;
   handlerPublicKeyPem?: string;
   certificatePem?: string;
   rootCaPem?: string;
@@ -65,6 +66,10 @@ export async function callbackFromFlags(
     return undefined;
   }
   if (!/^https?:\/\/[^\s]{1,2000}$/.test(url)) throw usage('--callback-url must be an http(s) URL');
+  const named = v['auth-mode'] as string | undefined;
+  // The enclave checks the mode again; refusing an unknown one here, before any file is read or a
+  // certificate fetched, names the flag instead of failing later with a field path.
+  if (named !== undefined && !isCallbackAuthMode(named)) throw usage(`--auth-mode must be one of ${CALLBACK_AUTH_MODES.join(', ')}`);
 
   let key = v['handler-public-key'] ? checkPublicKey(await readPem(v['handler-public-key'] as string, 'handler public key')).pem : undefined;
   let cert = v['handler-certificate'] ? checkCertificate(await readPem(v['handler-certificate'] as string, 'handler certificate'), 'handler certificate') : undefined;
@@ -99,9 +104,8 @@ export async function callbackFromFlags(
     else if (how.startsWith('u')) cert = await fetchAndConfirm();
     else throw usage(`unknown choice ${how.slice(0, 10)}`);
   }
-  const mode =
-    (v['auth-mode'] as string | undefined) ??
-    (key && cert ? 'public-key+certificate' : key && rootCa ? 'public-key+root-ca' : key ? 'public-key' : cert ? 'certificate' : 'root-ca');
+  const mode: CallbackAuthMode =
+    named ?? (key && cert ? 'public-key+certificate' : key && rootCa ? 'public-key+root-ca' : key ? 'public-key' : cert ? 'certificate' : 'root-ca');
   return {
     url,
     authMode: mode,

@@ -4,6 +4,7 @@
 // Validation is strict: unknown fields, wrong types and oversized strings are ERR_INVALID_ARGUMENT
 // before anything reaches the enclave (which validates again: it trusts nothing from the parent).
 import { CosignerError, type ErrorCode } from '../../proto/errors.ts';
+import { CALLBACK_AUTH_MODES } from '../../proto/callback-auth-modes.ts';
 import type { ServiceHandlers } from '../../proto/runtime/typed-service.ts';
 
 /** A method of the enclave's `cosigner.v1.Control` service (proto/control.proto). */
@@ -23,7 +24,7 @@ const callbackSpec: Field = {
   type: 'object',
   fields: {
     url: { type: 'string', max: 2048 },
-    authMode: { type: 'string', max: 32, pattern: /^(public-key|certificate|root-ca|public-key\+certificate|public-key\+root-ca)$/ },
+    authMode: { type: 'string', max: 32, pattern: new RegExp(`^(${CALLBACK_AUTH_MODES.map((m) => m.replace('+', '\\+')).join('|')})$`) },
     handlerPublicKeyPem: { type: 'string', max: PEM },
     certificatePem: { type: 'string', max: PEM },
     rootCaPem: { type: 'string', max: PEM },

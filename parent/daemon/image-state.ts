@@ -2,8 +2,9 @@
 // that after `cosigner upgrade` a daemon restart keeps the new image, and the previous one stays on
 // record (never deleted) for a rollback.
 import { existsSync } from 'node:fs';
-import { open, readFile, rename } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../storage/write-file-atomic.ts';
 
 export interface ImageState {
   readonly current: string;
@@ -32,16 +33,7 @@ export async function readImageState(home: string): Promise<ImageState | null> {
   }
 }
 
-/** Write atomically: temp file, fsync, rename. */
+/** Write atomically (parent/storage/write-file-atomic.ts). */
 export async function writeImageState(home: string, s: ImageState): Promise<void> {
-  const path = join(home, IMAGE_STATE_FILE);
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fh = await open(tmp, 'w', 0o600);
-  try {
-    await fh.writeFile(JSON.stringify(s, null, 2) + '\n');
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, path);
+  await writeFileAtomic(join(home, IMAGE_STATE_FILE), JSON.stringify(s, null, 2) + '\n', 0o600);
 }

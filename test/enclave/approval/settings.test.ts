@@ -122,16 +122,3 @@ describe('applyCallbackUpdate', () => {
     expect(err(() => applyCallbackUpdate(base(), { ...base(), url: 'ftp://x' }, { confirmed: true })).code).toBe('ERR_CONFIG_INVALID');
   });
 });
-
-describe('callbackUpdater (composition-root adapter)', () => {
-  it('audits an allowed change and refuses an unconfirmed key swap', async () => {
-    const { callbackUpdater } = await import('../../../enclave/approval/index.ts');
-    const { captureLogger } = await import('./helpers.ts');
-    const { logger, records } = captureLogger();
-    const update = callbackUpdater({ logger, localMode: false });
-    const user = { id: 'u1', workspace: 'w', createdAt: 0, status: 'active' as const, approvalKeyPkcs8: '00', keyShares: [], callback: { url: 'https://h.example', authMode: 'public-key' as const, handlerPublicKeyPem: keyA } };
-    expect(() => update(user, { ...user.callback, handlerPublicKeyPem: keyB }, { confirmed: false })).toThrow(expect.objectContaining({ code: 'ERR_PERMISSION_DENIED' }));
-    update(user, { ...user.callback, handlerPublicKeyPem: keyB }, { confirmed: true });
-    expect(records()).toEqual([expect.objectContaining({ audit: true, event: 'callback.settings.refused', userId: 'u1' }), expect.objectContaining({ audit: true, event: 'callback.settings.changed', userId: 'u1', confirmed: true, changed: ['handlerKeySha256'] })]);
-  });
-});

@@ -24,6 +24,14 @@ describe.each(schemes)('DKG %s', (scheme) => {
     expect(verifyWithStandardVerifier(scheme, Buffer.from(a!.groupPublicKey, 'hex'), msg, sig)).toBe(true);
   });
 
+  it('a finished DKG refuses another round 3 (no second key from the same secrets)', () => {
+    const { sessions, r1 } = started(scheme, 2, [1, 2]);
+    const r2 = sessions.map((s, i) => s.round2(r1.filter((_, j) => j !== i))).flat();
+    const mine = (id: number): WireDkgRound2[] => r2.filter((p) => p.to === id);
+    expect(sessions[0]!.round3(mine(1)).groupPublicKey).toBe(sessions[1]!.round3(mine(2)).groupPublicKey);
+    rejects(() => sessions[0]!.round3(mine(1)), 'ERR_SESSION_ABORTED');
+  });
+
   it('names the participant whose round-2 share does not match its commitment', () => {
     const { sessions, r1 } = started(scheme, 2, [1, 2, 3]);
     const r2 = sessions.map((s, i) => s.round2(r1.filter((_, j) => j !== i))).flat();

@@ -1,4 +1,5 @@
 // The production wiring's own checks, with the vault module replaced (vi.mock) so no KMS is needed.
+import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it, vi } from 'vitest';
 import pino from 'pino';
 import type { SecretsState } from '../../../enclave/vault/records.ts';
@@ -43,7 +44,7 @@ const { fakeAttestor, instantClock } = await import('./fakes.ts');
 
 const ARN = 'arn:aws:kms:us-east-1:111122223333:key/abcd-1234';
 
-function backends(mode: 'dev' | 'nsm', localMode: boolean) {
+function backends(mode: 'dev' | 'nsm', localMode: boolean, logger: pino.Logger = pino({ level: 'silent' })) {
   const blobs = new MemoryBlobStore();
   const ports = {
     dial: async () => {
@@ -54,7 +55,7 @@ function backends(mode: 'dev' | 'nsm', localMode: boolean) {
     logs: { write: () => undefined },
     clock: instantClock(),
   };
-  return { blobs, b: createRealBackends({ ports, attestor: fakeAttestor(mode), logger: pino({ level: 'silent' }), localMode, tlsCaPem: undefined, callback: {} }) };
+  return { blobs, b: createRealBackends({ ports, attestor: fakeAttestor(mode), logger, localMode, tlsCaPem: undefined, callback: {} }) };
 }
 
 const state = (keyArn: string, region: string): SecretsState => ({
@@ -134,5 +135,35 @@ describe('real backends', () => {
   it('pairing needs the running coordinator client', async () => {
     const { b } = backends('dev', true);
     await expect(b.pairUser({ token: 't', callback: undefined, vault: {} as never, upstream: undefined, signal: new AbortController().signal })).rejects.toMatchObject({ code: 'ERR_COORDINATOR_UNAVAILABLE' });
+  });
+});
+
+describe('real backends: Callback Handler settings changes', () => {
+  const pem = (): string => generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
+  const keyA = pem();
+  const keyB = pem();
+
+  it('audits a refused, unconfirmed handler-key swap and an allowed one, fingerprints only', async () => {
+    const { captureLogger } = await import('../approval/helpers.ts');
+    const { logger, records, lines } = captureLogger();
+    const { b } = backends('nsm', false, logger);
+    const callback = { url: 'https://h.example', authMode: 'public-key' as const, handlerPublicKeyPem: keyA };
+    const user = { id: 'u1', workspace: 'w', createdAt: 0, status: 'active' as const, approvalKeyPkcs8: '00', keyShares: [], callback };
+    expect(() => b.applyCallbackUpdate(user, { ...callback, handlerPublicKeyPem: keyB }, { confirmed: false })).toThrow(expect.objectContaining({ code: 'ERR_PERMISSION_DENIED' }));
+    expect(b.applyCallbackUpdate(user, { ...callback, handlerPublicKeyPem: keyB }, { confirmed: true }).changed).toEqual(['handlerKeySha256']);
+    expect(records()).toEqual([
+      expect.objectContaining({ level: 40, audit: true, event: 'callback.settings.refused', userId: 'u1', changed: 'handlerKeySha256' }),
+      expect.objectContaining({ level: 30, audit: true, event: 'callback.settings.changed', userId: 'u1', confirmed: true, changed: ['handlerKeySha256'] }),
+    ]);
+    expect(lines.join('')).not.toContain('BEGIN');
+  });
+
+  it('writes nothing for a change that is invalid rather than unconfirmed', async () => {
+    const { captureLogger } = await import('../approval/helpers.ts');
+    const { logger, records } = captureLogger();
+    const { b } = backends('nsm', false, logger);
+    const user = { id: 'u1', workspace: 'w', createdAt: 0, status: 'active' as const, approvalKeyPkcs8: '00', keyShares: [] };
+    expect(() => b.applyCallbackUpdate(user, { url: 'ftp://x', authMode: 'public-key', handlerPublicKeyPem: keyA }, { confirmed: true })).toThrow(expect.objectContaining({ code: 'ERR_CONFIG_INVALID' }));
+    expect(records()).toEqual([]);
   });
 });

@@ -143,8 +143,8 @@ describe('reference coordinator ↔ enclave coordinator client', () => {
 });
 
 describe('t-of-n with the reference coordinator (2-of-3, vault-backed user store)', () => {
-  it('pairs through startUpstream, activates through the vault, signs with BIP-340 output', async () => {
-    const { startUpstream } = await import('../../../enclave/upstream/index.ts');
+  it('pairs through a vault-backed client (as real-backends wires it), activates through the vault, signs with BIP-340 output', async () => {
+    const { userStoreFromVault } = await import('../../../enclave/upstream/user-store.ts');
     const ca = await createEphemeralCa('t-of-n CA');
     const c3 = await startCoordinator({ tls: await ca.issueServerCert(), threshold: 2, participants: 3 });
     const id = identity();
@@ -156,8 +156,15 @@ describe('t-of-n with the reference coordinator (2-of-3, vault-backed user store
       users: [] as import('../../../enclave/vault/records.ts').ApiUserRecord[],
     };
     const vault = { get state() { return state; }, update: async (m: (s: typeof state) => typeof state) => void (state = m(state)) };
-    const up = startUpstream({ vault, dial: async (host, port) => net.connect({ host, port }), clock: systemClock, approve: async (_u, req) => ({ approved: true, payloadDigest: approvalDigest(req) }), tls: { ca: ca.certPem } });
-    const asUpstream: import('../../../enclave/services/backends.ts').Upstream = up; // the composition root's seam
+    const up = new CoordinatorClient({
+      dial: async (host, port) => net.connect({ host, port }),
+      clock: systemClock,
+      identity: state.identity,
+      coordinator: state.coordinator,
+      tls: { ca: ca.certPem },
+      users: userStoreFromVault(vault),
+      approve: async (_u, req) => ({ approved: true, payloadDigest: approvalDigest(req) }),
+    }).start();
     try {
       await up.waitConnected(10_000);
       const record = await up.pair(c3.issuePairingToken('carol', 'ws-3'), { schemes: ['frost-secp256k1-tr'] });
@@ -169,7 +176,7 @@ describe('t-of-n with the reference coordinator (2-of-3, vault-backed user store
       const tx = await c3.createTransaction({ userId: 'carol', asset: 'BTC', amount: '2', destination: 'bc1-dest', payload, scheme: 'frost-secp256k1-tr' });
       expect(tx).toMatchObject({ status: 'signed', verified: true });
       expect(schnorr.verify(Buffer.from(tx.signature!, 'hex'), Buffer.from(payload, 'hex'), Buffer.from(tx.publicKey!, 'hex').subarray(1))).toBe(true);
-      expect(asUpstream.state()).toBe('connected');
+      expect(up.state()).toBe('connected');
     } finally {
       await up.stop();
       await c3.close();

@@ -5,7 +5,7 @@ import https from 'node:https';
 import { CosignerError } from '../../../proto/errors.ts';
 import { Peer } from '../../../proto/runtime/peer.ts';
 import { createWirePorts } from '../../../enclave/wire/ports.ts';
-import { tunnelAgent } from '../../../enclave/wire/https-agent.ts';
+import { DialAgent } from '../../../enclave/kms/dial-agent.ts';
 import type { EnclavePorts } from '../../../proto/ports.ts';
 
 type Command =
@@ -24,12 +24,15 @@ const listener = await Peer.listen(process.env.WIRE_LISTEN_URL!, { role: 'enclav
 send({ type: 'listening', address: listener.address, pid: process.pid });
 
 function httpsGet(c: Extract<Command, { type: 'https' }>): Promise<{ status: number; body: string; authorized: boolean }> {
-  const agent = tunnelAgent(ports!.dial, { ca: c.ca });
+  // The production agent (KMS uses it): tunnel through the parent, TLS verified here.
+  const agent = new DialAgent({ dial: ports!.dial, caPem: c.ca });
   return new Promise((resolve, reject) => {
     const req = https.get({ host: c.host, port: c.port, path: c.path, agent, timeout: 5000 }, (res) => {
       const chunks: Buffer[] = [];
+      // Read now: a keep-alive agent detaches the socket once the body has been read.
+      const authorized = (res.socket as import('node:tls').TLSSocket).authorized;
       res.on('data', (b: Buffer) => chunks.push(b));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString(), authorized: (res.socket as import('node:tls').TLSSocket).authorized }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString(), authorized }));
       res.on('error', reject);
     });
     req.on('error', reject);

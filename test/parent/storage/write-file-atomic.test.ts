@@ -2,12 +2,18 @@ import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promise
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { writeFileAtomic } from '../../../parent/storage/write-file-atomic.ts';
+import { writeFileAtomic as writeAsync, writeFileAtomicSync } from '../../../parent/storage/write-file-atomic.ts';
 
 const dirs: string[] = [];
 afterAll(() => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))));
 
-describe('writeFileAtomic', () => {
+// The synchronous twin (start-up code of the host-side stand-ins) keeps the same guarantees.
+const writeSync = async (path: string, data: Uint8Array | string, mode?: number): Promise<void> => writeFileAtomicSync(path, data, mode);
+
+describe.each([
+  ['writeFileAtomic', writeAsync],
+  ['writeFileAtomicSync', writeSync],
+])('%s', (_name, writeFileAtomic) => {
   it('creates missing folders, replaces content and leaves no temporary file', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'cosigner-atomic-'));
     dirs.push(dir);
