@@ -10,7 +10,7 @@ ifeq ($(npm_config_nodedir),)
   endif
 endif
 
-.PHONY: install build native bundle test typecheck unit lint demo bench eif clean
+.PHONY: install build native bundle proto test typecheck unit lint demo bench eif clean
 
 # A fresh clone installs from the lockfile on first use; CI has already run `npm ci`.
 node_modules/.package-lock.json: package-lock.json
@@ -30,10 +30,19 @@ native: install
 bundle: install
 	$(NPX) tsx scripts/bundle-enclave.ts
 
+# TypeScript types of the wire contract (proto/generated/wire.d.ts); commit the result.
+proto: install
+	$(NPX) tsx scripts/gen-wire-types.ts
+
 typecheck: install
 	$(NPX) tsc -p tsconfig.json
 
-lint:
+# Import rules between the trust-role folders (.dependency-cruiser.cjs), type-aware ESLint
+# (eslint.config.js), files and dependencies nothing uses (knip.jsonc), and the shell scripts.
+lint: install
+	$(NPX) depcruise --config .dependency-cruiser.cjs enclave parent proto local scripts
+	$(NPX) eslint --max-warnings 0 .
+	$(NPX) knip --no-progress --include files,dependencies,unlisted,binaries,unresolved
 	@if command -v shellcheck >/dev/null 2>&1; then shellcheck scripts/*.sh; else echo "lint: shellcheck not installed, skipped"; fi
 
 unit:

@@ -1,6 +1,8 @@
 // Runs in the enclave: the composition root. Listens for the parent on the wire, builds the ports over
 // whichever parent is connected, creates the attestor the bundle was BUILT for, and serves
-// `cosigner.v1.Control` (proto/control.proto) backed by enclave/services/.
+// `cosigner.v1.Control` (proto/control.proto) backed by enclave/services/. What differs between the
+// production and the development build (attestor, flags, callback clock) comes from the build
+// profile (enclave/services/build-profile.ts); the development one is not in the production bundle.
 //
 // ── Command-line contract with the parent daemon (also in docs/local-mode.md) ──────────────────────
 //
@@ -9,7 +11,8 @@
 //                                 [--callback-timeout-ms N] [--callback-retry-interval-ms N]
 //                                 [--callback-retry-total-ms N] [--callback-clock-speedup K]
 //
-//   <mode>          dev | nsm — fixed at bundle time (__COSIGNER_ATTESTATION_MODE__), not a flag.
+//   <mode>          dev | nsm — fixed at bundle time (__COSIGNER_ATTESTATION_MODE__), not a flag;
+//                   the nsm bundle contains no development code (enclave/dev/ is not bundled).
 //   --listen URL    vsock://CID:PORT | unix:///abs/path | tcp://127.0.0.1:PORT (required).
 //   --dev-ca DIR    dev builds only, required there: the development attestation authority's directory.
 //   --local         dev builds only: plain-http Callback Handlers allowed (logged), setup may name the
@@ -19,7 +22,8 @@
 //   --callback-*-ms dev + --local only: handler call deadline and RETRY schedule (demo, tests).
 //   --callback-clock-speedup K  dev + --local only: the RETRY schedule's clock runs K× faster (1-1000),
 //                   so the real 30 s minimum interval takes 30/K s in the demo.
-//   An NSM build refuses every dev-only flag; unknown flags are refused. Exit codes: 0 after
+//   An NSM build knows only --listen and --log-level: every dev-only flag is an unknown flag there,
+//   refused like any other. Exit codes: 0 after
 //   SIGTERM/SIGINT, 1 fatal start-up error (stderr), 2 usage error (stderr).
 //   Once listening, prints exactly one stdout line:
 //     cosigner-enclave listening <address> mode=<mode> build=<build id>
@@ -30,28 +34,26 @@ import { BUNDLED } from './services/bundle-env.ts';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CosignerError, toCosignerError } from '../proto/errors.ts';
+import { type CosignerError, toCosignerError } from '../proto/errors.ts';
 import { Peer } from '../proto/runtime/peer.ts';
+import { serveTyped } from '../proto/runtime/typed-service.ts';
 import { createWirePorts } from './wire/ports.ts';
-import { BUILD_ATTESTATION_MODE } from './attestation/build-mode.ts';
 import { systemClock, type EnclavePorts } from '../proto/ports.ts';
 import { WireLogSink } from './wire/log-sink.ts';
-import { createBuildAttestor } from './services/attestor.ts';
+import { loadBuildProfile } from './services/build-profile.ts';
 import { buildIdFor, UNBUNDLED_BUILD_ID } from './services/build-id.ts';
 import { createControlService } from './services/control.ts';
 import { Cosigner } from './services/cosigner.ts';
-import { parseEnclaveFlags } from './services/flags.ts';
 import { createEnclaveLogger } from './services/logger.ts';
 import { createRealBackends } from './services/real-backends.ts';
 import { PortSwitchboard } from './services/switchboard.ts';
 import type { Backends } from './services/backends.ts';
 
-/** The attestation mode this code was built for (esbuild define; unbundled runs are 'dev'). */
-export const BUILD_MODE: 'nsm' | 'dev' = BUILD_ATTESTATION_MODE;
-
 /** A running enclave process (returned for in-process tests). */
 export interface RunningEnclave {
   readonly address: string;
+  /** The attestation mode this code was built for (unbundled runs are 'dev'). */
+  readonly mode: 'nsm' | 'dev';
   readonly buildId: string;
   readonly cosigner: Cosigner;
   close(): Promise<void>;
@@ -70,28 +72,20 @@ async function ownBytes(): Promise<Uint8Array> {
 
 /**
  * Start the enclave: parse `argv` strictly, listen on the wire, serve Control. The first parent
- * connection triggers the boot (unseal when secrets exist). One parent at a time: a new connection
- * takes over the ports from the previous one.
+ * connection triggers the boot (unseal when secrets exist). One parent at a time: while a connection
+ * is served, the listener refuses others (ERR_LINK_BUSY); once it is gone, the next one takes the ports.
  */
 export async function startEnclave(argv: readonly string[], overrides: StartOverrides = {}): Promise<RunningEnclave> {
-  const flags = parseEnclaveFlags(argv, BUILD_MODE);
+  const profile = await loadBuildProfile();
+  const flags = profile.parseFlags(argv);
   const bundleBytes = overrides.bundleBytes ?? (await ownBytes());
   const buildId = BUNDLED ? buildIdFor(bundleBytes) : UNBUNDLED_BUILD_ID;
   const switchboard = new PortSwitchboard(systemClock);
   const logger = createEnclaveLogger(switchboard.logs, { level: flags.logLevel, buildId });
-  let tlsCaPem: string | undefined;
-  if (flags.tlsCaFile) {
-    try {
-      tlsCaPem = await readFile(flags.tlsCaFile, 'utf8');
-    } catch (err) {
-      throw new CosignerError('ERR_CONFIG_INVALID', `--tls-ca ${flags.tlsCaFile}: ${(err as Error).message}`, { cause: err });
-    }
-    if (tlsCaPem.length > 256 * 1024 || !tlsCaPem.includes('-----BEGIN CERTIFICATE-----')) {
-      throw new CosignerError('ERR_CONFIG_INVALID', `--tls-ca ${flags.tlsCaFile} is not a PEM certificate file`);
-    }
-  }
-  const attestor = await createBuildAttestor({ mode: BUILD_MODE, devCaDir: flags.devCaDir, bundleBytes, instanceId: flags.instanceId });
-  const ctx = { ports: switchboard, attestor, logger, localMode: flags.local, tlsCaPem, callback: flags.callback };
+  const tlsCaPem = await profile.loadTlsCa(flags);
+  const attestor = await profile.createAttestor(flags, bundleBytes);
+  const callbackClock = profile.callbackClock(switchboard.clock, flags);
+  const ctx = { ports: switchboard, attestor, logger, localMode: flags.local, tlsCaPem, callback: flags.callback, callbackClock };
   const backends = overrides.backends ? overrides.backends(switchboard, ctx) : createRealBackends(ctx);
   const cosigner = new Cosigner({ backends, attestor, buildId, localMode: flags.local, logger, clock: systemClock });
   const control = createControlService(cosigner, logger);
@@ -99,24 +93,24 @@ export async function startEnclave(argv: readonly string[], overrides: StartOver
 
   let current: { peer: Peer; ports: EnclavePorts } | undefined;
   const listener = await Peer.listen(flags.listen, { role: 'enclave', buildId, logger: logger.child({ component: 'wire' }) }, (peer) => {
+    // The listener admits one connection at a time (proto/runtime/link-listener.ts): no other
+    // process on the parent can take the link over while this one lives.
     const ports = createWirePorts(peer);
-    const previous = current;
     current = { peer, ports };
-    peer.register('cosigner.v1.Control', control);
+    serveTyped(peer, 'cosigner.v1.Control', control);
     switchboard.attach(ports);
     peer.once('close', (err?: CosignerError) => {
       switchboard.detach(ports);
       if (current?.peer === peer) current = undefined;
       logger.warn({ code: err?.code ?? 'closed' }, 'parent disconnected');
     });
-    // The newest parent wins: an old connection that lingers must not keep serving.
-    if (previous) void previous.peer.close().catch(() => undefined);
     logger.info({ parentBuild: peer.remoteBuildId }, 'parent connected');
     void cosigner.boot();
   });
 
   return {
     address: listener.address,
+    mode: profile.mode,
     buildId,
     cosigner,
     close: async () => {
@@ -137,7 +131,7 @@ async function main(): Promise<void> {
     process.stderr.write(`cosigner-enclave: ${e.code}: ${e.message}\n`);
     process.exit(e.code === 'ERR_USAGE' ? 2 : 1);
   }
-  process.stdout.write(`cosigner-enclave listening ${enclave.address} mode=${BUILD_MODE} build=${enclave.buildId}\n`);
+  process.stdout.write(`cosigner-enclave listening ${enclave.address} mode=${enclave.mode} build=${enclave.buildId}\n`);
   let stopping = false;
   const stop = (): void => {
     if (stopping) return;

@@ -7,7 +7,7 @@
 //
 //   npx tsx local/stack.ts [--dir .local] [--fresh]      runs until Ctrl-C
 //
-// `startLocalStack()` is what scripts/demo.ts and test/e2e/ call. The steps live in local/stack/.
+// `startLocalStack()` is what local/demo.ts and test/e2e/ call. The steps live in local/stack/.
 // Every stand-in is imported statically: they are all part of this tree, so a broken one fails the
 // start loudly instead of being skipped.
 import { mkdir, rm } from 'node:fs/promises';
@@ -155,9 +155,11 @@ async function main(): Promise<void> {
   if (stack.kms && stack.coordinator) {
     const coordPem = join(stack.dir, 'coordinator-public-key.pem');
     await writeFileAtomic(coordPem, stack.coordinator.publicKeyPem);
+    const ownerPem = join(stack.dir, 'owner-public-key.pem');
+    await writeFileAtomic(ownerPem, stack.coordinator.ownerPublicKeyPem);
     process.stdout.write(
       `local-stack: set up with:\n  ${cli} setup --kms-key-arn ${stack.kms.keyArn} --region ${stack.kms.region} --kms-endpoint ${stack.kms.url} ` +
-        `--coordinator-url ${stack.coordinatorEndpoint} --coordinator-public-key ${coordPem}\n`,
+        `--coordinator-url ${stack.coordinatorEndpoint} --coordinator-public-key ${coordPem} --owner-public-key ${ownerPem}\n`,
     );
   }
   let stopped = false;

@@ -36,6 +36,7 @@ export const ERROR_CODES = {
   ERR_VSOCK_UNAVAILABLE: { retryable: false, fault: 'server' },
   ERR_EGRESS_DENIED: { retryable: false, fault: 'client' },
   ERR_EGRESS_FAILED: { retryable: true, fault: 'server' },
+  ERR_LINK_BUSY: { retryable: true, fault: 'server' },
   // attestation
   ERR_ATTESTATION_MALFORMED: { retryable: false, fault: 'client' },
   ERR_ATTESTATION_SIGNATURE: { retryable: false, fault: 'client' },
@@ -63,6 +64,8 @@ export const ERROR_CODES = {
   ERR_GENERATION_CONFLICT: { retryable: true, fault: 'client' },
   ERR_STORAGE: { retryable: true, fault: 'server' },
   ERR_DISK_FULL: { retryable: true, fault: 'server' },
+  // The KMS key's policy lets someone other than a measured enclave image use the key (docs/key-policy.md).
+  ERR_KMS_KEY_UNSAFE: { retryable: false, fault: 'client' },
   // approvals
   ERR_CALLBACK_REJECTED: { retryable: false, fault: 'client' },
   ERR_CALLBACK_TIMEOUT: { retryable: true, fault: 'server' },

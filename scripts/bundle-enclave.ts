@@ -4,7 +4,10 @@
 //   build/enclave-nsm.mjs   the real NSM (__COSIGNER_ATTESTATION_MODE__ = 'nsm'), what goes into the EIF
 //
 // The mode is a compile-time constant so it is part of the measured bytes (DESIGN invariant 5): the
-// parent cannot switch a production image to the development authority. Output is deterministic (no
+// parent cannot switch a production image to the development authority. In the NSM build the
+// constant folds the development branch of enclave/services/build-profile.ts away, so nothing under
+// enclave/dev/ is bundled; the `production-only` plugin below turns any other path to development
+// code (or to the x509 libraries only the development authority uses) into a build error. Output is deterministic (no
 // timestamps, no absolute paths, no source maps) so the same tree gives the same bundle and the same
 // PCRs. Native addons (*.node: vsock, nsm) stay external and are loaded from their build directories.
 //
@@ -45,6 +48,21 @@ const externalNative: Plugin = {
   },
 };
 
+/** Development-only code and the libraries only it uses: never resolved into the NSM bundle. */
+const DEV_ONLY_DIR = join(repoRoot, 'enclave', 'dev');
+const DEV_ONLY_PACKAGES = /^(@peculiar\/x509|tsyringe|reflect-metadata)(\/|$)/;
+
+const productionOnly: Plugin = {
+  name: 'production-only',
+  setup(b) {
+    b.onResolve({ filter: /.*/ }, (args) => {
+      const devFile = args.path.startsWith('.') && resolve(args.resolveDir, args.path).startsWith(DEV_ONLY_DIR + '/');
+      if (!devFile && !DEV_ONLY_PACKAGES.test(args.path)) return undefined;
+      return { errors: [{ text: `the NSM bundle must not contain development code: ${relative(repoRoot, args.importer)} imports ${args.path}` }] };
+    });
+  },
+};
+
 async function writeAtomic(path: string, data: Uint8Array | string): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
   const tmp = `${path}.tmp-${process.pid}`;
@@ -60,6 +78,7 @@ async function writeAtomic(path: string, data: Uint8Array | string): Promise<voi
 
 /** Bundle enclave/main.ts for one mode into `outDir` (default build/). */
 export async function bundleEnclave(mode: BundleMode, outDir = join(repoRoot, 'build')): Promise<BundleResult> {
+  if (mode !== 'dev' && mode !== 'nsm') throw new Error(`bundle-enclave: unknown mode ${JSON.stringify(mode)}`);
   const result = await build({
     absWorkingDir: repoRoot,
     entryPoints: [join(repoRoot, 'enclave', 'main.ts')],
@@ -73,7 +92,7 @@ export async function bundleEnclave(mode: BundleMode, outDir = join(repoRoot, 'b
     // cbor-extract is cbor-x's optional native accelerator: absent in the image, cbor-x falls back
     // to JavaScript. The AWS SDK's optional CRT bindings are never used.
     external: ['cbor-extract', 'aws-crt', '@aws-sdk/signature-v4-crt'],
-    plugins: [externalNative],
+    plugins: mode === 'nsm' ? [externalNative, productionOnly] : [externalNative],
     // Some CommonJS dependencies call require() for Node built-ins; give the ESM bundle a real one.
     banner: {
       js: "import { createRequire as __cosignerCreateRequire } from 'node:module';\nconst require = __cosignerCreateRequire(import.meta.url);",

@@ -19,6 +19,19 @@ function fail(why: string): never {
   throw new CosignerError('ERR_CMS_MALFORMED', `malformed BER: ${why}`);
 }
 
+/** One element of a parsed BER tree; offsets index the input. */
+export interface BerNode {
+  /** The single identifier byte: class (bits 8-7), constructed (bit 6), number (bits 5-1). */
+  readonly tag: number;
+  /** Offset of the identifier byte. */
+  readonly start: number;
+  /** Contents: [contentStart, contentEnd), end-of-contents excluded. */
+  readonly contentStart: number;
+  readonly contentEnd: number;
+  /** Children of a constructed element (end-of-contents markers not included); null when primitive. */
+  readonly children: readonly BerNode[] | null;
+}
+
 /**
  * Checks that `bytes` is exactly one well-formed BER element within `limits`: definite lengths in
  * bounds, indefinite lengths only on constructed elements and closed by end-of-contents, single-byte
@@ -27,12 +40,22 @@ function fail(why: string): never {
  * @example checkBer(envelopeBytes) // throws on hostile input, returns nothing on success
  */
 export function checkBer(bytes: Uint8Array, limits: BerLimits = DEFAULT_BER_LIMITS): void {
+  parseBer(bytes, limits);
+}
+
+/**
+ * {@link checkBer}, returning the element tree so a caller can check every tag against the shape it
+ * expects (this walker checks framing only, not what the tags mean).
+ *
+ * @example const root = parseBer(envelopeBytes); if (root.tag !== 0x30) throw …
+ */
+export function parseBer(bytes: Uint8Array, limits: BerLimits = DEFAULT_BER_LIMITS): BerNode {
   if (bytes.length === 0) fail('empty');
   if (bytes.length > limits.maxBytes) fail(`larger than ${limits.maxBytes} bytes`);
   let elements = 0;
 
-  // Returns the offset just past the element starting at `pos`; `end` bounds it.
-  const walk = (pos: number, end: number, depth: number): number => {
+  // Returns the element starting at `pos` and the offset just past it; `end` bounds it.
+  const walk = (pos: number, end: number, depth: number): { node: BerNode; next: number } => {
     if (depth > limits.maxDepth) fail('nested too deeply');
     if (++elements > limits.maxElements) fail('too many elements');
     if (pos + 2 > end) fail('truncated header');
@@ -43,10 +66,15 @@ export function checkBer(bytes: Uint8Array, limits: BerLimits = DEFAULT_BER_LIMI
     let p = pos + 2;
     if (lenByte === 0x80) {
       if (!constructed) fail('indefinite length on a primitive element');
+      const children: BerNode[] = [];
       for (;;) {
         if (p + 2 > end) fail('missing end-of-contents');
-        if (bytes[p] === 0 && bytes[p + 1] === 0) return p + 2;
-        p = walk(p, end, depth + 1);
+        if (bytes[p] === 0 && bytes[p + 1] === 0) {
+          return { node: { tag, start: pos, contentStart: pos + 2, contentEnd: p, children }, next: p + 2 };
+        }
+        const child = walk(p, end, depth + 1);
+        children.push(child.node);
+        p = child.next;
       }
     }
     let len = 0;
@@ -58,15 +86,23 @@ export function checkBer(bytes: Uint8Array, limits: BerLimits = DEFAULT_BER_LIMI
     } else {
       len = lenByte;
     }
+    const contentStart = p;
     const stop = p + len;
     if (stop > end) fail('element overruns its parent');
     if (tag === 0 && len === 0) fail('unexpected end-of-contents');
+    let children: BerNode[] | null = null;
     if (constructed) {
-      while (p < stop) p = walk(p, stop, depth + 1);
+      children = [];
+      while (p < stop) {
+        const child = walk(p, stop, depth + 1);
+        children.push(child.node);
+        p = child.next;
+      }
     }
-    return stop;
+    return { node: { tag, start: pos, contentStart, contentEnd: stop, children }, next: stop };
   };
 
-  const stop = walk(0, bytes.length, 0);
-  if (stop !== bytes.length) fail('trailing bytes');
+  const { node, next } = walk(0, bytes.length, 0);
+  if (next !== bytes.length) fail('trailing bytes');
+  return node;
 }

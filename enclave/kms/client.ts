@@ -4,6 +4,7 @@
 import { KMSClient } from '@aws-sdk/client-kms';
 import type { CredentialSource, Dial } from '../../proto/ports.ts';
 import { CosignerError } from '../../proto/errors.ts';
+import { AMAZON_TRUST_ROOTS_PEM } from './amazon-roots.ts';
 import { DialAgent } from './dial-agent.ts';
 
 export interface KmsClientOptions {
@@ -12,7 +13,7 @@ export interface KmsClientOptions {
   readonly credentials: CredentialSource;
   /** Override for the local stand-in, e.g. https://localhost:4566. Default https://kms.<region>.amazonaws.com. */
   readonly endpoint?: string;
-  /** Trust anchors for the endpoint (the local CA); default: the system CA store. */
+  /** Trust anchors for the endpoint (the local CA); default: Amazon's roots only (amazon-roots.ts). */
   readonly caPem?: string | readonly string[];
   readonly maxAttempts?: number;
   readonly requestTimeoutMs?: number;
@@ -42,7 +43,8 @@ export function createKmsClient(opts: KmsClientOptions): KMSClient {
   }
   const agent = new DialAgent({
     dial: opts.dial,
-    ...(opts.caPem !== undefined ? { caPem: opts.caPem } : {}),
+    // Not Node's whole bundle: only the roots KMS's certificates chain to can vouch for KMS.
+    caPem: opts.caPem ?? AMAZON_TRUST_ROOTS_PEM,
     ...(opts.dialTimeoutMs !== undefined ? { dialTimeoutMs: opts.dialTimeoutMs } : {}),
   });
   return new KMSClient({

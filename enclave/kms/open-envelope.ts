@@ -1,12 +1,21 @@
 // Runs in the enclave. Parses and opens the CMS EnvelopedData that KMS returns as
 // `CiphertextForRecipient` when a request carries an attested `Recipient`: RSAES-OAEP-SHA256 wraps
 // an AES-256-CBC content key (RFC 5652 §6, RFC 8017 §7.1). Parsing is strict: exactly the shape
-// KMS produces, nothing else, so a parent that tampers with the response gets a typed error.
+// KMS produces, nothing else, so a parent that alters the structure, the algorithms or the wrapped
+// key gets a typed error.
+//
+// What this file cannot detect: CBC has no integrity. Changing the IV changes the first plaintext
+// block by the same bits; changing a ciphertext block garbles that block and flips bits of the next,
+// and passes whenever the final padding still checks out. Such an envelope opens, silently, to
+// different bytes. Callers therefore never trust the plaintext on its own: a secrets.key must be 32
+// bytes, setup decrypts it twice through KMS and requires the same key (vault.ts confirmSecretsKey),
+// and every later use goes through the sealed DB's AES-GCM, which refuses a DB under any other key.
 import { constants, createDecipheriv, privateDecrypt, type KeyObject } from 'node:crypto';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { ContentInfo, EnvelopedData } from '@peculiar/asn1-cms';
 import { CosignerError } from '../../proto/errors.ts';
-import { checkBer, DEFAULT_BER_LIMITS } from './ber.ts';
+import { DEFAULT_BER_LIMITS, parseBer } from './ber.ts';
+import { assertEnvelopeShape } from './cms-shape.ts';
 
 /** Size limit for a whole CiphertextForRecipient. Real ones are well under 1 KiB. */
 export const MAX_ENVELOPE_BYTES = 64 * 1024;
@@ -25,7 +34,10 @@ const OAEP_PARAMS_ACCEPTED = [
 
 /** The parts of a CiphertextForRecipient needed to open it. */
 export interface ParsedEnvelope {
-  /** 32-byte subjectKeyIdentifier of the recipient (KMS's derivation is undocumented; not checked). */
+  /**
+   * subjectKeyIdentifier of the recipient: 32 bytes from KMS, 20 from OpenSSL's default. Never used
+   * (the enclave has exactly one recipient key per request) and, as in AWS's own parser, not checked.
+   */
   readonly recipientKeyId: Uint8Array;
   /** RSAES-OAEP-SHA256 encryption of the content key, 256 bytes for RSA-2048. */
   readonly encryptedKey: Uint8Array;
@@ -43,8 +55,9 @@ function hex(buf: ArrayBuffer | Uint8Array): string {
 
 /**
  * Strictly parses a KMS `CiphertextForRecipient` (BER ContentInfo → EnvelopedData v2 → one
- * KeyTransRecipientInfo v2 with a 32-byte subjectKeyIdentifier, RSAES-OAEP-SHA256, AES-256-CBC).
- * Throws ERR_CMS_MALFORMED for anything else: too large, wrong OIDs or versions, extra recipients,
+ * KeyTransRecipientInfo v2 identified by subjectKeyIdentifier, RSAES-OAEP-SHA256, AES-256-CBC).
+ * Throws ERR_CMS_MALFORMED for anything else: too large, any tag other than the one its position
+ * takes (cms-shape.ts), wrong OIDs or versions, extra recipients,
  * originator info or attributes, missing content, content not a whole number of AES blocks.
  *
  * @example const { encryptedKey, iv, ciphertext } = parseEnvelope(resp.CiphertextForRecipient!)
@@ -52,7 +65,7 @@ function hex(buf: ArrayBuffer | Uint8Array): string {
 export function parseEnvelope(bytes: Uint8Array): ParsedEnvelope {
   if (!(bytes instanceof Uint8Array)) fail('not bytes');
   if (bytes.length > MAX_ENVELOPE_BYTES) fail(`larger than ${MAX_ENVELOPE_BYTES} bytes`);
-  checkBer(bytes, { ...DEFAULT_BER_LIMITS, maxBytes: MAX_ENVELOPE_BYTES });
+  assertEnvelopeShape(parseBer(bytes, { ...DEFAULT_BER_LIMITS, maxBytes: MAX_ENVELOPE_BYTES }));
   let ci: ContentInfo;
   let ed: EnvelopedData;
   try {
@@ -76,7 +89,6 @@ export function parseEnvelope(bytes: Uint8Array): ParsedEnvelope {
   const ski = ktri.rid.subjectKeyIdentifier;
   if (!ski || ktri.rid.issuerAndSerialNumber !== undefined) fail('recipient not identified by subjectKeyIdentifier');
   const recipientKeyId = new Uint8Array(ski.buffer.slice(0));
-  if (recipientKeyId.length !== 32) fail('subjectKeyIdentifier is not 32 bytes');
   if (ktri.keyEncryptionAlgorithm.algorithm !== OID_RSAES_OAEP) fail('key encryption is not RSAES-OAEP');
   const params = ktri.keyEncryptionAlgorithm.parameters;
   if (!params || !OAEP_PARAMS_ACCEPTED.includes(hex(params))) fail('OAEP parameters are not SHA-256/MGF1-SHA-256/empty label');
@@ -109,9 +121,10 @@ export function parseEnvelope(bytes: Uint8Array): ParsedEnvelope {
 
 /**
  * Opens a parsed envelope with the enclave's one-use RSA-2048 private key: RSAES-OAEP-SHA256
- * unwraps the content key, AES-256-CBC (PKCS#7 padding) decrypts the content. Any failure (wrong
- * key, tampered bytes, bad padding) is ERR_CMS_MALFORMED with no detail that could serve as a
- * padding oracle. The content key is zeroed after use.
+ * unwraps the content key, AES-256-CBC (PKCS#7 padding) decrypts the content. A wrong key, an
+ * altered encrypted key or bad padding is ERR_CMS_MALFORMED with no detail that could serve as a
+ * padding oracle; an altered IV or content block usually is not (see the top of this file) and must
+ * be caught by the caller's own checks. The content key is zeroed after use.
  */
 export function openEnvelope(envelope: Uint8Array | ParsedEnvelope, privateKey: KeyObject): Buffer {
   const parsed = envelope instanceof Uint8Array ? parseEnvelope(envelope) : envelope;

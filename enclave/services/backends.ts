@@ -69,6 +69,11 @@ export interface Backends {
   applyCallbackUpdate(user: ApiUserRecord, next: CallbackSettings | undefined, opts: { confirmed: boolean }): CallbackUpdateResult;
   /** The identity user_data bound into GetAttestation documents. */
   identityUserData(args: { callbackSigningPublicKeyDer: Uint8Array; buildId: string }): Uint8Array;
+  /**
+   * The KMS key policy as the enclave last read and admitted it: whether anyone may still change it
+   * (PutKeyPolicy, CreateGrant) and who. Undefined before setup or unseal checked it.
+   */
+  kmsKeyPolicy?(): { readonly changeable: boolean; readonly editors: readonly string[] } | undefined;
   /** Names of modules this build could not wire (shown by `status`, so nothing is faked). */
   missing(): readonly string[];
 }

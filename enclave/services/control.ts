@@ -4,16 +4,16 @@
 // failure leaves as a CosignerError with a stable code (never a stack or a secret).
 import type { Logger } from 'pino';
 import { CosignerError, toCosignerError } from '../../proto/errors.ts';
+import type { Input, ServiceHandlers } from '../../proto/runtime/typed-service.ts';
+import type { cosigner as wire } from '../../proto/generated/wire.d.ts';
 import type { Cosigner, StatusInfo, UserInfo } from './cosigner.ts';
 import { CONTROL_LIMITS } from './limits.ts';
-
-type Handler = (req: Record<string, unknown>, ctx: { signal: AbortSignal }) => Promise<Record<string, unknown>>;
 
 function obj(value: unknown): Record<string, unknown> {
   return value !== null && typeof value === 'object' ? (value as Record<string, unknown>) : {};
 }
 
-function statusMessage(s: StatusInfo): Record<string, unknown> {
+function statusMessage(s: StatusInfo): Input<wire.v1.StatusResponse> {
   return {
     state: s.state,
     attestationMode: s.attestationMode,
@@ -28,11 +28,14 @@ function statusMessage(s: StatusInfo): Record<string, unknown> {
     openSessions: s.openSessions,
     startedAt: s.startedAt,
     secretsGeneration: s.secretsGeneration,
+    kmsPolicy: s.kmsPolicy,
+    kmsPolicyEditors: [...s.kmsPolicyEditors],
     notes: [...s.notes],
+    ownerKeyFingerprint: s.ownerKeyFingerprint,
   };
 }
 
-function userMessage(u: UserInfo): Record<string, unknown> {
+function userMessage(u: UserInfo): Input<wire.v1.UserInfo> {
   return {
     id: u.id,
     workspace: u.workspace,
@@ -54,17 +57,17 @@ function callbackInput(value: unknown): Record<string, unknown> | null {
  * The Control service implementation for `peer.register('cosigner.v1.Control', impl)`. At most
  * CONTROL_LIMITS.maxConcurrentRequests run at once; beyond that the caller gets ERR_BUSY.
  */
-export function createControlService(cosigner: Cosigner, logger: Logger): Record<string, Handler> {
+export function createControlService(cosigner: Cosigner, logger: Logger): ServiceHandlers<'cosigner.v1.Control'> {
   let inFlight = 0;
   const wrap =
-    (method: string, fn: (req: Record<string, unknown>) => Promise<Record<string, unknown>> | Record<string, unknown>): Handler =>
-    async (req) => {
+    <Req, Res>(method: string, fn: (req: Req) => Promise<Res> | Res) =>
+    async (req: Req): Promise<Res> => {
       if (inFlight >= CONTROL_LIMITS.maxConcurrentRequests) {
         throw new CosignerError('ERR_BUSY', `the enclave is serving ${inFlight} control requests: try again shortly`);
       }
       inFlight++;
       try {
-        return await fn(obj(req));
+        return await fn(req);
       } catch (err) {
         const e = toCosignerError(err);
         // ERR_INTERNAL may wrap an unexpected library message: log the code only, send a fixed text.
@@ -84,6 +87,7 @@ export function createControlService(cosigner: Cosigner, logger: Logger): Record
         kmsEndpoint: req.kmsEndpoint,
         coordinatorUrl: req.coordinatorUrl,
         coordinatorPublicKeyPem: req.coordinatorPublicKeyPem,
+        ownerPublicKeyPem: req.ownerPublicKeyPem,
         pairingToken: req.pairingToken,
         callback: callbackInput(req.callback),
       });

@@ -24,7 +24,13 @@ export interface StatusInfo {
   readonly openSessions: number;
   readonly startedAt: string;
   readonly secretsGeneration: string;
+  /** KMS key policy as the enclave read it: '' (not checked yet) | 'changeable' | 'fixed'. */
+  readonly kmsPolicy: '' | 'changeable' | 'fixed';
+  /** Principals that may change the key policy or add grants. */
+  readonly kmsPolicyEditors: readonly string[];
   readonly notes: readonly string[];
+  /** SHA-256 of the sealed owner key's SPKI; '' when none is sealed. */
+  readonly ownerKeyFingerprint: string;
 }
 
 export interface KeyInfo {
@@ -53,6 +59,7 @@ export interface SetupInput {
   readonly kmsEndpoint?: unknown;
   readonly coordinatorUrl?: unknown;
   readonly coordinatorPublicKeyPem?: unknown;
+  readonly ownerPublicKeyPem?: unknown;
   readonly pairingToken?: unknown;
   readonly callback?: v.CallbackConfigInput | null | undefined;
 }

@@ -7,10 +7,17 @@ import type { Upstream, VaultHandle } from './backends.ts';
 import { userInfo, type CosignerDeps, type CosignerState, type SetupInput, type StatusInfo, type UserInfo } from './cosigner-types.ts';
 import { callbackPublicKey, createIdentity } from './identity.ts';
 import { BOOT_UNSEAL_RETRY, CONTROL_LIMITS } from './limits.ts';
+import { ownerKeyFingerprint } from '../../proto/coordinator/owner-approval.ts';
 import { SerialQueue } from './serial-queue.ts';
 import * as v from './validate.ts';
 
 export { userInfo, type CosignerDeps, type CosignerState, type KeyInfo, type SetupInput, type StatusInfo, type UserInfo } from './cosigner-types.ts';
+
+/** The key-policy part of the status (the policy is checked at setup and every unseal). */
+function kmsPolicyStatus(p: { changeable: boolean; editors: readonly string[] } | undefined): Pick<StatusInfo, 'kmsPolicy' | 'kmsPolicyEditors'> {
+  if (!p) return { kmsPolicy: '', kmsPolicyEditors: [] };
+  return { kmsPolicy: p.changeable ? 'changeable' : 'fixed', kmsPolicyEditors: [...p.editors] };
+}
 
 /** The co-signer's operator-facing state machine. One instance per enclave process. */
 export class Cosigner {
@@ -172,7 +179,9 @@ export class Cosigner {
       openSessions: this.upstream?.openSessions() ?? 0,
       startedAt: this.startedAt.toISOString(),
       secretsGeneration: this.vault?.generation !== undefined ? this.vault.generation.toString() : '',
+      ...kmsPolicyStatus(this.deps.backends.kmsKeyPolicy?.()),
       notes,
+      ownerKeyFingerprint: this.vault?.state.owner ? ownerKeyFingerprint(this.vault.state.owner.publicKeyPem) : '',
     };
   }
 
@@ -201,6 +210,7 @@ export class Cosigner {
     }
     const coordinator = v.hostPort(input.coordinatorUrl, 'coordinator_url');
     const coordinatorPublicKeyPem = v.publicKeyPem(input.coordinatorPublicKeyPem, 'coordinator_public_key_pem');
+    const ownerPublicKeyPem = v.ownerPublicKeyPem(input.ownerPublicKeyPem, 'owner_public_key_pem');
     const token = v.pairingToken(input.pairingToken, { required: false });
     const callback = v.callbackSettings(input.callback, { localMode: this.deps.localMode });
     if (callback && token === '') throw new CosignerError('ERR_INVALID_ARGUMENT', 'callback settings belong to a user: give a pairing token too');
@@ -223,6 +233,7 @@ export class Cosigner {
         identity,
         coordinator: { url: coordinator.text, publicKeyPem: coordinatorPublicKeyPem },
         kms: { keyArn, region },
+        owner: { publicKeyPem: ownerPublicKeyPem },
         users: [],
       };
       try {

@@ -9,11 +9,12 @@ import { applyCallbackUpdate, validateCallbackSettings } from '../approval/setti
 import { identityUserData } from '../../proto/attestation/identity.ts';
 import type { Attestor } from '../../proto/attestation/types.ts';
 import { createKmsClient } from '../kms/client.ts';
-import type { EnclavePorts } from '../../proto/ports.ts';
+import { admitKmsKey } from '../kms/key-admission.ts';
+import type { PolicyAdmission } from '../../proto/kms/policy-admission.ts';
+import type { Clock, EnclavePorts } from '../../proto/ports.ts';
 import { CoordinatorClient } from '../upstream/client.ts';
 import { userStoreFromVault } from '../upstream/user-store.ts';
 import { SECRETS_DB_BLOB, SECRETS_KEY_BLOB, Vault } from '../vault/vault.ts';
-import { acceleratedClock } from '../dev/accelerated-clock.ts';
 import { createApprove } from './approve.ts';
 import type { Backends, KmsSettings, Upstream, VaultHandle } from './backends.ts';
 import { readBootDescriptor, writeBootDescriptor } from './boot-descriptor.ts';
@@ -27,6 +28,8 @@ export interface RealBackendsOptions {
   /** Local mode: PEM trust anchors for KMS, coordinator and handler TLS. */
   readonly tlsCaPem: string | undefined;
   readonly callback: { readonly timeoutMs?: number; readonly retryIntervalMs?: number; readonly retryTotalMs?: number; readonly clockSpeedup?: number };
+  /** The RETRY schedule's clock (default ports.clock); a development build may speed it up (build-profile.ts). */
+  readonly callbackClock?: Clock;
 }
 
 /** Listeners told of each new sealed-DB generation (the coordinator client reports it). */
@@ -66,6 +69,8 @@ export function createRealBackends(opts: RealBackendsOptions): Backends {
     });
   };
   const clients = new WeakMap<Upstream, CoordinatorClient>();
+  // The key policy as the enclave last read it (setup or unseal), for `status` and the identity.
+  let keyPolicy: PolicyAdmission | undefined;
 
   return {
     hasSecrets: async () => (await ports.blobs.get(SECRETS_KEY_BLOB)) !== null,
@@ -79,8 +84,11 @@ export function createRealBackends(opts: RealBackendsOptions): Backends {
 
     async setupVault({ kms, initialState }) {
       const cosignerId = initialState.identity.cosignerId;
+      const client = kmsClient(kms);
+      // Before anything is stored: a key the parent could use itself is refused (docs/key-policy.md).
+      keyPolicy = await admitKmsKey(client, kms.keyArn);
       await writeBootDescriptor(ports.blobs, { version: 1, cosignerId, keyArn: kms.keyArn, region: kms.region, ...(kms.endpoint ? { kmsEndpoint: kms.endpoint } : {}) });
-      const vault = await Vault.setup({ kms: kmsClient(kms), attestor, blobs: ports.blobs, cosignerId, keyArn: kms.keyArn, initialState });
+      const vault = await Vault.setup({ kms: client, attestor, blobs: ports.blobs, cosignerId, keyArn: kms.keyArn, initialState });
       return handle(vault);
     },
 
@@ -90,8 +98,12 @@ export function createRealBackends(opts: RealBackendsOptions): Backends {
         if (await ports.blobs.get(SECRETS_KEY_BLOB)) throw new CosignerError('ERR_SECRETS_KEY_CORRUPT', 'secrets.key exists but cosigner.json is missing; restore it from backup');
         throw new CosignerError('ERR_NOT_SET_UP', 'not set up');
       }
+      const client = kmsClient({ region: d.region, endpoint: d.kmsEndpoint });
+      // At every unseal: the policy may have been loosened since setup. Decrypt names the same KeyId,
+      // so the policy checked is the one of the key that opens secrets.key.
+      keyPolicy = await admitKmsKey(client, d.keyArn);
       const vault = await Vault.unseal({
-        kms: kmsClient({ region: d.region, endpoint: d.kmsEndpoint }),
+        kms: client,
         attestor,
         blobs: ports.blobs,
         cosignerId: d.cosignerId,
@@ -121,7 +133,15 @@ export function createRealBackends(opts: RealBackendsOptions): Backends {
       return { settings: r.settings, changed: r.changed };
     },
 
-    identityUserData: (a) => identityUserData({ callbackSigningPublicKeyDer: a.callbackSigningPublicKeyDer, protocolVersion: PROTOCOL_VERSION, buildId: a.buildId }),
+    identityUserData: (a) =>
+      identityUserData({
+        callbackSigningPublicKeyDer: a.callbackSigningPublicKeyDer,
+        protocolVersion: PROTOCOL_VERSION,
+        buildId: a.buildId,
+        ...(keyPolicy ? { kmsPolicyChangeable: keyPolicy.changeable } : {}),
+      }),
+
+    kmsKeyPolicy: () => (keyPolicy ? { changeable: keyPolicy.changeable, editors: keyPolicy.editors } : undefined),
 
     missing: () => [],
   };
@@ -137,8 +157,7 @@ function startUpstream(opts: RealBackendsOptions, endpointAllowed: boolean, clie
   const base = {
     dial: ports.dial,
     signingKey: callbackSigningKey(vault.state.identity),
-    // Local mode may run the RETRY schedule on a faster clock (flags.ts refuses it otherwise).
-    clock: opts.localMode && opts.callback.clockSpeedup ? acceleratedClock(ports.clock, opts.callback.clockSpeedup) : ports.clock,
+    clock: opts.callbackClock ?? ports.clock,
     localMode: opts.localMode,
     logger: logger.child({ component: 'approval' }),
     ...(opts.callback.timeoutMs !== undefined ? { callTimeoutMs: opts.callback.timeoutMs } : {}),

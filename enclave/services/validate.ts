@@ -17,7 +17,6 @@ export function text(value: unknown, field: string, maxChars: number, opts: { re
   if (value === undefined || value === null) value = '';
   if (typeof value !== 'string') throw invalid(field, 'must be a string');
   if (value.length > maxChars) throw invalid(field, `longer than ${maxChars} characters`);
-  // eslint-disable-next-line no-control-regex
   const bad = opts.multiline ? /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/ : /[\u0000-\u001f\u007f]/;
   if (bad.test(value)) throw invalid(field, 'contains control characters');
   if (opts.required && value.trim() === '') throw invalid(field, 'is required');
@@ -76,6 +75,13 @@ export function publicKeyPem(value: unknown, field: string): string {
   } catch {
     throw invalid(field, 'is not a PEM public key');
   }
+  return pem;
+}
+
+/** The workspace owner's key: a PEM Ed25519 public key (owner approvals are Ed25519 signatures). */
+export function ownerPublicKeyPem(value: unknown, field: string): string {
+  const pem = publicKeyPem(value, field);
+  if (createPublicKey(pem).asymmetricKeyType !== 'ed25519') throw invalid(field, 'must be an Ed25519 public key');
   return pem;
 }
 

@@ -68,5 +68,11 @@ export interface SecretsState {
   /** The coordinator's public key fixed at setup (verifies pairing tokens and its messages). */
   readonly coordinator: { readonly url: string; readonly publicKeyPem: string };
   readonly kms: { readonly keyArn: string; readonly region: string };
+  /**
+   * The workspace owner's Ed25519 key, fixed at setup: the only key whose signature authorises an
+   * owner-gated change (proto/coordinator/owner-approval.ts). Absent in a DB sealed before owner
+   * keys existed; such a co-signer refuses every owner-gated change (fail closed).
+   */
+  readonly owner?: { readonly publicKeyPem: string };
   readonly users: readonly ApiUserRecord[];
 }

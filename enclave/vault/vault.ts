@@ -7,6 +7,7 @@
 // process has seen (RollbackGuard) or older than `minGeneration` from an external anchor, unless the
 // operator names the exact generation with `allowRollbackTo`; writes after a restore continue above
 // the high-water mark, so a generation number is never reused.
+import { timingSafeEqual } from 'node:crypto';
 import { type KMSClient, DecryptCommand, GenerateDataKeyCommand } from '@aws-sdk/client-kms';
 import type { Attestor } from '../../proto/attestation/types.ts';
 import type { BlobStore } from '../../proto/ports.ts';
@@ -107,8 +108,10 @@ export class Vault {
   /**
    * First run: obtains secrets.key from KMS (GenerateDataKey with an attested Recipient, so its
    * plaintext exists only here), stores its CiphertextBlob as `secrets.key`, seals `initialState`
-   * as generation 1. If a previous setup stored secrets.key but died before the DB, that key is
-   * reused. Refuses (ERR_ALREADY_SET_UP) when a secrets DB exists.
+   * as generation 1. Before storing or sealing anything under a new key it decrypts the blob once
+   * more, as unseal will, and requires the same key (see confirmSecretsKey). If a previous setup
+   * stored secrets.key but died before the DB, that key is reused. Refuses (ERR_ALREADY_SET_UP) when
+   * a secrets DB exists.
    */
   static async setup(opts: SetupOptions): Promise<Vault> {
     validateId(opts.cosignerId);
@@ -147,6 +150,7 @@ export class Vault {
         throw new CosignerError('ERR_KMS', 'KMS returned a malformed data key');
       }
       try {
+        await confirmSecretsKey(opts, blob, secretsKey);
         await opts.blobs.put(SECRETS_KEY_BLOB, blob, 0n);
       } catch (err) {
         secretsKey.fill(0);
@@ -247,6 +251,27 @@ export class Vault {
 
   private assertOpen(): void {
     if (!this.dbKey) throw new CosignerError('ERR_SEALED', 'the vault is closed');
+  }
+}
+
+/**
+ * AES-CBC in the KMS envelope has no integrity: a parent that flips bits of the IV flips the same
+ * bits of the first plaintext block, and open-envelope.ts cannot tell (the key is still 32 bytes,
+ * the padding still valid). Sealing the first DB under such a key would make the vault unopenable
+ * on the next boot, once the parent stops. So setup decrypts the CiphertextBlob it is about to store
+ * through KMS, exactly as unseal will, and refuses unless both releases agree.
+ *
+ * What this does not catch: a parent applying the same change to both responses. The result is
+ * then K xor D for a KMS key K the parent never sees, so nothing is disclosed; the DB sealed under
+ * it cannot be opened once the parent stops altering responses, which is a denial of service the
+ * trust model already concedes to the parent, and the sealed DB's AEAD refuses it at unseal.
+ */
+async function confirmSecretsKey(opts: SetupOptions, blob: Uint8Array, generated: Buffer): Promise<void> {
+  const again = await decryptSecretsKey(opts, blob, opts.keyArn);
+  const same = again.length === generated.length && timingSafeEqual(again, generated);
+  again.fill(0);
+  if (!same) {
+    throw new CosignerError('ERR_CMS_MALFORMED', 'the data key KMS generated differs from what Decrypt of its CiphertextBlob released: an envelope was altered in transit; nothing was stored');
   }
 }
 

@@ -3,6 +3,7 @@
 // and the count travels with the next batch, so logging can never exhaust enclave memory.
 import type { LogSink } from '../../proto/ports.ts';
 import type { Peer } from '../../proto/runtime/peer.ts';
+import { typedClient, type ServiceClient } from '../../proto/runtime/typed-service.ts';
 
 /** Limits of the enclave log queue. */
 export interface WireLogSinkOptions {
@@ -22,13 +23,13 @@ export class WireLogSink implements LogSink {
   private readonly maxQueued: number;
   private readonly maxLine: number;
   private readonly maxBatch: number;
-  private readonly parent: { Log(req: { lines: string[]; dropped: number }, o?: { deadlineMs?: number }): Promise<unknown> };
+  private readonly parent: Pick<ServiceClient<'cosigner.v1.Parent'>, 'Log'>;
 
   constructor(peer: Peer, opts: WireLogSinkOptions = {}) {
     this.maxQueued = opts.maxQueuedLines ?? 2048;
     this.maxLine = opts.maxLineBytes ?? 16 * 1024;
     this.maxBatch = opts.maxBatchLines ?? 256;
-    this.parent = peer.client('cosigner.v1.Parent');
+    this.parent = typedClient(peer, 'cosigner.v1.Parent');
   }
 
   /** Lines dropped so far and not yet reported to the parent. */

@@ -4,6 +4,7 @@
 import type { Duplex } from 'node:stream';
 import { CosignerError } from '../../proto/errors.ts';
 import type { Peer } from '../../proto/runtime/peer.ts';
+import { typedClient } from '../../proto/runtime/typed-service.ts';
 import { systemClock, type AwsCredentials, type BlobStore, type Clock, type CredentialSource, type Dial, type EnclavePorts, type StoredBlob } from '../../proto/ports.ts';
 import { WireLogSink, type WireLogSinkOptions } from './log-sink.ts';
 
@@ -14,19 +15,13 @@ export const MAX_BLOB_BYTES = 768 * 1024;
 const MAX_CRED_FIELD = 4096;
 const U64_MAX = (1n << 64n) - 1n;
 
-interface ParentClient {
-  BlobGet(req: { name: string }, o?: { deadlineMs?: number; signal?: AbortSignal }): Promise<{ found: boolean; data: Uint8Array; generation: bigint }>;
-  BlobPut(req: { name: string; data: Uint8Array; expectedGeneration: bigint }, o?: { deadlineMs?: number }): Promise<{ generation: bigint }>;
-  GetCredentials(req: Record<string, never>, o?: { deadlineMs?: number }): Promise<{ accessKeyId: string; secretAccessKey: string; sessionToken: string; expirationUnixMs: bigint }>;
-}
-
 function checkName(name: string): void {
   if (typeof name !== 'string' || !BLOB_NAME.test(name)) throw new CosignerError('ERR_INVALID_ARGUMENT', 'blob name must be 1-128 characters of [A-Za-z0-9._-]');
 }
 
 /** BlobStore over `cosigner.v1.Parent/BlobGet|BlobPut`. */
 export function wireBlobStore(peer: Peer, opts: { deadlineMs?: number } = {}): BlobStore {
-  const parent = peer.client<ParentClient>('cosigner.v1.Parent');
+  const parent = typedClient(peer, 'cosigner.v1.Parent');
   const deadlineMs = opts.deadlineMs ?? 30_000;
   return {
     async get(name: string): Promise<StoredBlob | null> {
@@ -52,7 +47,7 @@ export function wireBlobStore(peer: Peer, opts: { deadlineMs?: number } = {}): B
 
 /** CredentialSource over `cosigner.v1.Parent/GetCredentials`. */
 export function wireCredentials(peer: Peer, opts: { deadlineMs?: number } = {}): CredentialSource {
-  const parent = peer.client<ParentClient>('cosigner.v1.Parent');
+  const parent = typedClient(peer, 'cosigner.v1.Parent');
   return {
     async get(): Promise<AwsCredentials> {
       const r = await parent.GetCredentials({}, { deadlineMs: opts.deadlineMs ?? 15_000 });

@@ -20,6 +20,11 @@ export interface RunningCoordinator {
   /** `127.0.0.1:port` of the co-signer endpoint. */
   readonly cosignerUrl: string;
   readonly publicKeyPem: string;
+  /**
+   * The workspace owner's Ed25519 public key. The reference coordinator also holds the owner's private
+   * key, standing in for the owner's own device: a real deployment never gives it to the coordinator.
+   */
+  readonly ownerPublicKeyPem: string;
   issuePairingToken(userId: string, workspace: string, opts?: { lifetimeMs?: number }): string;
   /** Owner approval of a user's new key shares (same as POST /v1/users/:id/approve). */
   approveUser(userId: string): Promise<void>;
@@ -52,6 +57,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
     restUrl: `http://127.0.0.1:${restPort}`,
     cosignerUrl: `127.0.0.1:${tlsPort}`,
     publicKeyPem: st.key.publicKey.export({ format: 'pem', type: 'spki' }) as string,
+    ownerPublicKeyPem: st.ownerKey.publicKey.export({ format: 'pem', type: 'spki' }) as string,
     issuePairingToken: (userId, workspace, o = {}) => issuePairingToken(st, userId, workspace, o),
     approveUser: (userId) => approveUser(st, userId),
     createTransaction: (input) => createTransaction(st, input),

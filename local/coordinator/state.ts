@@ -95,10 +95,10 @@ export interface Pairing {
   readonly keys: UserKey[];
 }
 
-export function loadOrCreateKey(dir: string | undefined): { privateKey: KeyObject; publicKey: KeyObject } {
+export function loadOrCreateKey(dir: string | undefined, name = 'coordinator-key.pem'): { privateKey: KeyObject; publicKey: KeyObject } {
   if (dir) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const file = path.join(dir, 'coordinator-key.pem');
+    const file = path.join(dir, name);
     if (existsSync(file)) {
       const privateKey = createPrivateKey(readFileSync(file, 'utf8'));
       return { privateKey, publicKey: createPublicKey(privateKey) };
@@ -144,6 +144,8 @@ export function saveMarks(dir: string | undefined, marks: Marks): void {
 export interface CoordinatorState {
   readonly dir: string | undefined;
   readonly key: { privateKey: KeyObject; publicKey: KeyObject };
+  /** Stand-in for the owner's device (see RunningCoordinator.ownerPublicKeyPem). */
+  readonly ownerKey: { privateKey: KeyObject; publicKey: KeyObject };
   readonly now: () => number;
   readonly threshold: number;
   /** Participant identifiers 1..n; the co-signer is 1. */
@@ -164,6 +166,7 @@ export interface CoordinatorState {
 
 export function createState(opts: CoordinatorOptions): CoordinatorState {
   const key = loadOrCreateKey(opts.dir);
+  const ownerKey = loadOrCreateKey(opts.dir, 'owner-key.pem');
   const threshold = opts.threshold ?? 2;
   const signer = opts.cryptoWorkers ? workerSigner(opts.cryptoWorkers) : localSigner();
   const n = opts.participants ?? 2;
@@ -171,6 +174,7 @@ export function createState(opts: CoordinatorOptions): CoordinatorState {
   return {
     dir: opts.dir,
     key,
+    ownerKey,
     now: opts.now ?? Date.now,
     threshold,
     participants: Array.from({ length: n }, (_, i) => i + 1),

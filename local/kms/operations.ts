@@ -89,6 +89,7 @@ function keyOperations(ctx: OperationContext): Record<string, Operation> {
     async GetKeyPolicy(b, p) {
       const k = requireKey(store, b.KeyId);
       authorize(k, p, 'GetKeyPolicy', {});
+      if (b.PolicyName !== undefined && b.PolicyName !== 'default') throw new KmsError('NotFoundException', 'No such policy exists');
       return { Policy: JSON.stringify(k.policy), PolicyName: 'default' };
     },
     async PutKeyPolicy(b, p) {

@@ -35,6 +35,7 @@ export const COMMANDS = {
       'kms-endpoint': { type: 'string' },
       'coordinator-url': { type: 'string' },
       'coordinator-public-key': { type: 'string' },
+      'owner-public-key': { type: 'string' },
       ...CALLBACK_OPTIONS,
     },
     positionals: [0, 0],

@@ -80,6 +80,9 @@ async function setupCommand(p: ParsedCommand, io: CliIo, prompter: Prompter | nu
   const v = p.values;
   const kmsKeyArn = await required(p, prompter, 'kms-key-arn', 'KMS key ARN');
   const region = await required(p, prompter, 'region', 'AWS region');
+  // The owner's key decides every later change to this co-signer: it comes from the owner, as a file.
+  const ownerKeyFile = await required(p, prompter, 'owner-public-key', 'File with the workspace owner\'s Ed25519 public key (PEM)');
+  const ownerPublicKeyPem = await readSmall(ownerKeyFile);
   let pairingToken = v['pairing-token'] as string | undefined;
   if (pairingToken === undefined && prompter) pairingToken = await prompter.ask('Pairing token for the first API user (empty: pair later with add-user)');
   const callback = await callbackFromFlags(v, io, prompter);
@@ -91,6 +94,7 @@ async function setupCommand(p: ParsedCommand, io: CliIo, prompter: Prompter | nu
     ...(v['kms-endpoint'] ? { kmsEndpoint: v['kms-endpoint'] } : {}),
     ...(v['coordinator-url'] ? { coordinatorUrl: v['coordinator-url'] } : {}),
     ...(coordinatorPublicKeyPem ? { coordinatorPublicKeyPem } : {}),
+    ownerPublicKeyPem,
     ...(callback ? { callback } : {}),
   };
   if (!p.json) io.stderr('setup: creating secrets.key with KMS inside the enclave and sealing the secrets DB…\n');
@@ -282,6 +286,14 @@ function humanLogLine(line: string): string {
   }
 }
 
+/** What `status` says about the KMS key policy the enclave checked (docs/key-policy.md). */
+function kmsPolicyLine(e: Obj): string {
+  if (e.kmsPolicy !== 'changeable') return 'admitted; nobody may change it';
+  // Principal strings come from the policy: strip control characters before they reach a terminal.
+  const editors = ((e.kmsPolicyEditors ?? []) as unknown[]).map((x) => s(x).replace(/[\x00-\x1f\x7f]/g, '?'));
+  return `admitted; may still be changed (PutKeyPolicy/CreateGrant) by ${editors.length ? editors.join(', ') : 'some principal'}`;
+}
+
 function renderStatus(r: Obj): string {
   const d = (r.daemon ?? {}) as Obj;
   const sup = (r.supervisor ?? {}) as Obj;
@@ -298,6 +310,8 @@ function renderStatus(r: Obj): string {
   if (e) {
     lines.push(`secrets    ${s(e.state)}${e.errorCode ? ` (${s(e.errorCode)}: ${s(e.errorMessage)})` : ''}, attestation ${s(e.attestationMode)}${e.localMode ? ', LOCAL MODE' : ''}`);
     lines.push(`users      ${s(e.users)} (${s(e.pendingUsers)} pending), coordinator ${s(e.coordinator)}, open sessions ${s(e.openSessions)}`);
+    if (e.ownerKeyFingerprint) lines.push(`owner key  sha256 ${s(e.ownerKeyFingerprint)}`);
+    if (e.kmsPolicy) lines.push(`key policy ${kmsPolicyLine(e)}`);
     for (const n of (e.notes ?? []) as string[]) lines.push(`note       ${n}`);
   } else {
     lines.push('secrets    unknown (enclave not connected)');

@@ -4,6 +4,10 @@
 // Validation is strict: unknown fields, wrong types and oversized strings are ERR_INVALID_ARGUMENT
 // before anything reaches the enclave (which validates again: it trusts nothing from the parent).
 import { CosignerError, type ErrorCode } from '../../proto/errors.ts';
+import type { ServiceHandlers } from '../../proto/runtime/typed-service.ts';
+
+/** A method of the enclave's `cosigner.v1.Control` service (proto/control.proto). */
+export type ControlRpc = keyof ServiceHandlers<'cosigner.v1.Control'>;
 
 /** Largest request line accepted. */
 export const MAX_REQUEST_BYTES = 64 * 1024;
@@ -40,6 +44,7 @@ export const METHODS = {
       kmsEndpoint: { type: 'string', max: 2048 },
       coordinatorUrl: { type: 'string', max: 2048 },
       coordinatorPublicKeyPem: { type: 'string', max: PEM },
+      ownerPublicKeyPem: { type: 'string', max: PEM },
       pairingToken: { type: 'string', max: 8192 },
       callback: callbackSpec,
     },
@@ -73,7 +78,7 @@ export const METHODS = {
       timeoutMs: { type: 'int', min: 1000, max: 3_600_000 },
     },
   },
-} as const satisfies Record<string, { forward?: string; params: Record<string, Field> }>;
+} as const satisfies Record<string, { forward?: ControlRpc; params: Record<string, Field> }>;
 
 export type Method = keyof typeof METHODS;
 

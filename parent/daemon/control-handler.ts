@@ -6,7 +6,8 @@ import type pino from 'pino';
 import { CosignerError } from '../../proto/errors.ts';
 import type { DaemonConfig } from '../config/config.ts';
 import type { BoundedQueue } from '../control/queue.ts';
-import { METHODS, type ControlRequest } from '../control/protocol.ts';
+import { METHODS, type ControlRequest, type ControlRpc } from '../control/protocol.ts';
+import type { CallOptions } from '../../proto/runtime/peer.ts';
 import { liveSize, readFrom, readLogs } from '../logs/read-logs.ts';
 import type { Supervisor } from '../supervisor/supervisor.ts';
 import type { EnclaveLink } from './enclave-link.ts';
@@ -45,13 +46,14 @@ export function createControlHandler(deps: ControlHandlerDeps): (req: ControlReq
   });
 
   return async (req: ControlRequest): Promise<unknown> => {
-    const spec = METHODS[req.method] as { forward?: string };
+    const spec = METHODS[req.method] as { forward?: ControlRpc };
     if (spec.forward) {
       const rpc = spec.forward;
       return queue.run(async () => {
         const params = { ...req.params } as Record<string, unknown>;
         if (req.method === 'getAttestation') params.nonce = Buffer.from(String(params.nonce ?? ''), 'hex');
-        const fn = link.control()[rpc];
+        // params were checked against METHODS (protocol.ts), not against the generated request type.
+        const fn = link.control()[rpc] as ((req: unknown, o: CallOptions) => Promise<unknown>) | undefined;
         if (!fn) throw new CosignerError('ERR_NOT_IMPLEMENTED', `the enclave does not offer ${rpc}`);
         const res = await fn.call(link.control(), params, { deadlineMs: config.requestTimeoutMs });
         // Operator actions that change the co-signer are on record; reads are not logged.

@@ -7,11 +7,12 @@ import type { Duplex } from 'node:stream';
 import type pino from 'pino';
 import { CosignerError, toCosignerError } from '../../proto/errors.ts';
 import { Peer } from '../../proto/runtime/peer.ts';
+import { typedClient, type ServiceClient } from '../../proto/runtime/typed-service.ts';
 import { serveEnclavePorts } from '../wire/serve-ports.ts';
 import type { BlobStore, CredentialSource } from '../../proto/ports.ts';
 
 /** The enclave's Control service as the parent calls it (proto/control.proto, camelCase fields). */
-export type ControlClientApi = Record<string, (req: Record<string, unknown>, opts?: { deadlineMs?: number }) => Promise<Record<string, unknown>>>;
+export type ControlClientApi = ServiceClient<'cosigner.v1.Control'>;
 
 export interface EnclaveLinkOptions {
   readonly wireUrl: string;
@@ -92,7 +93,7 @@ export class EnclaveLink extends EventEmitter {
         }
         serveEnclavePorts(peer, { blobs: this.o.blobs, credentials: this.o.credentials, relay: this.o.relay, onLog: this.o.onLog });
         this.#peer = peer;
-        this.#control = peer.client<ControlClientApi>('cosigner.v1.Control');
+        this.#control = typedClient(peer, 'cosigner.v1.Control');
         this.#connectedAt = new Date();
         this.#lastError = null;
         peer.once('close', (err?: CosignerError) => {

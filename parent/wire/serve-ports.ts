@@ -4,6 +4,7 @@
 import type { Duplex } from 'node:stream';
 import { CosignerError } from '../../proto/errors.ts';
 import type { Peer } from '../../proto/runtime/peer.ts';
+import { serveTyped } from '../../proto/runtime/typed-service.ts';
 import type { BlobStore, CredentialSource } from '../../proto/ports.ts';
 
 /** What the parent provides to the enclave. */
@@ -26,13 +27,13 @@ export function serveEnclavePorts(peer: Peer, deps: EnclavePortDeps): void {
     if (typeof name !== 'string' || !BLOB_NAME.test(name)) throw new CosignerError('ERR_INVALID_ARGUMENT', 'invalid blob name');
     return name;
   };
-  peer.register('cosigner.v1.Parent', {
-    async BlobGet(req: { name: string }) {
+  serveTyped(peer, 'cosigner.v1.Parent', {
+    async BlobGet(req) {
       const b = await deps.blobs.get(checkName(req.name));
       if (!b) return { found: false, data: new Uint8Array(0), generation: 0n };
       return { found: true, data: b.data, generation: b.generation };
     },
-    async BlobPut(req: { name: string; data: Uint8Array; expectedGeneration: bigint }) {
+    async BlobPut(req) {
       const generation = await deps.blobs.put(checkName(req.name), req.data, req.expectedGeneration);
       return { generation };
     },
@@ -45,7 +46,7 @@ export function serveEnclavePorts(peer: Peer, deps: EnclavePortDeps): void {
         expirationUnixMs: c.expiration ? BigInt(c.expiration.getTime()) : 0n,
       };
     },
-    async Log(req: { lines: string[]; dropped: number }) {
+    async Log(req) {
       if (req.lines.length > MAX_LOG_LINES) throw new CosignerError('ERR_LIMIT_EXCEEDED', `at most ${MAX_LOG_LINES} log lines per batch`);
       if (req.dropped > 0) deps.onLog(JSON.stringify({ level: 40, msg: 'enclave dropped log lines', dropped: req.dropped, component: 'wire' }));
       for (const line of req.lines) deps.onLog(line.length > MAX_LOG_LINE ? line.slice(0, MAX_LOG_LINE) : line);

@@ -21,7 +21,8 @@ export interface PlainCborLimits {
 /**
  * Throws unless `bytes` is exactly one definite-length CBOR item made of unsigned/negative
  * integers, byte and text strings, arrays, maps, false/true/null, with no tags except the allowed
- * top-level ones, within the depth and item limits, and with no trailing bytes.
+ * top-level ones, no map with two equal keys, within the depth and item limits, and with no
+ * trailing bytes.
  */
 export function assertPlainCbor(bytes: Uint8Array, limits: PlainCborLimits): void {
   let pos = 0;
@@ -72,7 +73,24 @@ export function assertPlainCbor(bytes: Uint8Array, limits: PlainCborLimits): voi
         // Each entry needs at least one byte: a length beyond what is left is a lie, not a loop.
         const entries = major === 5 ? len * 2 : len;
         if (entries > bytes.length - pos) fail('truncated container');
-        for (let i = 0; i < entries; i++) item(depth + 1, false);
+        if (major === 4) {
+          for (let i = 0; i < entries; i++) item(depth + 1, false);
+          return;
+        }
+        // cbor-x keeps the last of two equal keys, so a duplicate would let this reader see a value
+        // another reader (taking the first) never saw. Refused, nested maps included.
+        const seen = new Set<string>();
+        for (let i = 0; i < len; i++) {
+          const keyStart = pos;
+          item(depth + 1, false);
+          const key = keyIdentity(bytes, keyStart, pos);
+          if (seen.has(key)) {
+            pos = keyStart;
+            fail('duplicate map key');
+          }
+          seen.add(key);
+          item(depth + 1, false);
+        }
         return;
       }
       case 6: {
@@ -89,4 +107,26 @@ export function assertPlainCbor(bytes: Uint8Array, limits: PlainCborLimits): voi
   };
   item(0, true);
   if (pos !== bytes.length) fail('trailing bytes');
+}
+
+// Encoded head length by additional info (the gate has already refused 28..31).
+const HEAD_LEN: Record<number, number> = { 24: 2, 25: 3, 26: 5, 27: 9 };
+
+/**
+ * What makes two already-validated map keys equal to cbor-x: integers by sign and value, strings by
+ * major type and content. Comparing raw bytes alone would miss the same key written with a longer
+ * (non-minimal) head, e.g. 0x01 and 0x1801, which cbor-x decodes to the same number.
+ */
+function keyIdentity(bytes: Uint8Array, start: number, end: number): string {
+  const ib = bytes[start] as number;
+  const major = ib >> 5;
+  const info = ib & 0x1f;
+  const head = info < 24 ? 1 : (HEAD_LEN[info] as number);
+  if (major === 0 || major === 1) {
+    let v = info < 24 ? BigInt(info) : 0n;
+    for (let i = start + 1; i < start + head; i++) v = v * 256n + BigInt(bytes[i] as number);
+    return `${major}:${v}`;
+  }
+  if (major === 2 || major === 3) return `${major}:${Buffer.from(bytes.subarray(start + head, end)).toString('hex')}`;
+  return `raw:${Buffer.from(bytes.subarray(start, end)).toString('hex')}`;
 }

@@ -4,7 +4,9 @@
 //
 // user_data = SHA-256( field(DOMAIN) ‖ field(spki DER) ‖ u32be(protocolVersion) ‖ field(UTF-8 buildId) )
 // where field(x) = u32be(len(x)) ‖ x and DOMAIN = "nitro-cosigner/identity/v1". The length prefixes
-// make the encoding injective: no two inputs share the bytes that are hashed.
+// make the encoding injective: no two inputs share the bytes that are hashed. Once the enclave has
+// checked its KMS key policy, `‖ field(u8 kmsPolicyChangeable)` follows (1: some principal may still
+// change the policy or add grants): an appended length-prefixed field keeps the encoding injective.
 import { createHash } from 'node:crypto';
 import { CosignerError } from '../errors.ts';
 import { equalBytes } from './document.ts';
@@ -24,6 +26,11 @@ export interface IdentityFields {
   readonly protocolVersion: number;
   /** Build id of the enclave bundle (enclave/services/build-id.ts). */
   readonly buildId: string;
+  /**
+   * Whether some principal may still change the KMS key policy (kms:PutKeyPolicy, kms:CreateGrant),
+   * as the enclave read it (proto/kms/policy-admission.ts). Absent before the policy was checked.
+   */
+  readonly kmsPolicyChangeable?: boolean | undefined;
 }
 
 function u32(n: number): Uint8Array {
@@ -41,6 +48,10 @@ export function identityEncoding(f: IdentityFields): Uint8Array {
   if (typeof f.buildId !== 'string' || build.length === 0 || build.length > MAX_BUILD_ID_BYTES) throw new CosignerError('ERR_INVALID_ARGUMENT', `buildId must be 1..${MAX_BUILD_ID_BYTES} bytes of UTF-8`);
   const domain = new TextEncoder().encode(IDENTITY_DOMAIN);
   const parts = [u32(domain.length), domain, u32(key.length), key, u32(f.protocolVersion), u32(build.length), build];
+  if (f.kmsPolicyChangeable !== undefined) {
+    if (typeof f.kmsPolicyChangeable !== 'boolean') throw new CosignerError('ERR_INVALID_ARGUMENT', 'kmsPolicyChangeable must be a boolean');
+    parts.push(u32(1), Uint8Array.of(f.kmsPolicyChangeable ? 1 : 0));
+  }
   return new Uint8Array(Buffer.concat(parts));
 }
 

@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { CosignerError, isErrorCode, toCosignerError } from '../errors.ts';
-import { AuthChannel, parseEnvelope, type Envelope } from './envelope.ts';
+import { type AuthChannel, parseEnvelope, type Envelope } from './envelope.ts';
 import { FrameDecoder, encodeFrame } from './framing.ts';
 
 /** Handles a request from the peer; the resolved value is the reply's result. */

@@ -52,6 +52,8 @@ export const ADMIN_ACTIONS = [
 ];
 /** Actions the enclave needs, each only with an attested recipient of the measured image. */
 export const ENCLAVE_ACTIONS = ['kms:Decrypt', 'kms:GenerateDataKey'];
+/** What the instance role may do without attestation: read the policy the enclave checks. */
+export const ENCLAVE_READ_ACTIONS = ['kms:GetKeyPolicy'];
 
 function invalid(msg: string): never {
   throw new CosignerError('ERR_CONFIG_INVALID', msg);
@@ -108,7 +110,8 @@ function conditionFor(m: Measurements, pcr8: string | undefined): Record<string,
 /**
  * Builds the KMS key policy: the administrator manages the key (no Decrypt); the instance role may
  * Decrypt and GenerateDataKey only for a Recipient attested with the image's PCRs (one statement per
- * measurement set, so `also` admits an upgrade target alongside the running image).
+ * measurement set, so `also` admits an upgrade target alongside the running image), and may read
+ * the policy (GetKeyPolicy) so the enclave can check it.
  *
  * @example buildKeyPolicy({ measurements, instanceRoleArn: 'arn:aws:iam::111122223333:role/cosigner', adminArn: 'arn:aws:iam::111122223333:role/admin' })
  */
@@ -131,6 +134,9 @@ export function buildKeyPolicy(input: BuildKeyPolicyInput): KeyPolicy {
       Condition: { StringEqualsIgnoreCase: conditionFor(m, pcr8) },
     });
   });
+  // The enclave reads the policy before it uses the key and refuses one that lets anyone else use
+  // it (proto/kms/policy-admission.ts). Reading a policy reveals no secret: no condition needed.
+  statements.push({ Sid: 'EnclaveReadsPolicy', Effect: 'Allow', Principal: { AWS: role }, Action: [...ENCLAVE_READ_ACTIONS], Resource: '*' });
   return { Version: '2012-10-17', Id: 'nitro-cosigner-key-policy', Statement: statements };
 }
 

@@ -8,6 +8,12 @@ import { loadSchema } from './schema.ts';
 export const DEFAULT_MAX_FRAME_BYTES = 1024 * 1024;
 /** Hard ceiling for the configurable limit. */
 export const MAX_FRAME_BYTES_CEILING = 16 * 1024 * 1024;
+/**
+ * Largest first frame of a connection. The first frame is always the handshake (or a goaway refusing
+ * the connection), a few hundred bytes: a connection that has not completed the handshake can make
+ * the receiver hold no more than this, whatever its length prefix says.
+ */
+export const HANDSHAKE_MAX_FRAME_BYTES = 4096;
 
 /**
  * A decoded Frame: protobufjs message with the `kind` oneof getter. A StreamData frame taken by the
@@ -193,8 +199,13 @@ export class FrameDecoder {
   private chunks: Buffer[] = [];
   private buffered = 0;
   private need = -1; // body length of the frame being assembled, -1 = prefix not read yet
+  private firstFrame = true;
 
-  constructor(private readonly maxFrameBytes = DEFAULT_MAX_FRAME_BYTES) {}
+  /** `firstFrameMaxBytes` (default: maxFrameBytes) bounds the first frame only (the handshake). */
+  constructor(
+    private readonly maxFrameBytes = DEFAULT_MAX_FRAME_BYTES,
+    private readonly firstFrameMaxBytes = maxFrameBytes,
+  ) {}
 
   /** Bytes currently held for an incomplete frame. */
   get pendingBytes(): number {
@@ -211,9 +222,11 @@ export class FrameDecoder {
       if (this.need < 0) {
         if (this.buffered < 4) return out;
         const len = this.peekPrefix();
-        if (len > this.maxFrameBytes) {
-          throw new CosignerError('ERR_FRAME_TOO_LARGE', `incoming frame of ${len} bytes exceeds the limit of ${this.maxFrameBytes}`);
+        const limit = this.firstFrame ? Math.min(this.firstFrameMaxBytes, this.maxFrameBytes) : this.maxFrameBytes;
+        if (len > limit) {
+          throw new CosignerError('ERR_FRAME_TOO_LARGE', `incoming ${this.firstFrame ? 'first ' : ''}frame of ${len} bytes exceeds the limit of ${limit}`);
         }
+        this.firstFrame = false;
         this.consume(4);
         this.need = len;
       }

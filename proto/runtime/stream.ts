@@ -294,3 +294,20 @@ export class MuxStream extends Duplex {
     cb(err);
   }
 }
+
+/** Pipes a tunnel stream and its target socket both ways with backpressure; an error ends both. */
+export function splice(stream: MuxStream, target: Duplex): void {
+  target.on('error', (e: NodeJS.ErrnoException) => {
+    stream.destroy(new CosignerError('ERR_EGRESS_FAILED', `relay target error: ${e.code ?? 'io'}`));
+  });
+  stream.on('error', () => target.destroy());
+  stream.on('close', () => {
+    if (!target.destroyed && !target.writableEnded) target.destroy();
+  });
+  target.on('close', () => {
+    if (!stream.destroyed && !stream.writableEnded) stream.destroy(new CosignerError('ERR_EGRESS_FAILED', 'relay target closed'));
+  });
+  target.pipe(stream);
+  // Received data goes straight to the target, credit returning as its writes complete.
+  stream.pipeInto(target);
+}

@@ -15,7 +15,7 @@ import { FrostSigningSession } from '../../enclave/mpc/signing-session.ts';
 import { verifyWithStandardVerifier } from '../../enclave/mpc/suites.ts';
 import type { KeyShareRecord, SecretsState, ThresholdScheme } from '../../enclave/vault/records.ts';
 import { sealDb } from '../../enclave/vault/sealed-db.ts';
-import { verifyWithStandardVerifier as verifyFinal } from '../../scripts/demo.ts';
+import { verifyWithStandardVerifier as verifyFinal } from '../../local/demo.ts';
 import { setUpStack } from '../e2e/helpers.ts';
 
 const SCHEME: ThresholdScheme = 'frost-ed25519';

@@ -4,14 +4,14 @@ import { createHash, createPublicKey } from 'node:crypto';
 import fsp from 'node:fs/promises';
 import { FileBlobStore, type StoreFs } from '../../parent/storage/file-blob-store.ts';
 import { callDaemon } from '../../parent/control/client.ts';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { DevAuthority } from '../../enclave/dev/dev-authority.ts';
 import { checkIdentityUserData } from '../../proto/attestation/identity.ts';
 import { verifyAttestation } from '../../proto/attestation/verify.ts';
 import { PROTOCOL_VERSION } from '../../proto/runtime/schema.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { verifyWithStandardVerifier } from '../../scripts/demo.ts';
+import { verifyWithStandardVerifier } from '../../local/demo.ts';
 import { cliJson, setUpStack, type E2eStack } from './helpers.ts';
 
 const msg = (s: string): string => createHash('sha256').update(s).digest('hex');
@@ -102,7 +102,9 @@ describe('end to end: the demo flow', () => {
   });
 
   it('a second setup is refused and nothing is overwritten', async () => {
-    const r = await e.stack.cli(['setup', '--json', '--yes', '--kms-key-arn', e.stack.kms!.keyArn, '--region', e.stack.kms!.region]);
+    const ownerPem = join(e.stack.dir, 'owner-again.pem');
+    writeFileSync(ownerPem, e.stack.coordinator!.ownerPublicKeyPem);
+    const r = await e.stack.cli(['setup', '--json', '--yes', '--kms-key-arn', e.stack.kms!.keyArn, '--region', e.stack.kms!.region, '--owner-public-key', ownerPem]);
     expect(r.code).not.toBe(0);
     expect(JSON.stringify(cliJson(r))).toMatch(/ERR_ALREADY_SET_UP|ERR_INVALID_ARGUMENT/);
     const tx = await e.tx({ asset: 'ETH', amount: '1', scheme: 'frost-ed25519', payload: msg('still works') });
@@ -118,9 +120,11 @@ describe('end to end: the demo flow', () => {
     const measurements = JSON.parse(readFileSync(join(dirname(String((cliJson(await e.stack.cli(['status', '--json'])).result as { supervisor: { image: string } }).supervisor.image)), 'measurements-dev.json'), 'utf8')) as { Measurements: { PCR0: string } };
     const v = verifyAttestation(doc, { roots: [{ pem: root }], nonce: Buffer.from(nonce, 'hex'), maxAgeMs: 60_000, expectPcrs: { 0: measurements.Measurements.PCR0 } });
     const pk = cliJson(await e.stack.cli(['print-public-key', '--json'])).result as { publicKeyPem: string };
-    const st = cliJson(await e.stack.cli(['status', '--json'])).result as { enclave: { buildId: string } };
+    const st = cliJson(await e.stack.cli(['status', '--json'])).result as { enclave: { buildId: string; kmsPolicy: string } };
     const spki = new Uint8Array(createPublicKey(pk.publicKeyPem).export({ format: 'der', type: 'spki' }));
-    checkIdentityUserData(v.userData, { callbackSigningPublicKeyDer: spki, protocolVersion: PROTOCOL_VERSION, buildId: st.enclave.buildId });
+    // The generated key policy lets its administrator change it: the identity binds that.
+    expect(st.enclave.kmsPolicy).toBe('changeable');
+    checkIdentityUserData(v.userData, { callbackSigningPublicKeyDer: spki, protocolVersion: PROTOCOL_VERSION, buildId: st.enclave.buildId, kmsPolicyChangeable: true });
     // and it is not an AWS document, nor one for another nonce
     expect(() => verifyAttestation(doc, { nonce: Buffer.from(nonce, 'hex') })).toThrow();
     expect(() => verifyAttestation(doc, { roots: [{ pem: root }], nonce: Buffer.from('b2'.repeat(16), 'hex') })).toThrow();

@@ -5,7 +5,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { callDaemon } from '../../parent/control/client.ts';
-import { verifyWithStandardVerifier } from '../../scripts/demo.ts';
+import { verifyWithStandardVerifier } from '../../local/demo.ts';
 import { buildIdFor } from '../../enclave/services/build-id.ts';
 import { cliJson, setUpStack, type E2eStack, type TxRecord } from './helpers.ts';
 

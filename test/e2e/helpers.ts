@@ -87,7 +87,9 @@ export async function setUpStack(opts: { callback?: LocalStackOptions['callback'
     await stack.waitReady(30_000);
     const coordPem = join(dir, 'coordinator.pem');
     await writeFile(coordPem, stack.coordinator!.publicKeyPem);
-    const setup = await stack.cli(['setup', '--json', '--yes', '--kms-key-arn', stack.kms!.keyArn, '--region', stack.kms!.region, '--kms-endpoint', stack.kms!.url, '--coordinator-url', stack.coordinatorEndpoint!, '--coordinator-public-key', coordPem]);
+    const ownerPem = join(dir, 'owner.pem');
+    await writeFile(ownerPem, stack.coordinator!.ownerPublicKeyPem);
+    const setup = await stack.cli(['setup', '--json', '--yes', '--kms-key-arn', stack.kms!.keyArn, '--region', stack.kms!.region, '--kms-endpoint', stack.kms!.url, '--coordinator-url', stack.coordinatorEndpoint!, '--coordinator-public-key', coordPem, '--owner-public-key', ownerPem]);
     if (setup.code !== 0) throw new Error(`setup failed: ${setup.stdout} ${setup.stderr}`);
     const pk = cliJson(await stack.cli(['print-public-key', '--json'])).result as { publicKeyPem: string };
     const handler = (await stack.startHandler({ cosignerPublicKeyPem: pk.publicKeyPem, rules: { maxAmountPerAsset: { ETH: '10' } } }))!;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import pino from 'pino';
+import type pino from 'pino';
 import { checkConfigChangeRequest, checkTxRequest } from '../../../enclave/approval/policy.ts';
 import { recordDecision, cleanReason, MAX_REASON_CHARS } from '../../../enclave/approval/audit.ts';
 import type { ApiUserRecord } from '../../../enclave/vault/records.ts';

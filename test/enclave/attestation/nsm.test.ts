@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { Decoder, Encoder } from 'cbor-x';
 import { describe, expect, it } from 'vitest';
 import { CosignerError } from '../../../proto/errors.ts';
-import { createAttestor } from '../../../enclave/attestation/create-attestor.ts';
+import { createAttestor } from '../../../enclave/dev/create-attestor.ts';
 import { loadNsmNative, NSM_ADDON_PATH, NsmAttestor, openNsmDevice, type NsmTransport } from '../../../enclave/attestation/nsm.ts';
 import { decodeNsmResponse, encodeNsmRequest } from '../../../enclave/attestation/nsm-protocol.ts';
 import { SEQUENCE_PROD } from '../../proto/attestation/vectors.ts';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CosignerError } from '../../../proto/errors.ts';
-import { createAttestor } from '../../../enclave/attestation/create-attestor.ts';
+import { createAttestor } from '../../../enclave/dev/create-attestor.ts';
 import { DEV_CA_FILES, DEV_LEAF_LIFETIME_MS, DevAttestor, DevAuthority } from '../../../enclave/dev/dev-authority.ts';
 import { extendFromZero, measureBundle } from '../../../proto/attestation/measure.ts';
 import { checkAttestation, verifyAttestation } from '../../../proto/attestation/verify.ts';

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Duplex } from 'node:stream';
+import type { Duplex } from 'node:stream';
 import { DescribeKeyCommand } from '@aws-sdk/client-kms';
 import { createKmsClient } from '../../../enclave/kms/client.ts';
 import { kmsError } from '../../../enclave/kms/errors.ts';

@@ -8,7 +8,8 @@ import { checkBer } from '../../../enclave/kms/ber.ts';
 import { buildEnvelope } from '../../../local/kms/cms.ts';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-const vectors = path.resolve(repoRoot, '..', 'shared', 'vectors', 'kms-cms');
+// Copies of the shared kms-cms vectors (see test/fixtures/cms/README.md).
+const vectors = path.resolve(repoRoot, 'test', 'fixtures', 'cms');
 const v = (f: string): Buffer => readFileSync(path.join(vectors, f));
 const keys = generateKeyPairSync('rsa', { modulusLength: 2048 });
 

@@ -25,7 +25,7 @@ describe('Control service', () => {
     await cosigner.boot();
     const svc = createControlService(cosigner, logger);
     expect((await svc.Status!({}, ctx)).state).toBe('not-set-up');
-    const setup = await svc.Setup!({ ...SETUP, pairingToken: 'token9', callback: { url: '', authMode: '', handlerPublicKeyPem: '', certificatePem: '', rootCaPem: '' } }, ctx);
+    const setup = await svc.Setup!({ ...SETUP, kmsEndpoint: '', pairingToken: 'token9', callback: { url: '', authMode: '', handlerPublicKeyPem: '', certificatePem: '', rootCaPem: '' } }, ctx);
     expect(setup.cosignerId).toMatch(/^[0-9a-f-]{36}$/);
     expect((setup.user as { status: string }).status).toBe('pending');
     expect((setup.status as { users: number }).users).toBe(1);
@@ -47,7 +47,7 @@ describe('Control service', () => {
     const cosigner = new Cosigner({ backends, attestor: fakeAttestor(), buildId: 'b', localMode: false, logger, clock: instantClock() });
     const svc = createControlService(cosigner, logger);
     await cosigner.boot();
-    const e = await rejectCode(svc.Unseal!({}, ctx));
+    const e = await rejectCode(svc.Unseal!({ allowRollbackTo: '' }, ctx));
     expect(e.code).toBe('ERR_INTERNAL');
     expect(e.message).not.toContain('0123456789abcdef');
     expect(lines.join('')).not.toContain('0123456789abcdef');
@@ -66,7 +66,7 @@ describe('Control service', () => {
     const slow = { ...attestor, attest: async () => { await gate; return new Uint8Array(1); } };
     const cosigner = new Cosigner({ backends, attestor: slow, buildId: 'b', localMode: false, logger, clock: instantClock() });
     const svc = createControlService(cosigner, logger);
-    const pending = Array.from({ length: CONTROL_LIMITS.maxConcurrentRequests }, () => svc.GetAttestation!({}, ctx));
+    const pending = Array.from({ length: CONTROL_LIMITS.maxConcurrentRequests }, () => svc.GetAttestation!({ nonce: new Uint8Array(0) }, ctx));
     const e = await rejectCode(svc.Status!({}, ctx));
     expect(e.code).toBe('ERR_BUSY');
     release();

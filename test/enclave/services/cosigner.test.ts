@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createPublicKey } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync } from 'node:crypto';
+import { ownerKeyFingerprint } from '../../../proto/coordinator/owner-approval.ts';
 import { CosignerError } from '../../../proto/errors.ts';
 import { Cosigner } from '../../../enclave/services/cosigner.ts';
 import { captureLogger, FakeBackends, fakeAttestor, instantClock, SETUP } from './fakes.ts';
@@ -60,6 +61,19 @@ describe('Cosigner lifecycle', () => {
     expect(await code(cosigner.setup({ ...SETUP, region: 'us-east-1\n' + 'x'.repeat(40) }))).toBe('ERR_INVALID_ARGUMENT');
     expect(await code(cosigner.setup({ ...SETUP, callback: { url: 'https://h.example:443' } }))).toBe('ERR_INVALID_ARGUMENT');
     expect(cosigner.status().state).toBe('not-set-up');
+  });
+
+  it('requires the workspace owner\'s Ed25519 key at setup and shows its fingerprint in status', async () => {
+    const { cosigner } = make();
+    await cosigner.boot();
+    const { ownerPublicKeyPem: _omit, ...withoutOwner } = SETUP;
+    expect(await code(cosigner.setup(withoutOwner))).toBe('ERR_INVALID_ARGUMENT');
+    const p256 = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' });
+    expect(await code(cosigner.setup({ ...SETUP, ownerPublicKeyPem: p256 }))).toBe('ERR_INVALID_ARGUMENT');
+    expect(cosigner.status().state).toBe('not-set-up');
+    expect(cosigner.status().ownerKeyFingerprint).toBe('');
+    await cosigner.setup(SETUP);
+    expect(cosigner.status().ownerKeyFingerprint).toBe(ownerKeyFingerprint(SETUP.ownerPublicKeyPem));
   });
 
   it('a setup cut short by a full disk can be finished with the same data key; a complete one cannot', async () => {

@@ -159,9 +159,13 @@ export const COORDINATOR_PEM = `-----BEGIN PUBLIC KEY-----
 MCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=
 -----END PUBLIC KEY-----`;
 
+/** The workspace owner's Ed25519 key (public half; the tests that sign owner approvals make their own). */
+export const OWNER_PEM = `-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=\n-----END PUBLIC KEY-----`;
+
 export const SETUP = {
   kmsKeyArn: 'arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab',
   region: 'us-east-1',
   coordinatorUrl: '127.0.0.1:7443',
   coordinatorPublicKeyPem: COORDINATOR_PEM,
+  ownerPublicKeyPem: OWNER_PEM,
 };

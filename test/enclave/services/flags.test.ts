@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { parseEnclaveFlags } from '../../../enclave/services/flags.ts';
+import { parseProductionFlags } from '../../../enclave/services/flags.ts';
 
-function usageError(argv: string[], mode: 'nsm' | 'dev'): string {
+function usageError(argv: string[]): string {
   try {
-    parseEnclaveFlags(argv, mode);
+    parseProductionFlags(argv);
   } catch (err) {
     expect((err as { code: string }).code).toBe('ERR_USAGE');
     return (err as Error).message;
@@ -11,32 +11,31 @@ function usageError(argv: string[], mode: 'nsm' | 'dev'): string {
   throw new Error('expected ERR_USAGE');
 }
 
-describe('enclave flags', () => {
-  it('parses a local development command line', () => {
-    const f = parseEnclaveFlags(
-      ['--listen', 'unix:///tmp/e.sock', '--dev-ca', '/tmp/dev-ca', '--local', '--tls-ca', '/tmp/ca.pem', '--callback-timeout-ms', '500', '--callback-retry-interval-ms', '100', '--callback-retry-total-ms', '1000'],
-      'dev',
-    );
-    expect(f).toMatchObject({ listen: 'unix:///tmp/e.sock', devCaDir: '/tmp/dev-ca', local: true, tlsCaFile: '/tmp/ca.pem', logLevel: 'info', instanceId: undefined });
-    expect(f.callback).toEqual({ timeoutMs: 500, retryIntervalMs: 100, retryTotalMs: 1000 });
-  });
-
+describe('production enclave flags', () => {
   it('a production build accepts only --listen and --log-level', () => {
-    expect(parseEnclaveFlags(['--listen', 'vsock://4294967295:5000', '--log-level', 'warn'], 'nsm')).toMatchObject({ local: false, devCaDir: undefined, logLevel: 'warn' });
-    expect(usageError(['--listen', 'vsock://3:5000', '--dev-ca', '/x'], 'nsm')).toMatch(/production.*--dev-ca/);
-    expect(usageError(['--listen', 'vsock://3:5000', '--local'], 'nsm')).toMatch(/--local/);
-    expect(usageError(['--listen', 'vsock://3:5000', '--instance-id', 'i-1'], 'nsm')).toMatch(/--instance-id/);
+    expect(parseProductionFlags(['--listen', 'vsock://4294967295:5000', '--log-level', 'warn'])).toEqual({
+      listen: 'vsock://4294967295:5000',
+      logLevel: 'warn',
+      devCaDir: undefined,
+      local: false,
+      tlsCaFile: undefined,
+      instanceId: undefined,
+      callback: {},
+    });
+    expect(parseProductionFlags(['--listen', 'vsock://3:5000']).logLevel).toBe('info');
   });
 
-  it('rejects unknown, missing and out-of-range flags', () => {
-    expect(usageError([], 'dev')).toMatch(/--listen/);
-    expect(usageError(['--listen', 'unix:///x', '--dev-ca', '/d', '--mode', 'dev'], 'dev')).toMatch(/mode/);
-    expect(usageError(['--listen', 'unix:///x'], 'dev')).toMatch(/--dev-ca/);
-    expect(usageError(['--listen', 'unix:///x', '--dev-ca', '/d', '--tls-ca', '/c'], 'dev')).toMatch(/need --local/);
-    expect(usageError(['--listen', 'unix:///x', '--dev-ca', '/d', '--local', '--callback-timeout-ms', '5'], 'dev')).toMatch(/between/);
-    expect(usageError(['--listen', 'unix:///x', '--dev-ca', '/d', '--local', '--callback-timeout-ms', '1e3'], 'dev')).toMatch(/whole number/);
-    expect(usageError(['--listen', 'unix:///x', '--dev-ca', '/d', '--log-level', 'loud'], 'dev')).toMatch(/log-level/);
-    expect(usageError(['--listen', 'unix:///x', '--dev-ca', '/d', 'extra'], 'dev')).toBeTruthy();
-    expect(usageError(['--listen', 'unix:///x', '--dev-ca', '/d', '--instance-id', 'bad id'], 'dev')).toMatch(/instance-id/);
+  it('refuses every development flag as unknown, saying it is a production build', () => {
+    expect(usageError(['--listen', 'vsock://3:5000', '--dev-ca', '/x'])).toMatch(/production \(NSM\) build.*--dev-ca/);
+    expect(usageError(['--listen', 'vsock://3:5000', '--local'])).toMatch(/production.*--local/);
+    expect(usageError(['--listen', 'vsock://3:5000', '--instance-id', 'i-1'])).toMatch(/production.*--instance-id/);
+    expect(usageError(['--listen', 'vsock://3:5000', '--callback-clock-speedup', '10'])).toMatch(/production.*--callback-clock-speedup/);
+  });
+
+  it('rejects missing, malformed and positional arguments', () => {
+    expect(usageError([])).toMatch(/--listen/);
+    expect(usageError(['--listen', 'x'.repeat(1025)])).toMatch(/too long/);
+    expect(usageError(['--listen', 'unix:///x', '--log-level', 'loud'])).toMatch(/log-level/);
+    expect(usageError(['--listen', 'unix:///x', 'extra'])).not.toMatch(/production/);
   });
 });

@@ -32,6 +32,11 @@ vi.mock('../../../enclave/vault/vault.ts', () => ({
   },
 }));
 
+// The key-policy check is tested on its own (test/attacks/kms-key-choice.test.ts): admit here.
+vi.mock('../../../enclave/kms/key-admission.ts', () => ({
+  admitKmsKey: vi.fn(async () => ({ admitted: true, problems: [], changeable: true, editors: ['arn:aws:iam::111122223333:role/kms-admin'] })),
+}));
+
 const { createRealBackends } = await import('../../../enclave/services/real-backends.ts');
 const { writeBootDescriptor } = await import('../../../enclave/services/boot-descriptor.ts');
 const { MemoryBlobStore } = await import('../../../parent/storage/memory-blob-store.ts');

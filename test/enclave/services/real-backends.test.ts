@@ -22,6 +22,20 @@ vi.mock('../../../enclave/vault/vault.ts', () => ({
   },
 }));
 
+// The key-policy check itself runs against the KMS stand-in in test/attacks/kms-key-choice.test.ts;
+// here it is a switch, to see where the wiring calls it.
+const admission: { unsafe: boolean; calls: string[] } = { unsafe: false, calls: [] };
+vi.mock('../../../enclave/kms/key-admission.ts', () => ({
+  admitKmsKey: vi.fn(async (_kms: unknown, keyArn: string) => {
+    admission.calls.push(keyArn);
+    if (admission.unsafe) {
+      const { CosignerError } = await import('../../../proto/errors.ts');
+      throw new CosignerError('ERR_KMS_KEY_UNSAFE', 'unsafe key (test)');
+    }
+    return { admitted: true, problems: [], changeable: false, editors: [] };
+  }),
+}));
+
 const { createRealBackends } = await import('../../../enclave/services/real-backends.ts');
 const { writeBootDescriptor } = await import('../../../enclave/services/boot-descriptor.ts');
 const { MemoryBlobStore } = await import('../../../parent/storage/memory-blob-store.ts');
@@ -81,6 +95,29 @@ describe('real backends', () => {
     unsealed.state = state(ARN, 'us-east-1');
     const v = await b.unsealVault({});
     expect(v.generation).toBe(7n);
+  });
+
+  it('checks the key policy before setup stores anything and before unseal opens anything; the identity binds the result', async () => {
+    const { Vault } = await import('../../../enclave/vault/vault.ts');
+    const { b, blobs } = backends('dev', true);
+    admission.unsafe = true;
+    admission.calls = [];
+    await expect(b.setupVault({ kms: { keyArn: ARN, region: 'us-east-1' }, initialState: state(ARN, 'us-east-1') })).rejects.toMatchObject({ code: 'ERR_KMS_KEY_UNSAFE' });
+    expect(await blobs.get('cosigner.json')).toBeNull();
+    await writeBootDescriptor(blobs, { version: 1, cosignerId: 'c1', keyArn: ARN, region: 'us-east-1' });
+    const unseals = vi.mocked(Vault.unseal).mock.calls.length;
+    await expect(b.unsealVault({})).rejects.toMatchObject({ code: 'ERR_KMS_KEY_UNSAFE' });
+    expect(vi.mocked(Vault.unseal).mock.calls.length).toBe(unseals);
+    expect(admission.calls).toEqual([ARN, ARN]);
+    expect(b.kmsKeyPolicy?.()).toBeUndefined();
+    admission.unsafe = false;
+    unsealed.state = state(ARN, 'us-east-1');
+    await b.unsealVault({});
+    expect(b.kmsKeyPolicy?.()).toEqual({ changeable: false, editors: [] });
+    const der = new Uint8Array([0x30, 0x00]);
+    const { identityUserData } = await import('../../../proto/attestation/identity.ts');
+    const { PROTOCOL_VERSION } = await import('../../../proto/runtime/schema.ts');
+    expect(b.identityUserData({ callbackSigningPublicKeyDer: der, buildId: 'b' })).toEqual(identityUserData({ callbackSigningPublicKeyDer: der, protocolVersion: PROTOCOL_VERSION, buildId: 'b', kmsPolicyChangeable: false }));
   });
 
   it('recognises a setup that stored secrets.key but no DB, and only that', async () => {

@@ -5,6 +5,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { FrostSigningSession, messageDigest, type WireCommitment } from '../../../enclave/mpc/signing-session.ts';
+import { CosignerError } from '../../../proto/errors.ts';
 import type { Clock } from '../../../proto/ports.ts';
 import { approvalDigest, CoordinatorClient } from '../../../enclave/upstream/client.ts';
 import { canonicalDigest, verifyApproval } from '../../../proto/coordinator/approval-signature.ts';
@@ -39,10 +40,7 @@ async function scriptedCoordinator(cert: IssuedCert, key = generateKeyPairSync('
       await new Promise((r) => server.close(r));
     },
   };
-  const server = tls.createServer({ cert: cert.certPem, key: cert.keyPem }, async (socket) => {
-    sockets.add(socket);
-    socket.on('error', () => undefined);
-    s.accepted++;
+  const accept = async (socket: tls.TLSSocket): Promise<void> => {
     const framed = new FramedSocket(socket);
     try {
       const hs = await serverHandshake(framed, { key: key.privateKey, authorize: () => undefined, timeoutMs: 5000 });
@@ -50,8 +48,15 @@ async function scriptedCoordinator(cert: IssuedCert, key = generateKeyPairSync('
       s.connections.push(conn);
       waiters.shift()?.(conn);
     } catch {
-      framed.fail(new (await import('../../../proto/errors.ts')).CosignerError('ERR_COORDINATOR_AUTH', 'x'));
+      framed.fail(new CosignerError('ERR_COORDINATOR_AUTH', 'x'));
     }
+  };
+  const server = tls.createServer({ cert: cert.certPem, key: cert.keyPem }, (socket) => {
+    sockets.add(socket);
+    socket.on('error', () => undefined);
+    s.accepted++;
+    // accept() catches every failure of the handshake and fails the socket with it, so it never rejects.
+    void accept(socket);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   s.url = `127.0.0.1:${(server.address() as net.AddressInfo).port}`;

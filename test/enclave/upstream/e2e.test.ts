@@ -2,7 +2,7 @@
 // coordinator client over loopback TLS: pair (DKG), owner approval, policy, sign, verify.
 import { generateKeyPairSync } from 'node:crypto';
 import net from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { schnorr } from '@noble/curves/secp256k1.js';
 import { verifyWithStandardVerifier } from '../../../enclave/mpc/suites.ts';
 import { systemClock } from '../../../proto/ports.ts';
@@ -10,6 +10,17 @@ import { approvalDigest, CoordinatorClient, type ApproveFn } from '../../../encl
 import { memoryUserStore } from '../../../enclave/upstream/user-store.ts';
 import { createEphemeralCa } from '../../../local/local-ca.ts';
 import { startCoordinator, type RunningCoordinator } from '../../../local/coordinator/server.ts';
+import { EnvelopeRecorder } from '../../proto/coordinator/schema-check.ts';
+
+// Every envelope either side frames (the client and the coordinator share proto/coordinator/framing.ts)
+// is recorded and checked against proto/coordinator.schema.json by the last test of this file.
+const envelopes = vi.hoisted(() => ({ recorder: null as null | { record(v: unknown): void } }));
+vi.mock('../../../proto/coordinator/framing.ts', async (importOriginal) => {
+  const real = await importOriginal<typeof import('../../../proto/coordinator/framing.ts')>();
+  return { ...real, encodeFrame: (value: unknown) => (envelopes.recorder?.record(value), real.encodeFrame(value)) };
+});
+const recorder = new EnvelopeRecorder();
+envelopes.recorder = recorder;
 
 let coord: RunningCoordinator;
 let client: CoordinatorClient;
@@ -163,5 +174,14 @@ describe('t-of-n with the reference coordinator (2-of-3, vault-backed user store
       await up.stop();
       await c3.close();
     }
+  });
+
+  // Runs last: by now the tests above drove pairing, DKG, activation, approvals, signing and aborts.
+  it('every envelope both sides sent matches proto/coordinator.schema.json', () => {
+    const kinds = recorder.kinds();
+    for (const k of ['c2s hello', 's2c welcome', 'c2s pair.register', 's2c reply:pair.register', 'c2s dkg.round1', 'c2s dkg.round2', 'c2s dkg.finish', 's2c reply:dkg.finish', 's2c user.activate', 'c2s reply:user.activate', 's2c sign.commit', 'c2s reply:sign.commit', 's2c sign.share', 'c2s reply:sign.share', 's2c approval.request', 'c2s reply:approval.request']) {
+      expect(kinds, k).toContain(k);
+    }
+    expect(recorder.errors()).toEqual([]);
   });
 });

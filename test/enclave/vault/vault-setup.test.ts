@@ -67,3 +67,40 @@ describe('Vault against a lying KMS', () => {
     }
   });
 });
+
+describe('Vault setup confirms the data key through a second Decrypt', () => {
+  it('refuses when the Decrypt envelope has an altered IV (CBC opens it to a different key), and stores nothing', async () => {
+    const { DecryptCommand } = await import('@aws-sdk/client-kms');
+    const t = await startStack();
+    try {
+      const real = t.kmsClient();
+      let decrypts = 0;
+      // Flips one IV bit in what Decrypt returns: the envelope still parses and opens (CBC has no
+      // integrity), but its first plaintext block, hence the key, differs from GenerateDataKey's.
+      const kms = {
+        send: async (cmd: unknown) => {
+          const r = (await real.send(cmd as never)) as { CiphertextForRecipient?: Uint8Array };
+          if (cmd instanceof DecryptCommand && r.CiphertextForRecipient) {
+            decrypts++;
+            const env = Buffer.from(r.CiphertextForRecipient);
+            const at = env.indexOf(Buffer.from('060960864801650304012a0410', 'hex'));
+            expect(at).toBeGreaterThan(0);
+            env[at + 13]! ^= 0x01;
+            r.CiphertextForRecipient = new Uint8Array(env);
+          }
+          return r;
+        },
+      } as unknown as import('@aws-sdk/client-kms').KMSClient;
+      const err = await Vault.setup({ kms, attestor: t.attestor(), blobs: t.blobs, keyArn: t.keyArn, cosignerId: ID, initialState: sampleState(ID), guard: new RollbackGuard() }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(CosignerError);
+      expect((err as CosignerError).code).toBe('ERR_CMS_MALFORMED');
+      expect(decrypts).toBe(1);
+      expect(readdirSync(join(t.home, 'db'))).toEqual([]);
+      // Untouched responses: setup succeeds and unseal opens what it sealed.
+      (await Vault.setup({ kms: real, attestor: t.attestor(), blobs: t.blobs, keyArn: t.keyArn, cosignerId: ID, initialState: sampleState(ID), guard: new RollbackGuard() })).close();
+      (await Vault.unseal({ kms: real, attestor: t.attestor(), blobs: t.blobs, cosignerId: ID, guard: new RollbackGuard() })).close();
+    } finally {
+      await t.close();
+    }
+  });
+});

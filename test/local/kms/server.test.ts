@@ -131,10 +131,22 @@ describe('KMS stand-in through the unmodified SDK over a Dial tunnel', () => {
     admin.destroy();
   });
 
+  it('GetKeyPolicy: the instance role may read the policy (no attestation), an outsider may not; only PolicyName "default" exists', async () => {
+    const role = client('AKIDROLE');
+    const pol = await role.send(new GetKeyPolicyCommand({ KeyId: keyArn, PolicyName: 'default' }));
+    expect(JSON.parse(pol.Policy!).Statement.map((st: { Sid: string }) => st.Sid)).toContain('EnclaveReadsPolicy');
+    expect(await errName(role.send(new GetKeyPolicyCommand({ KeyId: keyArn, PolicyName: 'other' })))).toBe('NotFoundException');
+    expect(await errName(role.send(new PutKeyPolicyCommand({ KeyId: keyArn, PolicyName: 'default', Policy: pol.Policy! })))).toBe('AccessDeniedException');
+    const other = client('AKIDOTHER');
+    expect(await errName(other.send(new GetKeyPolicyCommand({ KeyId: keyArn, PolicyName: 'default' })))).toBe('AccessDeniedException');
+    role.destroy();
+    other.destroy();
+  });
+
   it('admin manages the policy but may not decrypt; outsiders get nothing', async () => {
     const admin = client('AKIDADMIN');
     const pol = await admin.send(new GetKeyPolicyCommand({ KeyId: keyArn, PolicyName: 'default' }));
-    expect(JSON.parse(pol.Policy!).Statement).toHaveLength(2);
+    expect(JSON.parse(pol.Policy!).Statement).toHaveLength(3);
     await admin.send(new PutKeyPolicyCommand({ KeyId: keyArn, PolicyName: 'default', Policy: pol.Policy! }));
     expect((await admin.send(new DescribeKeyCommand({ KeyId: keyArn }))).KeyMetadata?.Enabled).toBe(true);
     expect(await errName(admin.send(new GenerateDataKeyCommand({ KeyId: keyArn, KeySpec: 'AES_256' })))).toBe('AccessDeniedException');

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
@@ -31,7 +31,10 @@ beforeEach(async () => {
   });
   close = s.close;
 });
-afterEach(async () => close());
+afterEach(async () => {
+  await close();
+  rmSync(dir, { recursive: true, force: true });
+});
 
 function io(opts: { interactive?: boolean; input?: string } = {}): CliIo & { out: string; err: string } {
   const o = {
@@ -114,19 +117,25 @@ describe('cosigner CLI: commands', () => {
     writeFileSync(key, generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }));
     reply = async () => ({ cosignerId: 'cs-1', callbackPublicKeyPem: 'PEM', user: { id: 'u1', status: 'pending' } });
     const a = io();
-    const code = await main(['setup', '--json', '--kms-key-arn', ARN, '--region', 'us-east-1', '--pairing-token', 'pt', '--callback-url', 'https://h.example/v2', '--handler-public-key', key], a);
+    const owner = join(dir, 'owner.pem');
+    writeFileSync(owner, generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'pem' }));
+    const code = await main(['setup', '--json', '--kms-key-arn', ARN, '--region', 'us-east-1', '--owner-public-key', owner, '--pairing-token', 'pt', '--callback-url', 'https://h.example/v2', '--handler-public-key', key], a);
     expect(code).toBe(0);
     expect(JSON.parse(a.out)).toEqual({ ok: true, command: 'setup', result: { cosignerId: 'cs-1', callbackPublicKeyPem: 'PEM', user: { id: 'u1', status: 'pending' } } });
     expect(calls[0]?.method).toBe('setup');
-    expect(calls[0]?.params).toMatchObject({ kmsKeyArn: ARN, region: 'us-east-1', pairingToken: 'pt', callback: { url: 'https://h.example/v2', authMode: 'public-key', handlerPublicKeyPem: expect.stringContaining('BEGIN PUBLIC KEY') } });
+    expect(calls[0]?.params).toMatchObject({ kmsKeyArn: ARN, region: 'us-east-1', ownerPublicKeyPem: expect.stringContaining('BEGIN PUBLIC KEY'), pairingToken: 'pt', callback: { url: 'https://h.example/v2', authMode: 'public-key', handlerPublicKeyPem: expect.stringContaining('BEGIN PUBLIC KEY') } });
   });
 
   it('setup asks interactively for what is missing', async () => {
     reply = async () => ({ cosignerId: 'cs-1', callbackPublicKeyPem: 'PEM' });
-    const a = io({ interactive: true, input: `${ARN}\nus-east-1\n\n\n` });
+    const owner = join(dir, 'owner-i.pem');
+    const ownerPem = (await import('node:crypto')).generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'pem' }) as string;
+    writeFileSync(owner, ownerPem);
+    const a = io({ interactive: true, input: `${ARN}\nus-east-1\n${owner}\n\n\n` });
     expect(await main(['setup'], a)).toBe(0);
     expect(a.err).toContain('KMS key ARN');
-    expect(calls[0]?.params).toEqual({ kmsKeyArn: ARN, region: 'us-east-1' });
+    expect(a.err).toContain('owner');
+    expect(calls[0]?.params).toEqual({ kmsKeyArn: ARN, region: 'us-east-1', ownerPublicKeyPem: ownerPem });
     expect(a.out).toContain('co-signer cs-1 is set up');
   });
 

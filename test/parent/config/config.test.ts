@@ -1,7 +1,7 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { tempDir } from '../../support/temp-dir.ts';
 import { DEFAULT_HOME, loadConfig, parseConfig } from '../../../parent/config/config.ts';
 
 describe('daemon config', () => {
@@ -40,7 +40,7 @@ describe('daemon config', () => {
   });
 
   it('loads a file, resolving relative paths against its folder; bad JSON is ERR_CONFIG_INVALID', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
+    const dir = tempDir('cfg-');
     writeFileSync(join(dir, 'p.json'), JSON.stringify({ mode: 'nitro', eifPath: 'images/c.eif', home: 'home' }));
     const c = await loadConfig(join(dir, 'p.json'));
     expect(c.eifPath).toBe(join(dir, 'images', 'c.eif'));

@@ -1,11 +1,10 @@
-import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ControlClient } from '../../../parent/control/client.ts';
 import type { RunningDaemon } from '../../../parent/daemon/daemon.ts';
 import { readImageState } from '../../../parent/daemon/image-state.ts';
-import { fakeEnclaveBundle, startTestDaemon } from './helpers.ts';
+import { fakeEnclaveBundle, startTestDaemon, tempDir } from './helpers.ts';
 
 let daemon: RunningDaemon | null = null;
 let client: ControlClient | null = null;
@@ -91,7 +90,7 @@ describe('cosigner-parent daemon (local mode, fake enclave)', () => {
 
   it('refuses an enclave whose handshake build id differs from the bundle\'s sidecar', async () => {
     const bundle = await fakeEnclaveBundle();
-    const dir = mkdtempSync(join(tmpdir(), 'cosd-build-'));
+    const dir = tempDir('cosd-build-');
     const wrapper = join(dir, 'enclave-dev.mjs');
     writeFileSync(wrapper, `await import(${JSON.stringify(bundle)});\n`);
     writeFileSync(join(dir, 'enclave-dev.json'), JSON.stringify({ buildId: 'nitro-cosigner-0123456789abcdef' }));

@@ -1,9 +1,10 @@
 // Test helper: a daemon in local mode whose "enclave" is fake-enclave.ts, everything under a temp dir.
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { afterAll } from 'vitest';
 import { parseConfig, type DaemonConfig } from '../../../parent/config/config.ts';
 import { startDaemon, type DaemonOverrides, type RunningDaemon } from '../../../parent/daemon/daemon.ts';
 
@@ -12,6 +13,18 @@ const REPO = resolve(here, '..', '..', '..');
 // The bundle reads the wire schema from here (proto/runtime/schema.ts).
 process.env.COSIGNER_PROTO_DIR = join(REPO, 'proto');
 
+const tempDirs: string[] = [];
+/** A temp folder removed after the test file (its daemons are closed by then, in the files' afterEach). */
+export function tempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  tempDirs.push(dir);
+  return dir;
+}
+afterAll(() => {
+  for (const dir of tempDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+  bundled = null;
+});
+
 let bundled: string | null = null;
 /**
  * The fake enclave bundled once per test file with esbuild, the way the real enclave ships, so each
@@ -19,7 +32,7 @@ let bundled: string | null = null;
  */
 export async function fakeEnclaveBundle(): Promise<string> {
   if (bundled) return bundled;
-  const out = join(mkdtempSync(join(tmpdir(), 'fake-enclave-')), 'fake-enclave.mjs');
+  const out = join(tempDir('fake-enclave-'), 'fake-enclave.mjs');
   await build({
     entryPoints: [join(here, 'fake-enclave.ts')],
     bundle: true,
@@ -36,7 +49,7 @@ export async function fakeEnclaveBundle(): Promise<string> {
 }
 
 export async function testConfig(extra: Record<string, unknown> = {}): Promise<DaemonConfig> {
-  const dir = mkdtempSync(join(tmpdir(), 'cosd-'));
+  const dir = tempDir('cosd-');
   return parseConfig({
     mode: 'local',
     home: join(dir, 'home'),

@@ -1,7 +1,7 @@
-import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { tempDir } from '../../support/temp-dir.ts';
 import { capBytes, readFrom, readLogs, logFiles } from '../../../parent/logs/read-logs.ts';
 import { MAX_RECORD_BYTES, RotatingLog, enclaveRecord } from '../../../parent/logs/rotating-log.ts';
 
@@ -9,7 +9,7 @@ const rec = (i: number, time = i): string => JSON.stringify({ level: 30, time, m
 
 describe('RotatingLog', () => {
   it('rotates by size and keeps exactly N files', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'log-'));
+    const dir = tempDir('log-');
     const log = new RotatingLog({ dir, maxBytes: 4096, keep: 3 });
     for (let i = 0; i < 500; i++) log.write(rec(i));
     log.close();
@@ -20,7 +20,7 @@ describe('RotatingLog', () => {
   });
 
   it('keep = 1 keeps only the live file', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'log-'));
+    const dir = tempDir('log-');
     const log = new RotatingLog({ dir, maxBytes: 4096, keep: 1 });
     for (let i = 0; i < 200; i++) log.write(rec(i));
     log.close();
@@ -28,7 +28,7 @@ describe('RotatingLog', () => {
   });
 
   it('keeps one record per line even if a record holds newlines', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'log-'));
+    const dir = tempDir('log-');
     const log = new RotatingLog({ dir, maxBytes: 4096, keep: 2 });
     log.write('{"msg":"a\nb"}');
     log.close();
@@ -38,7 +38,7 @@ describe('RotatingLog', () => {
 
 describe('readLogs', () => {
   it('returns the last N records across rotated files, oldest first, and filters by time', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'log-'));
+    const dir = tempDir('log-');
     const log = new RotatingLog({ dir, maxBytes: 4096, keep: 4 });
     for (let i = 0; i < 100; i++) log.write(rec(i, 1000 + i));
     log.close();
@@ -55,7 +55,7 @@ describe('readLogs', () => {
   });
 
   it('follows appended records from a byte offset', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'log-'));
+    const dir = tempDir('log-');
     const log = new RotatingLog({ dir, maxBytes: 1 << 20, keep: 2 });
     log.write(rec(1));
     const a = await readFrom(dir, 0);

@@ -1,10 +1,10 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { tempDir } from '../../support/temp-dir.ts';
 import { loadAllowList, parseAllowList } from '../../../parent/relay/allow-list.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'allow-'));
+const dir = tempDir('allow-');
 function file(name: string, text: string): string {
   const p = join(dir, name);
   writeFileSync(p, text);

@@ -1,13 +1,23 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { Peer } from '../../../proto/runtime/peer.ts';
 import { EnclaveConnection } from '../../../parent/wire/reconnect.ts';
 
+const dirs: string[] = [];
+const tempDir = (): string => {
+  const dir = mkdtempSync(join(tmpdir(), 'reconn-'));
+  dirs.push(dir);
+  return dir;
+};
+afterAll(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
 describe('EnclaveConnection (parent-driven reconnection)', () => {
   it('waits for the enclave, reconnects after a drop and re-runs the handshake', async () => {
-    const url = `unix://${join(mkdtempSync(join(tmpdir(), 'reconn-')), 'e.sock')}`;
+    const url = `unix://${join(tempDir(), 'e.sock')}`;
     const conn = new EnclaveConnection(url, { role: 'parent', buildId: 'b', keepaliveMs: 0, closeGraceMs: 50 }, { minMs: 5, maxMs: 20 });
     const failures: string[] = [];
     conn.on('attempt-failed', (e) => failures.push(e.code));
@@ -38,7 +48,7 @@ describe('EnclaveConnection (parent-driven reconnection)', () => {
   });
 
   it('gives up after maxAttempts when asked to', async () => {
-    const url = `unix://${join(mkdtempSync(join(tmpdir(), 'reconn-')), 'none.sock')}`;
+    const url = `unix://${join(tempDir(), 'none.sock')}`;
     const conn = new EnclaveConnection(url, { role: 'parent', buildId: 'b', keepaliveMs: 0 }, { minMs: 1, maxMs: 2, maxAttempts: 3 });
     const err = await new Promise((r) => conn.once('gave-up', r));
     expect(err).toMatchObject({ code: 'ERR_UNAVAILABLE' });

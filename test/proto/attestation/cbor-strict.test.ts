@@ -39,4 +39,28 @@ describe('plain CBOR gate', () => {
     bad('bb00000000ffffffff'); // map with a huge count
     expect(() => assertPlainCbor(new Uint8Array(0), limits)).toThrow(CosignerError);
   });
+
+  it('rejects duplicate map keys, at the top and nested inside the payload, however the key is written', () => {
+    ok('a2616101616202'); // {"a": 1, "b": 2}: distinct keys pass
+    ok('a201010202'); // {1: 1, 2: 2}
+    bad('a2616101616102'); // {"a": 1, "a": 2}
+    bad('a201010102'); // {1: 1, 1: 2}
+    bad('a20101180102'); // {1: 1, 1 (two-byte head): 2}
+    bad('a2616101780161' + '02'); // {"a": 1, "a" (one-byte length head): 2}
+    bad('a2410001410002'); // {h'00': 1, h'00': 2}
+    // [h'…', {"p": {"k": 1, "k": 2}}]: a duplicate two maps deep, as inside an attestation payload.
+    bad('8241ff' + 'a16170' + 'a2616b01616b02');
+    ok('8241ff' + 'a16170' + 'a2616b01616c02');
+    // Equal keys in different maps are not duplicates.
+    ok('82' + 'a1616b01' + 'a1616b02');
+    // The refusal is a typed error with the caller's code.
+    try {
+      ok('a2616101616102');
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toBeInstanceOf(CosignerError);
+      expect((err as CosignerError).code).toBe('ERR_ATTESTATION_MALFORMED');
+      expect((err as CosignerError).message).toMatch(/duplicate map key/);
+    }
+  });
 });

@@ -13,6 +13,14 @@ describe('identity user_data', () => {
     expect(identityUserData(fields)).toHaveLength(32);
   });
 
+  it('appends the KMS key policy flag once the enclave has checked the policy (golden bytes)', () => {
+    const without = Buffer.from(identityEncoding(fields)).toString('hex');
+    expect(Buffer.from(identityEncoding({ ...fields, kmsPolicyChangeable: true })).toString('hex')).toBe(`${without}0000000101`);
+    expect(Buffer.from(identityEncoding({ ...fields, kmsPolicyChangeable: false })).toString('hex')).toBe(`${without}0000000100`);
+    expect(() => checkIdentityUserData(identityUserData({ ...fields, kmsPolicyChangeable: true }), { ...fields, kmsPolicyChangeable: false })).toThrow(CosignerError);
+    expect(() => checkIdentityUserData(identityUserData({ ...fields, kmsPolicyChangeable: true }), fields)).toThrow(CosignerError);
+  });
+
   it('changes with every field, and field boundaries cannot be shifted', () => {
     const base = Buffer.from(identityUserData(fields)).toString('hex');
     const variants = [

@@ -4,7 +4,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-export const vectorsDir = path.resolve(repoRoot, '..', 'shared', 'vectors', 'attestation');
+// COSIGNER_SHARED (exported by the Makefile) wins, so a checkout elsewhere (e.g. a worktree) finds them too.
+export const vectorsDir = path.resolve(process.env.COSIGNER_SHARED ?? path.resolve(repoRoot, '..', 'shared'), 'vectors', 'attestation');
 
 export interface RealDoc {
   readonly file: string;

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import protobuf from 'protobufjs';
 import { describe, expect, it } from 'vitest';
 import { CosignerError } from '../../../proto/errors.ts';
-import { FrameDecoder, decodeFrameBody, encodeDataFrameHeader, encodeFrame, parseDataFrameHeader } from '../../../proto/runtime/framing.ts';
+import { FrameDecoder, HANDSHAKE_MAX_FRAME_BYTES, decodeFrameBody, encodeDataFrameHeader, encodeFrame, parseDataFrameHeader } from '../../../proto/runtime/framing.ts';
 import { TO_OBJECT, loadSchema } from '../../../proto/runtime/schema.ts';
 
 // A value for every field so the round trip covers each field of each message.
@@ -133,6 +133,17 @@ describe('FrameDecoder', () => {
     for (const b of all) got.push(...d.push(Buffer.from([b])));
     expect(got.map((f) => f.kind)).toEqual(['ping', 'data', 'handshake']);
     expect(Buffer.concat(got[1]!.parts!).equals(Buffer.alloc(3000, 7))).toBe(true);
+  });
+
+  it('bounds the first frame (the handshake) far below the frame limit, and only the first', () => {
+    const d = new FrameDecoder(1 << 20, HANDSHAKE_MAX_FRAME_BYTES);
+    const big = Buffer.alloc(4);
+    big.writeUInt32BE(HANDSHAKE_MAX_FRAME_BYTES + 1, 0);
+    expect(() => d.push(big)).toThrow(expect.objectContaining({ code: 'ERR_FRAME_TOO_LARGE' }));
+    const ok = new FrameDecoder(1 << 20, HANDSHAKE_MAX_FRAME_BYTES);
+    const first = encodeFrame({ streamId: 0, ping: { nonce: 1 } });
+    const second = encodeFrame({ streamId: 1, request: { method: 'x', payload: Buffer.alloc(64 * 1024) } });
+    expect(ok.push(Buffer.concat([first, second])).map((f) => f.kind)).toEqual(['ping', 'request']);
   });
 
   it('rejects an oversize length prefix before buffering the body', () => {

@@ -24,7 +24,15 @@ export async function makePair(
     setupEnclave(p);
     resolveEnclave(p);
   });
-  const parent = await Peer.connect(url, { role: 'parent', buildId: 'test-build', keepaliveMs: 0, closeGraceMs: 200, ...parentOpts });
+  let parent: Peer;
+  try {
+    parent = await Peer.connect(url, { role: 'parent', buildId: 'test-build', keepaliveMs: 0, closeGraceMs: 200, ...parentOpts });
+  } catch (err) {
+    // A refused handshake is what some tests expect: the socket folder must go all the same.
+    await listener.close();
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
   const enclave = await enclaveReady;
   return {
     parent,

@@ -1,13 +1,13 @@
 import net from 'node:net';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { CosignerError } from '../../../proto/errors.ts';
 import { FrameDecoder, encodeFrame } from '../../../proto/runtime/framing.ts';
 import { Peer } from '../../../proto/runtime/peer.ts';
-import { MuxStream } from '../../../proto/runtime/stream.ts';
+import type { MuxStream } from '../../../proto/runtime/stream.ts';
 import { makePair, type Pair } from './pair.ts';
 
 let pair: Pair | null = null;
@@ -16,11 +16,17 @@ afterEach(async () => {
   pair = null;
 });
 
+const rawDirs: string[] = [];
+afterAll(() => {
+  for (const dir of rawDirs) rmSync(dir, { recursive: true, force: true });
+});
+
 const health = { Health: async () => ({ buildId: 'test-build', state: 'ready', protocolVersion: 1 }) };
 
 /** A server that speaks raw frames, to play a misbehaving peer. */
 async function rawServer(onFrames: (sock: net.Socket, kinds: string[], frames: any[]) => void): Promise<{ url: string; close(): void }> {
   const dir = mkdtempSync(join(tmpdir(), 'wire-raw-'));
+  rawDirs.push(dir);
   const path = join(dir, 'raw.sock');
   const srv = net.createServer((sock) => {
     const d = new FrameDecoder();

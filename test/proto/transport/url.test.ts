@@ -1,7 +1,7 @@
-import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { tempDir } from '../../support/temp-dir.ts';
 import { dialTransport, listenTransport } from '../../../proto/transport/index.ts';
 import { formatTransportUrl, parseTransportUrl } from '../../../proto/transport/url.ts';
 
@@ -33,7 +33,7 @@ describe('transport URLs', () => {
 
 describe('unix and tcp transports', () => {
   it('listens on a unix socket only its owner may use, replacing a stale file', async () => {
-    const path = join(mkdtempSync(join(tmpdir(), 'tr-')), 'w.sock');
+    const path = join(tempDir('tr-'), 'w.sock');
     writeFileSync(path, 'stale');
     const l = await listenTransport(`unix://${path}`, (s) => s.end('hi'));
     expect(statSync(path).mode & 0o777).toBe(0o600);

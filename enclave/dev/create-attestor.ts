@@ -1,8 +1,9 @@
-// Enclave. Picks the Attestor for the mode the bundle was built for (build-mode.ts); the parent
-// has no say (DESIGN invariant 5). enclave/main.ts calls createAttestor(BUILD_ATTESTATION_MODE, …).
+// Development and tests only (it can create the development attestor, so it is not part of the
+// production bundle). Creates an Attestor for either mode from explicit inputs; the enclave itself
+// picks its attestor through enclave/services/build-profile.ts, fixed at build time (DESIGN invariant 5).
 import { CosignerError } from '../../proto/errors.ts';
-import { DevAttestor, DevAuthority, type DevAttestorOptions } from '../dev/dev-authority.ts';
-import { NsmAttestor, openNsmDevice, type NsmTransport } from './nsm.ts';
+import { DevAttestor, DevAuthority, type DevAttestorOptions } from './dev-authority.ts';
+import { NsmAttestor, openNsmDevice, type NsmTransport } from '../attestation/nsm.ts';
 import type { Attestor } from '../../proto/attestation/types.ts';
 
 /** Inputs for each mode; only the chosen mode's inputs are used. */
@@ -20,7 +21,7 @@ export interface CreateAttestorOptions {
  * Creates the Attestor for `mode`.
  *
  * @example
- * const attestor = await createAttestor(BUILD_ATTESTATION_MODE, { devAuthorityDir, dev: { bundleBytes } });
+ * const attestor = await createAttestor('dev', { devAuthorityDir, dev: { bundleBytes } });
  */
 export async function createAttestor(mode: 'nsm' | 'dev', opts: CreateAttestorOptions = {}): Promise<Attestor> {
   if (mode === 'nsm') return new NsmAttestor(opts.nsmTransport ?? openNsmDevice());
