@@ -35,29 +35,4 @@ export default tseslint.config(
       'max-lines-per-function': ['error', { max: 100, skipBlankLines: false, skipComments: false, IIFEs: true }],
     },
   },
-  // TEMPORARY: being split; remove when the file and function splits of the layout change are merged.
-  // Every file listed here exceeds a size limit today; nothing else may be added to these lists.
-  {
-    files: [
-      'enclave/services/cosigner.ts',
-      'local/coordinator/server.ts',
-      'local/kms/server.ts',
-      'local/stack.ts',
-      'proto/runtime/peer.ts',
-    ],
-    rules: { 'max-lines': 'off' },
-  },
-  {
-    files: [
-      'enclave/services/real-backends.ts',
-      'local/callback-handler/handler.ts',
-      'local/coordinator/server.ts',
-      'local/kms/server.ts',
-      'local/stack.ts',
-      'parent/cli/main.ts',
-      'parent/daemon/daemon.ts',
-    ],
-    rules: { 'max-lines-per-function': 'off' },
-  },
-  // END TEMPORARY
 );

@@ -1,109 +1,22 @@
 // Runs in the enclave. The co-signer's lifecycle as the operator sees it: not set up → set up and
 // unsealed; or, at every boot, sealed → unsealing → unsealed / access-denied. Owns the open vault and
 // the coordinator client, and implements every Control operation on top of the Backends seam.
-import type { Logger } from 'pino';
 import { CosignerError, ERROR_CODES, toCosignerError, type ErrorCode } from '../../proto/errors.ts';
-import type { Attestor } from '../../proto/attestation/types.ts';
-import type { Clock } from '../../proto/ports.ts';
 import type { ApiUserRecord, CallbackSettings, SecretsState } from '../vault/records.ts';
-import type { Backends, Upstream, UpstreamState, VaultHandle } from './backends.ts';
+import type { Upstream, VaultHandle } from './backends.ts';
+import { userInfo, type CosignerDeps, type CosignerState, type SetupInput, type StatusInfo, type UserInfo } from './cosigner-types.ts';
 import { callbackPublicKey, createIdentity } from './identity.ts';
 import { BOOT_UNSEAL_RETRY, CONTROL_LIMITS } from './limits.ts';
 import { ownerKeyFingerprint } from '../../proto/coordinator/owner-approval.ts';
 import { SerialQueue } from './serial-queue.ts';
 import * as v from './validate.ts';
 
+export { userInfo, type CosignerDeps, type CosignerState, type KeyInfo, type SetupInput, type StatusInfo, type UserInfo } from './cosigner-types.ts';
+
 /** The key-policy part of the status (the policy is checked at setup and every unseal). */
 function kmsPolicyStatus(p: { changeable: boolean; editors: readonly string[] } | undefined): Pick<StatusInfo, 'kmsPolicy' | 'kmsPolicyEditors'> {
   if (!p) return { kmsPolicy: '', kmsPolicyEditors: [] };
   return { kmsPolicy: p.changeable ? 'changeable' : 'fixed', kmsPolicyEditors: [...p.editors] };
-}
-
-/** Lifecycle states, as `cosigner status` prints them. */
-export type CosignerState = 'starting' | 'not-set-up' | 'setting-up' | 'sealed' | 'unsealing' | 'unsealed' | 'access-denied';
-
-export interface StatusInfo {
-  readonly state: CosignerState;
-  readonly attestationMode: 'nsm' | 'dev';
-  readonly buildId: string;
-  readonly cosignerId: string;
-  readonly errorCode: string;
-  readonly errorMessage: string;
-  readonly users: number;
-  readonly pendingUsers: number;
-  readonly coordinator: UpstreamState;
-  readonly localMode: boolean;
-  readonly openSessions: number;
-  readonly startedAt: string;
-  readonly secretsGeneration: string;
-  /** KMS key policy as the enclave read it: '' (not checked yet) | 'changeable' | 'fixed'. */
-  readonly kmsPolicy: '' | 'changeable' | 'fixed';
-  /** Principals that may change the key policy or add grants. */
-  readonly kmsPolicyEditors: readonly string[];
-  readonly notes: readonly string[];
-  /** SHA-256 of the sealed owner key's SPKI; '' when none is sealed. */
-  readonly ownerKeyFingerprint: string;
-}
-
-export interface KeyInfo {
-  readonly keyId: string;
-  readonly scheme: string;
-  readonly threshold: number;
-  readonly participants: readonly number[];
-  readonly identifier: number;
-  readonly groupPublicKey: string;
-}
-
-/** What `list-users` shows: never a secret. */
-export interface UserInfo {
-  readonly id: string;
-  readonly workspace: string;
-  readonly status: 'pending' | 'active';
-  readonly handlerUrl: string;
-  readonly authMode: string;
-  readonly keys: readonly KeyInfo[];
-  readonly createdAt: string;
-}
-
-export interface SetupInput {
-  readonly kmsKeyArn?: unknown;
-  readonly region?: unknown;
-  readonly kmsEndpoint?: unknown;
-  readonly coordinatorUrl?: unknown;
-  readonly coordinatorPublicKeyPem?: unknown;
-  readonly ownerPublicKeyPem?: unknown;
-  readonly pairingToken?: unknown;
-  readonly callback?: v.CallbackConfigInput | null | undefined;
-}
-
-export interface CosignerDeps {
-  readonly backends: Backends;
-  readonly attestor: Attestor;
-  readonly buildId: string;
-  /** Local mode: plain-http handlers and a KMS endpoint override are allowed — dev builds only. */
-  readonly localMode: boolean;
-  readonly logger: Logger;
-  readonly clock: Clock;
-}
-
-/** Public projection of a user record (no approval key, no share). */
-export function userInfo(u: ApiUserRecord): UserInfo {
-  return {
-    id: u.id,
-    workspace: u.workspace,
-    status: u.status,
-    handlerUrl: u.callback?.url ?? '',
-    authMode: u.callback?.authMode ?? 'none',
-    keys: u.keyShares.map((k) => ({
-      keyId: k.keyId,
-      scheme: k.scheme,
-      threshold: k.threshold,
-      participants: [...k.participants],
-      identifier: k.identifier,
-      groupPublicKey: k.groupPublicKey,
-    })),
-    createdAt: new Date(u.createdAt).toISOString(),
-  };
 }
 
 /** The co-signer's operator-facing state machine. One instance per enclave process. */

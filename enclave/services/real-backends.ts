@@ -119,57 +119,7 @@ export function createRealBackends(opts: RealBackendsOptions): Backends {
       return handle(vault);
     },
 
-    startUpstream(vault) {
-      const lifetime = new AbortController();
-      const base = {
-        dial: ports.dial,
-        signingKey: callbackSigningKey(vault.state.identity),
-        clock: opts.callbackClock ?? ports.clock,
-        localMode: opts.localMode,
-        logger: logger.child({ component: 'approval' }),
-        ...(opts.callback.timeoutMs !== undefined ? { callTimeoutMs: opts.callback.timeoutMs } : {}),
-        ...(opts.tlsCaPem && endpointAllowed ? { caPem: opts.tlsCaPem } : {}),
-      };
-      const wantsRetry = opts.callback.retryIntervalMs !== undefined || opts.callback.retryTotalMs !== undefined;
-      let callback: CallbackClient;
-      try {
-        callback = new CallbackClient(
-          wantsRetry ? { ...base, retry: { intervalMs: opts.callback.retryIntervalMs ?? 180_000, totalMs: opts.callback.retryTotalMs ?? 3_600_000 } } : base,
-        );
-      } catch (err) {
-        // A schedule outside the approval module's bounds: keep its defaults rather than not signing at all.
-        logger.warn({ code: (err as CosignerError).code, msg2: (err as Error).message }, 'callback RETRY schedule refused; using the default');
-        callback = new CallbackClient(base);
-      }
-      const upstreamLog = logger.child({ component: 'upstream' });
-      const client = new CoordinatorClient({
-        dial: ports.dial,
-        clock: ports.clock,
-        identity: vault.state.identity,
-        coordinator: vault.state.coordinator,
-        ...(opts.tlsCaPem && endpointAllowed ? { tls: { ca: opts.tlsCaPem } } : {}),
-        users: userStoreFromVault(vault),
-        approve: createApprove({ callback, logger, signal: lifetime.signal }),
-        // The coordinator keeps a high-water mark of this co-signer's sealed DB: the floor an
-        // enclave restart would otherwise lose (rollback by the parent, threat-model.md).
-        generation: () => vault.generation,
-        log: (level, fields, msg) => upstreamLog[level](fields, msg),
-      }).start();
-      const onWrite = (g: bigint): void => void client.reportGeneration(g);
-      writeListeners.get(vault)?.add(onWrite);
-      const up: Upstream = {
-        state: () => client.state(),
-        refusal: () => client.refusal(),
-        openSessions: () => client.openSessions(),
-        stop: async () => {
-          lifetime.abort(new CosignerError('ERR_CANCELLED', 'co-signer stopping'));
-          writeListeners.get(vault)?.delete(onWrite);
-          await client.stop();
-        },
-      };
-      clients.set(up, client);
-      return up;
-    },
+    startUpstream: (vault) => startUpstream(opts, endpointAllowed, clients, vault),
 
     async pairUser({ token, callback, upstream, signal }) {
       const client = upstream ? clients.get(upstream) : undefined;
@@ -207,3 +157,59 @@ export function createRealBackends(opts: RealBackendsOptions): Backends {
   };
 }
 
+/**
+ * The coordinator client for an open vault, with the Callback Handler client its approvals use;
+ * it reports every sealed-DB write's generation to the coordinator.
+ */
+function startUpstream(opts: RealBackendsOptions, endpointAllowed: boolean, clients: WeakMap<Upstream, CoordinatorClient>, vault: VaultHandle): Upstream {
+  const { ports, logger } = opts;
+  const lifetime = new AbortController();
+  const base = {
+    dial: ports.dial,
+    signingKey: callbackSigningKey(vault.state.identity),
+    clock: opts.callbackClock ?? ports.clock,
+    localMode: opts.localMode,
+    logger: logger.child({ component: 'approval' }),
+    ...(opts.callback.timeoutMs !== undefined ? { callTimeoutMs: opts.callback.timeoutMs } : {}),
+    ...(opts.tlsCaPem && endpointAllowed ? { caPem: opts.tlsCaPem } : {}),
+  };
+  const wantsRetry = opts.callback.retryIntervalMs !== undefined || opts.callback.retryTotalMs !== undefined;
+  let callback: CallbackClient;
+  try {
+    callback = new CallbackClient(
+      wantsRetry ? { ...base, retry: { intervalMs: opts.callback.retryIntervalMs ?? 180_000, totalMs: opts.callback.retryTotalMs ?? 3_600_000 } } : base,
+    );
+  } catch (err) {
+    // A schedule outside the approval module's bounds: keep its defaults rather than not signing at all.
+    logger.warn({ code: (err as CosignerError).code, msg2: (err as Error).message }, 'callback RETRY schedule refused; using the default');
+    callback = new CallbackClient(base);
+  }
+  const upstreamLog = logger.child({ component: 'upstream' });
+  const client = new CoordinatorClient({
+    dial: ports.dial,
+    clock: ports.clock,
+    identity: vault.state.identity,
+    coordinator: vault.state.coordinator,
+    ...(opts.tlsCaPem && endpointAllowed ? { tls: { ca: opts.tlsCaPem } } : {}),
+    users: userStoreFromVault(vault),
+    approve: createApprove({ callback, logger, signal: lifetime.signal }),
+    // The coordinator keeps a high-water mark of this co-signer's sealed DB: the floor an
+    // enclave restart would otherwise lose (rollback by the parent, threat-model.md).
+    generation: () => vault.generation,
+    log: (level, fields, msg) => upstreamLog[level](fields, msg),
+  }).start();
+  const onWrite = (g: bigint): void => void client.reportGeneration(g);
+  writeListeners.get(vault)?.add(onWrite);
+  const up: Upstream = {
+    state: () => client.state(),
+    refusal: () => client.refusal(),
+    openSessions: () => client.openSessions(),
+    stop: async () => {
+      lifetime.abort(new CosignerError('ERR_CANCELLED', 'co-signer stopping'));
+      writeListeners.get(vault)?.delete(onWrite);
+      await client.stop();
+    },
+  };
+  clients.set(up, client);
+  return up;
+}

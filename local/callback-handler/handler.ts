@@ -70,113 +70,150 @@ export interface SampleHandler {
 
 const MAX_REQUEST_BYTES = 128 * 1024;
 
+/** The running handler's keys, knobs and memory, shared by the request steps below. */
+interface HandlerContext {
+  readonly opts: SampleHandlerOptions;
+  readonly alg: 'RS256' | 'ES256';
+  readonly own: { publicKey: KeyObject; privateKey: KeyObject };
+  wrongKey(): KeyObject;
+  readonly publicKeyPem: string;
+  readonly cosignerKey: KeyObject | undefined;
+  readonly prefix: string;
+  readonly seen: Map<string, number>;
+  readonly calls: HandlerCall[];
+  readonly faults: HandlerFaults;
+  readonly pending: Set<http.ServerResponse>;
+  previousBody: Buffer | undefined;
+  rules: HandlerRules;
+}
+
+async function sign(ctx: HandlerContext, answer: Record<string, unknown>): Promise<string> {
+  const which = ctx.faults.signWith ?? 'own-key';
+  if (which === 'alg-none') {
+    return `${base64url.encode(JSON.stringify({ alg: 'none', typ: 'JWT' }))}.${base64url.encode(JSON.stringify(answer))}.`;
+  }
+  if (which === 'hs256-public-key') {
+    return new SignJWT(answer).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode(ctx.publicKeyPem));
+  }
+  const key = which === 'wrong-key' ? ctx.wrongKey() : ctx.own.privateKey;
+  return new SignJWT(answer).setProtectedHeader({ alg: ctx.alg }).setIssuedAt().sign(key);
+}
+
+/**
+ * Read, record and verify a request. Undefined when it has been answered already (too large,
+ * unknown path, not verifiable).
+ */
+async function readRequest(
+  ctx: HandlerContext,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+): Promise<{ call: HandlerCall; kind: 'tx' | 'config'; request: Record<string, unknown> } | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of req as AsyncIterable<Buffer>) {
+    size += c.length;
+    if (size > MAX_REQUEST_BYTES) {
+      res.writeHead(413).end();
+      return undefined;
+    }
+    chunks.push(c);
+  }
+  const rawBody = Buffer.concat(chunks).toString('utf8');
+  const path = req.url ?? '';
+  const call: HandlerCall = { path, verified: false, rawBody };
+  ctx.calls.push(call);
+  const kind = path === `${ctx.prefix}/tx_sign_request` ? 'tx' : path === `${ctx.prefix}/config_change_sign_request` ? 'config' : null;
+  if (req.method !== 'POST' || kind === null) {
+    res.writeHead(404).end();
+    return undefined;
+  }
+  let request: Record<string, unknown>;
+  try {
+    if (ctx.opts.mode === 'public-key') {
+      if (!ctx.cosignerKey) throw new Error('no co-signer key configured');
+      const { payload } = await jwtVerify(rawBody, ctx.cosignerKey, { algorithms: ['RS256'] });
+      request = payload as Record<string, unknown>;
+    } else {
+      request = JSON.parse(rawBody) as Record<string, unknown>;
+    }
+  } catch {
+    res.writeHead(401).end();
+    return undefined;
+  }
+  call.verified = true;
+  return { call, kind, request };
+}
+
+async function handle(ctx: HandlerContext, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  const read = await readRequest(ctx, req, res);
+  if (!read) return;
+  const { call, kind, request } = read;
+  const { faults, opts } = ctx;
+  const requestId = String(request.requestId ?? '');
+  call.requestId = requestId;
+  const n = ctx.seen.get(requestId) ?? 0;
+  ctx.seen.set(requestId, n + 1);
+  const verdict: Verdict = kind === 'tx' ? decideTx(ctx.rules, request, n) : decideConfig(ctx.rules, request, n);
+  const action = faults.action ?? verdict.action;
+  call.action = action;
+  if (faults.neverAnswer) {
+    ctx.pending.add(res);
+    res.on('close', () => ctx.pending.delete(res));
+    return;
+  }
+  if (faults.delayMs) await new Promise((r) => setTimeout(r, faults.delayMs));
+  if (faults.redirectTo) {
+    res.writeHead(302, { location: faults.redirectTo }).end();
+    return;
+  }
+  if (faults.status) {
+    res.writeHead(faults.status).end();
+    return;
+  }
+  const answer: Record<string, unknown> = {
+    action,
+    requestId: faults.wrongRequestId ? `${requestId}-other` : requestId,
+    ...(verdict.rejectionReason ? { rejectionReason: verdict.rejectionReason } : {}),
+  };
+  let body: Buffer;
+  if (faults.replayPrevious && ctx.previousBody) {
+    body = ctx.previousBody;
+  } else if (opts.mode === 'public-key' && !faults.unsigned) {
+    let token = await sign(ctx, answer);
+    if (faults.truncate) token = token.slice(0, token.length - 10);
+    body = Buffer.from(token);
+  } else {
+    body = Buffer.from(JSON.stringify(answer));
+  }
+  ctx.previousBody = body;
+  if (faults.oversizeBytes && body.length < faults.oversizeBytes) body = Buffer.concat([body, Buffer.alloc(faults.oversizeBytes - body.length, 0x20)]);
+  res.writeHead(200, { 'content-type': opts.mode === 'public-key' ? 'text/plain' : 'application/json' }).end(body);
+}
+
 /** Starts the sample handler on loopback. */
 export async function startSampleHandler(opts: SampleHandlerOptions): Promise<SampleHandler> {
   if (opts.mode === 'certificate' && !opts.tls) throw new Error('certificate mode needs tls');
   const alg = opts.alg ?? 'RS256';
   const own = alg === 'RS256' ? generateKeyPairSync('rsa', { modulusLength: 2048 }) : generateKeyPairSync('ec', { namedCurve: 'P-256' });
   let wrong: ReturnType<typeof generateKeyPairSync> | undefined; // made on first use: RSA keygen is slow
-  const wrongKey = (): KeyObject =>
-    (wrong ??= alg === 'RS256' ? generateKeyPairSync('rsa', { modulusLength: 2048 }) : generateKeyPairSync('ec', { namedCurve: 'P-256' })).privateKey;
-  const publicKeyPem = own.publicKey.export({ type: 'spki', format: 'pem' }).toString();
-  const cosignerKey: KeyObject | undefined = opts.cosignerPublicKeyPem ? createPublicKey(opts.cosignerPublicKeyPem) : undefined;
-  const prefix = opts.mode === 'public-key' ? '/v2' : '';
-  const seen = new Map<string, number>();
-  const calls: HandlerCall[] = [];
-  const faults: HandlerFaults = {};
-  const pending = new Set<http.ServerResponse>();
-  let previousBody: Buffer | undefined;
-  const state = { rules: opts.rules ?? {} };
-
-  async function sign(answer: Record<string, unknown>): Promise<string> {
-    const which = faults.signWith ?? 'own-key';
-    if (which === 'alg-none') {
-      return `${base64url.encode(JSON.stringify({ alg: 'none', typ: 'JWT' }))}.${base64url.encode(JSON.stringify(answer))}.`;
-    }
-    if (which === 'hs256-public-key') {
-      return new SignJWT(answer).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode(publicKeyPem));
-    }
-    const key = which === 'wrong-key' ? wrongKey() : own.privateKey;
-    return new SignJWT(answer).setProtectedHeader({ alg }).setIssuedAt().sign(key);
-  }
-
-  async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const c of req as AsyncIterable<Buffer>) {
-      size += c.length;
-      if (size > MAX_REQUEST_BYTES) {
-        res.writeHead(413).end();
-        return;
-      }
-      chunks.push(c);
-    }
-    const rawBody = Buffer.concat(chunks).toString('utf8');
-    const path = req.url ?? '';
-    const call: HandlerCall = { path, verified: false, rawBody };
-    calls.push(call);
-    const kind = path === `${prefix}/tx_sign_request` ? 'tx' : path === `${prefix}/config_change_sign_request` ? 'config' : null;
-    if (req.method !== 'POST' || kind === null) {
-      res.writeHead(404).end();
-      return;
-    }
-    let request: Record<string, unknown>;
-    try {
-      if (opts.mode === 'public-key') {
-        if (!cosignerKey) throw new Error('no co-signer key configured');
-        const { payload } = await jwtVerify(rawBody, cosignerKey, { algorithms: ['RS256'] });
-        request = payload as Record<string, unknown>;
-      } else {
-        request = JSON.parse(rawBody) as Record<string, unknown>;
-      }
-    } catch {
-      res.writeHead(401).end();
-      return;
-    }
-    call.verified = true;
-    const requestId = String(request.requestId ?? '');
-    call.requestId = requestId;
-    const n = seen.get(requestId) ?? 0;
-    seen.set(requestId, n + 1);
-    const verdict: Verdict = kind === 'tx' ? decideTx(state.rules, request, n) : decideConfig(state.rules, request, n);
-    const action = faults.action ?? verdict.action;
-    call.action = action;
-    if (faults.neverAnswer) {
-      pending.add(res);
-      res.on('close', () => pending.delete(res));
-      return;
-    }
-    if (faults.delayMs) await new Promise((r) => setTimeout(r, faults.delayMs));
-    if (faults.redirectTo) {
-      res.writeHead(302, { location: faults.redirectTo }).end();
-      return;
-    }
-    if (faults.status) {
-      res.writeHead(faults.status).end();
-      return;
-    }
-    const answer: Record<string, unknown> = {
-      action,
-      requestId: faults.wrongRequestId ? `${requestId}-other` : requestId,
-      ...(verdict.rejectionReason ? { rejectionReason: verdict.rejectionReason } : {}),
-    };
-    let body: Buffer;
-    if (faults.replayPrevious && previousBody) {
-      body = previousBody;
-    } else if (opts.mode === 'public-key' && !faults.unsigned) {
-      let token = await sign(answer);
-      if (faults.truncate) token = token.slice(0, token.length - 10);
-      body = Buffer.from(token);
-    } else {
-      body = Buffer.from(JSON.stringify(answer));
-    }
-    previousBody = body;
-    if (faults.oversizeBytes && body.length < faults.oversizeBytes) body = Buffer.concat([body, Buffer.alloc(faults.oversizeBytes - body.length, 0x20)]);
-    res.writeHead(200, { 'content-type': opts.mode === 'public-key' ? 'text/plain' : 'application/json' }).end(body);
-  }
+  const ctx: HandlerContext = {
+    opts,
+    alg,
+    own,
+    wrongKey: () => (wrong ??= alg === 'RS256' ? generateKeyPairSync('rsa', { modulusLength: 2048 }) : generateKeyPairSync('ec', { namedCurve: 'P-256' })).privateKey,
+    publicKeyPem: own.publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+    cosignerKey: opts.cosignerPublicKeyPem ? createPublicKey(opts.cosignerPublicKeyPem) : undefined,
+    prefix: opts.mode === 'public-key' ? '/v2' : '',
+    seen: new Map(),
+    calls: [],
+    faults: {},
+    pending: new Set(),
+    previousBody: undefined,
+    rules: opts.rules ?? {},
+  };
 
   const listener = (req: http.IncomingMessage, res: http.ServerResponse): void => {
-    handle(req, res).catch(() => {
+    handle(ctx, req, res).catch(() => {
       if (!res.headersSent) res.writeHead(500).end();
     });
   };
@@ -189,18 +226,18 @@ export async function startSampleHandler(opts: SampleHandlerOptions): Promise<Sa
   const host = opts.host ?? '127.0.0.1';
   return {
     url: `${opts.tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`,
-    publicKeyPem,
-    calls,
-    faults,
+    publicKeyPem: ctx.publicKeyPem,
+    calls: ctx.calls,
+    faults: ctx.faults,
     get rules() {
-      return state.rules;
+      return ctx.rules;
     },
     set rules(r: HandlerRules) {
-      state.rules = r;
+      ctx.rules = r;
     },
     close: () =>
       new Promise<void>((resolve) => {
-        for (const r of pending) r.destroy();
+        for (const r of ctx.pending) r.destroy();
         server.closeAllConnections();
         server.close(() => resolve());
       }),

@@ -59,6 +59,119 @@ async function required(p: ParsedCommand, prompter: Prompter | null, flag: strin
   return a;
 }
 
+/** `start`, `stop`, `restart`: ask the daemon, then (except stop) wait until the enclave has booted. */
+async function lifecycleCommand(p: ParsedCommand, io: CliIo, command: 'start' | 'stop' | 'restart'): Promise<number> {
+  const v = p.values;
+  const timeoutMs = v.timeout ? Number(v.timeout) * 1000 : 120_000;
+  if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 1000 || timeoutMs > 3_600_000) throw usage('--timeout is in seconds, 1 to 3600');
+  const r = await withProgress(io, p.json, `${command}: waiting for the enclave`, call<Obj>(p, command, {}, 300_000));
+  if (command === 'stop' || v['no-wait']) return ok(io, p.json, command, r, () => `enclave ${s(r.state)}${r.enclaveId ? ` (${s(r.enclaveId)})` : ''}`);
+  const settled = await waitBooted(p, io, timeoutMs);
+  const state = String((settled.enclave as Obj | null)?.state ?? 'unknown');
+  if (state === 'access-denied' || state === 'error') {
+    const e = settled.enclave as Obj;
+    throw new CosignerError(isCode(e.errorCode) ? e.errorCode : 'ERR_SEALED', `the enclave started but did not unseal: ${state}${e.errorMessage ? ` (${s(e.errorMessage)})` : ''}`);
+  }
+  return ok(io, p.json, command, settled, () => renderStatus(settled));
+}
+
+/** `setup`: flags or prompts for the KMS key, the coordinator and the first user. */
+async function setupCommand(p: ParsedCommand, io: CliIo, prompter: Prompter | null): Promise<number> {
+  const v = p.values;
+  const kmsKeyArn = await required(p, prompter, 'kms-key-arn', 'KMS key ARN');
+  const region = await required(p, prompter, 'region', 'AWS region');
+  // The owner's key decides every later change to this co-signer: it comes from the owner, as a file.
+  const ownerKeyFile = await required(p, prompter, 'owner-public-key', 'File with the workspace owner\'s Ed25519 public key (PEM)');
+  const ownerPublicKeyPem = await readSmall(ownerKeyFile);
+  let pairingToken = v['pairing-token'] as string | undefined;
+  if (pairingToken === undefined && prompter) pairingToken = await prompter.ask('Pairing token for the first API user (empty: pair later with add-user)');
+  const callback = await callbackFromFlags(v, io, prompter);
+  const coordinatorPublicKeyPem = v['coordinator-public-key'] ? await readSmall(v['coordinator-public-key'] as string) : undefined;
+  const params: Obj = {
+    kmsKeyArn,
+    region,
+    ...(pairingToken ? { pairingToken } : {}),
+    ...(v['kms-endpoint'] ? { kmsEndpoint: v['kms-endpoint'] } : {}),
+    ...(v['coordinator-url'] ? { coordinatorUrl: v['coordinator-url'] } : {}),
+    ...(coordinatorPublicKeyPem ? { coordinatorPublicKeyPem } : {}),
+    ownerPublicKeyPem,
+    ...(callback ? { callback } : {}),
+  };
+  if (!p.json) io.stderr('setup: creating secrets.key with KMS inside the enclave and sealing the secrets DB…\n');
+  const r = await withProgress(io, p.json, 'setup: working (KMS, sealing' + (pairingToken ? ', key generation with the coordinator' : '') + ')', call<Obj>(p, 'setup', params, 300_000));
+  return ok(io, p.json, 'setup', r, () => {
+    const user = r.user as Obj | null | undefined;
+    return [
+      `co-signer ${s(r.cosignerId)} is set up.`,
+      user ? `paired API user ${s(user.id)} (${s(user.status)})` : 'no API user paired yet: run `cosigner add-user`',
+      'Callback Handler requests will be signed with this key (give it to the handler\'s operator):',
+      String(r.callbackPublicKeyPem ?? '').trim(),
+    ].join('\n');
+  });
+}
+
+/** `callback-update`: new Callback Handler settings; a change of trusted key or certificate needs confirming. */
+async function callbackUpdateCommand(p: ParsedCommand, io: CliIo, prompter: Prompter | null): Promise<number> {
+  const v = p.values;
+  let userId = p.positionals[0];
+  if (!userId) {
+    if (!prompter) throw usage('callback-update needs a USER_ID in non-interactive use');
+    const users = ((await call<Obj>(p, 'listUsers')).users ?? []) as Obj[];
+    io.stderr(renderUsers(users) + '\n');
+    userId = await prompter.ask('User id');
+    if (!userId) throw usage('a user id is required');
+  }
+  const callback = await callbackFromFlags(v, io, prompter, { requireUrl: true });
+  let confirmed = v.confirm === true;
+  const changesTrust = callback?.handlerPublicKeyPem !== undefined || callback?.certificatePem !== undefined || callback?.rootCaPem !== undefined;
+  if (changesTrust && !confirmed && prompter) confirmed = await prompter.confirm('This replaces the key/certificate the co-signer trusts for this handler. Confirm');
+  const r = await call<Obj>(p, 'callbackUpdate', { userId, callback, confirmed });
+  return ok(io, p.json, 'callback-update', r, () => `updated ${s(userId)}: ${((r.changed ?? []) as string[]).join(', ') || 'nothing changed'}`);
+}
+
+/** `attestation`: a fresh attestation document, printed or written to --out. */
+async function attestationCommand(p: ParsedCommand, io: CliIo): Promise<number> {
+  const v = p.values;
+  const nonce = v.nonce as string | undefined;
+  if (nonce !== undefined && !/^([0-9a-fA-F]{2}){0,512}$/.test(nonce)) throw usage('--nonce must be hex, at most 512 bytes');
+  const r = await call<Obj>(p, 'getAttestation', nonce ? { nonce } : {});
+  const doc = Buffer.from(String(r.document ?? ''), 'base64');
+  if (v.out) await writeFileAtomic(v.out as string, doc);
+  return ok(io, p.json, 'attestation', { ...r, ...(v.out ? { out: v.out } : {}) }, () =>
+    v.out
+      ? `wrote ${doc.length}-byte attestation document (${s(r.attestationMode)}) to ${String(v.out)}; check it with: cosigner verify-attestation ${String(v.out)}${nonce ? ` --nonce ${nonce}` : ''}`
+      : doc.toString('base64'),
+  );
+}
+
+/** `upgrade`: check the key policy admits the new image, then have the daemon switch to it. */
+async function upgradeCommand(p: ParsedCommand, io: CliIo): Promise<number> {
+  const v = p.values;
+  const eifPath = await required(p, null, 'eif', 'new EIF');
+  const measurementsPath = await required(p, null, 'measurements', 'measurements');
+  const instanceRoleArn = (v['instance-role'] as string | undefined) ?? io.env.COSIGNER_INSTANCE_ROLE;
+  if (!instanceRoleArn) throw usage('--instance-role ARN (or COSIGNER_INSTANCE_ROLE) is required: the role whose access the key policy must keep');
+  const timeoutMs = v.timeout ? Number(v.timeout) * 1000 : 180_000;
+  if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 1000 || timeoutMs > 3_600_000) throw usage('--timeout is in seconds, 1 to 3600');
+  if (!p.json) io.stderr('upgrade: checking that the KMS key policy admits the new measurements…\n');
+  const m = await checkUpgradeAdmitted({
+    measurementsPath,
+    instanceRoleArn,
+    ...(v.policy ? { policyPath: v.policy as string } : {}),
+    ...(v['kms-key-arn'] ? { kmsKeyArn: v['kms-key-arn'] as string } : {}),
+    ...(v.region ? { region: v.region as string } : {}),
+    ...(v['kms-endpoint'] ? { kmsEndpoint: v['kms-endpoint'] as string } : {}),
+  });
+  if (!p.json) io.stderr(`upgrade: policy admits PCR0 ${m.PCR0.slice(0, 16)}…; switching the enclave (it will unseal with the new image)…\n`);
+  const r = await withProgress(
+    io,
+    p.json,
+    'upgrade: waiting for the new enclave to unseal',
+    call<Obj>(p, 'upgrade', { eifPath, measurementsPath, policyChecked: true, timeoutMs }, timeoutMs * 2 + 30_000),
+  );
+  return ok(io, p.json, 'upgrade', r, () => `upgraded: now running ${s(r.current)} (${s(r.state)}); previous image kept at ${s(r.previous)}`);
+}
+
 async function run(p: ParsedCommand, io: CliIo, prompter: Prompter | null): Promise<number> {
   const v = p.values;
   switch (p.command) {
@@ -74,51 +187,10 @@ async function run(p: ParsedCommand, io: CliIo, prompter: Prompter | null): Prom
     }
     case 'start':
     case 'stop':
-    case 'restart': {
-      const timeoutMs = v.timeout ? Number(v.timeout) * 1000 : 120_000;
-      if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 1000 || timeoutMs > 3_600_000) throw usage('--timeout is in seconds, 1 to 3600');
-      const r = await withProgress(io, p.json, `${p.command}: waiting for the enclave`, call<Obj>(p, p.command, {}, 300_000));
-      if (p.command === 'stop' || v['no-wait']) return ok(io, p.json, p.command, r, () => `enclave ${s(r.state)}${r.enclaveId ? ` (${s(r.enclaveId)})` : ''}`);
-      const settled = await waitBooted(p, io, timeoutMs);
-      const state = String((settled.enclave as Obj | null)?.state ?? 'unknown');
-      if (state === 'access-denied' || state === 'error') {
-        const e = settled.enclave as Obj;
-        throw new CosignerError(isCode(e.errorCode) ? e.errorCode : 'ERR_SEALED', `the enclave started but did not unseal: ${state}${e.errorMessage ? ` (${s(e.errorMessage)})` : ''}`);
-      }
-      return ok(io, p.json, p.command, settled, () => renderStatus(settled));
-    }
-    case 'setup': {
-      const kmsKeyArn = await required(p, prompter, 'kms-key-arn', 'KMS key ARN');
-      const region = await required(p, prompter, 'region', 'AWS region');
-      // The owner's key decides every later change to this co-signer: it comes from the owner, as a file.
-      const ownerKeyFile = await required(p, prompter, 'owner-public-key', 'File with the workspace owner\'s Ed25519 public key (PEM)');
-      const ownerPublicKeyPem = await readSmall(ownerKeyFile);
-      let pairingToken = v['pairing-token'] as string | undefined;
-      if (pairingToken === undefined && prompter) pairingToken = await prompter.ask('Pairing token for the first API user (empty: pair later with add-user)');
-      const callback = await callbackFromFlags(v, io, prompter);
-      const coordinatorPublicKeyPem = v['coordinator-public-key'] ? await readSmall(v['coordinator-public-key'] as string) : undefined;
-      const params: Obj = {
-        kmsKeyArn,
-        region,
-        ...(pairingToken ? { pairingToken } : {}),
-        ...(v['kms-endpoint'] ? { kmsEndpoint: v['kms-endpoint'] } : {}),
-        ...(v['coordinator-url'] ? { coordinatorUrl: v['coordinator-url'] } : {}),
-        ...(coordinatorPublicKeyPem ? { coordinatorPublicKeyPem } : {}),
-        ownerPublicKeyPem,
-        ...(callback ? { callback } : {}),
-      };
-      if (!p.json) io.stderr('setup: creating secrets.key with KMS inside the enclave and sealing the secrets DB…\n');
-      const r = await withProgress(io, p.json, 'setup: working (KMS, sealing' + (pairingToken ? ', key generation with the coordinator' : '') + ')', call<Obj>(p, 'setup', params, 300_000));
-      return ok(io, p.json, 'setup', r, () => {
-        const user = r.user as Obj | null | undefined;
-        return [
-          `co-signer ${s(r.cosignerId)} is set up.`,
-          user ? `paired API user ${s(user.id)} (${s(user.status)})` : 'no API user paired yet: run `cosigner add-user`',
-          'Callback Handler requests will be signed with this key (give it to the handler\'s operator):',
-          String(r.callbackPublicKeyPem ?? '').trim(),
-        ].join('\n');
-      });
-    }
+    case 'restart':
+      return lifecycleCommand(p, io, p.command);
+    case 'setup':
+      return setupCommand(p, io, prompter);
     case 'add-user': {
       const pairingToken = await required(p, prompter, 'pairing-token', 'Pairing token');
       const callback = await callbackFromFlags(v, io, prompter);
@@ -139,65 +211,18 @@ async function run(p: ParsedCommand, io: CliIo, prompter: Prompter | null): Prom
       const r = await call<Obj>(p, 'removeUser', { userId });
       return ok(io, p.json, 'remove-user', r, () => `removed API user ${s(r.userId)}`);
     }
-    case 'callback-update': {
-      let userId = p.positionals[0];
-      if (!userId) {
-        if (!prompter) throw usage('callback-update needs a USER_ID in non-interactive use');
-        const users = ((await call<Obj>(p, 'listUsers')).users ?? []) as Obj[];
-        io.stderr(renderUsers(users) + '\n');
-        userId = await prompter.ask('User id');
-        if (!userId) throw usage('a user id is required');
-      }
-      const callback = await callbackFromFlags(v, io, prompter, { requireUrl: true });
-      let confirmed = v.confirm === true;
-      const changesTrust = callback?.handlerPublicKeyPem !== undefined || callback?.certificatePem !== undefined || callback?.rootCaPem !== undefined;
-      if (changesTrust && !confirmed && prompter) confirmed = await prompter.confirm('This replaces the key/certificate the co-signer trusts for this handler. Confirm');
-      const r = await call<Obj>(p, 'callbackUpdate', { userId, callback, confirmed });
-      return ok(io, p.json, 'callback-update', r, () => `updated ${s(userId)}: ${((r.changed ?? []) as string[]).join(', ') || 'nothing changed'}`);
-    }
+    case 'callback-update':
+      return callbackUpdateCommand(p, io, prompter);
     case 'print-public-key': {
       const r = await call<Obj>(p, 'printPublicKey');
       return ok(io, p.json, 'print-public-key', r, () => `${String(r.publicKeyPem ?? '').trim()}\n# SPKI SHA-256: ${s(r.spkiSha256)}`);
     }
-    case 'attestation': {
-      const nonce = v.nonce as string | undefined;
-      if (nonce !== undefined && !/^([0-9a-fA-F]{2}){0,512}$/.test(nonce)) throw usage('--nonce must be hex, at most 512 bytes');
-      const r = await call<Obj>(p, 'getAttestation', nonce ? { nonce } : {});
-      const doc = Buffer.from(String(r.document ?? ''), 'base64');
-      if (v.out) await writeFileAtomic(v.out as string, doc);
-      return ok(io, p.json, 'attestation', { ...r, ...(v.out ? { out: v.out } : {}) }, () =>
-        v.out
-          ? `wrote ${doc.length}-byte attestation document (${s(r.attestationMode)}) to ${String(v.out)}; check it with: cosigner verify-attestation ${String(v.out)}${nonce ? ` --nonce ${nonce}` : ''}`
-          : doc.toString('base64'),
-      );
-    }
+    case 'attestation':
+      return attestationCommand(p, io);
     case 'logs':
       return logsCommand(p, io);
-    case 'upgrade': {
-      const eifPath = await required(p, null, 'eif', 'new EIF');
-      const measurementsPath = await required(p, null, 'measurements', 'measurements');
-      const instanceRoleArn = (v['instance-role'] as string | undefined) ?? io.env.COSIGNER_INSTANCE_ROLE;
-      if (!instanceRoleArn) throw usage('--instance-role ARN (or COSIGNER_INSTANCE_ROLE) is required: the role whose access the key policy must keep');
-      const timeoutMs = v.timeout ? Number(v.timeout) * 1000 : 180_000;
-      if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 1000 || timeoutMs > 3_600_000) throw usage('--timeout is in seconds, 1 to 3600');
-      if (!p.json) io.stderr('upgrade: checking that the KMS key policy admits the new measurements…\n');
-      const m = await checkUpgradeAdmitted({
-        measurementsPath,
-        instanceRoleArn,
-        ...(v.policy ? { policyPath: v.policy as string } : {}),
-        ...(v['kms-key-arn'] ? { kmsKeyArn: v['kms-key-arn'] as string } : {}),
-        ...(v.region ? { region: v.region as string } : {}),
-        ...(v['kms-endpoint'] ? { kmsEndpoint: v['kms-endpoint'] as string } : {}),
-      });
-      if (!p.json) io.stderr(`upgrade: policy admits PCR0 ${m.PCR0.slice(0, 16)}…; switching the enclave (it will unseal with the new image)…\n`);
-      const r = await withProgress(
-        io,
-        p.json,
-        'upgrade: waiting for the new enclave to unseal',
-        call<Obj>(p, 'upgrade', { eifPath, measurementsPath, policyChecked: true, timeoutMs }, timeoutMs * 2 + 30_000),
-      );
-      return ok(io, p.json, 'upgrade', r, () => `upgraded: now running ${s(r.current)} (${s(r.state)}); previous image kept at ${s(r.previous)}`);
-    }
+    case 'upgrade':
+      return upgradeCommand(p, io);
   }
 }
 

@@ -1,28 +1,28 @@
 // Runs on the parent. `cosigner-parent`: wires the supervisor, the enclave link (wire + ports), the
 // log sink, the control socket, metrics and health together. `startDaemon` is also what tests and
-// local/stack.ts call to run a daemon in-process.
-import { mkdirSync, readFileSync } from 'node:fs';
+// local/stack.ts call to run a daemon in-process. The control requests are answered in
+// control-handler.ts; the enclave's backend, logs and state tracking are in enclave-watch.ts.
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import pino from 'pino';
-import { CosignerError, toCosignerError } from '../../proto/errors.ts';
+import { toCosignerError } from '../../proto/errors.ts';
 import type { BlobStore, CredentialSource } from '../../proto/ports.ts';
 import type { DaemonConfig } from '../config/config.ts';
 import { startControlServer } from '../control/server.ts';
 import { BoundedQueue } from '../control/queue.ts';
-import { METHODS, type ControlRequest, type ControlRpc } from '../control/protocol.ts';
-import type { CallOptions } from '../../proto/runtime/peer.ts';
-import { RotatingLog, enclaveRecord } from '../logs/rotating-log.ts';
-import { liveSize, readFrom, readLogs } from '../logs/read-logs.ts';
-import { createCosignerMetrics, setEnclaveState, type CosignerMetrics } from '../metrics/cosigner-metrics.ts';
+import { RotatingLog } from '../logs/rotating-log.ts';
+import { createCosignerMetrics, type CosignerMetrics } from '../metrics/cosigner-metrics.ts';
 import { startMetricsServer } from '../metrics/server.ts';
 import { ImdsCredentialSource } from '../credentials/imds.ts';
 import { createRelay, loadAllowList, parseAllowList, type Relay } from '../relay/index.ts';
 import { FileBlobStore } from '../storage/file-blob-store.ts';
-import { localBackend, nitroBackend } from '../supervisor/backends.ts';
 import { Supervisor } from '../supervisor/supervisor.ts';
+import { VERSION, createControlHandler } from './control-handler.ts';
 import { EnclaveLink } from './enclave-link.ts';
+import { enclaveBackend, enclaveLogHandlers, expectedBuildId, watchEnclave } from './enclave-watch.ts';
 import { readImageState } from './image-state.ts';
-import { performUpgrade } from './upgrade.ts';
+
+export { toJsonSafe } from './control-handler.ts';
 
 /** Optional replacements, for tests and the local stack. */
 export interface DaemonOverrides {
@@ -51,38 +51,33 @@ export interface RunningDaemon {
   close(): Promise<void>;
 }
 
-const VERSION = '0.1.0';
-const MUTATING = new Set(['setup', 'unseal', 'addUser', 'removeUser', 'callbackUpdate']);
-/** Decision actions counted from the enclave's `callback.decision` audit records; others count as OTHER. */
-const ACTIONS = new Set(['APPROVE', 'REJECT', 'IGNORE', 'FAIL']);
-
-/**
- * Build id the parent expects in the handshake for `image`: the config's `buildId` for the configured
- * image, else the sidecar JSON `make bundle` writes beside a bundle (`enclave-<mode>.json`), else any
- * (logged). After an upgrade the image changes, and so does the expectation.
- */
-function expectedBuildId(c: DaemonConfig, image: string): { buildId: string; strict: boolean } {
-  const configured = c.mode === 'nitro' ? c.eifPath : c.bundlePath;
-  if (c.buildId && image === configured) return { buildId: c.buildId, strict: true };
-  const sidecar = image.replace(/\.(mjs|eif)$/, '.json');
-  if (sidecar !== image) {
-    try {
-      const j = JSON.parse(readFileSync(sidecar, 'utf8')) as { buildId?: unknown };
-      if (typeof j.buildId === 'string' && j.buildId.length > 0 && j.buildId.length <= 256) return { buildId: j.buildId, strict: true };
-    } catch {
-      // No sidecar: accept whatever the enclave states (it is logged).
-    }
-  }
-  return { buildId: 'nitro-cosigner-parent', strict: false };
+/** The daemon's own log: pino into the rotating log sink. */
+function daemonLogger(sink: RotatingLog): pino.Logger {
+  return pino(
+    {
+      base: { src: 'parent', pid: process.pid },
+      // Defence in depth: the parent never holds a secret, but credentials pass through it.
+      redact: { paths: ['*.secretAccessKey', '*.sessionToken', 'secretAccessKey', 'sessionToken', '*.pairingToken', 'pairingToken'], censor: '[redacted]' },
+    },
+    { write: (line: string) => sink.write(line.trimEnd()) },
+  );
 }
 
-/** Plain-JSON view of an RPC result: bytes → base64, bigint → decimal string. */
-export function toJsonSafe(v: unknown): unknown {
-  if (v instanceof Uint8Array) return Buffer.from(v).toString('base64');
-  if (typeof v === 'bigint') return v.toString();
-  if (Array.isArray(v)) return v.map(toJsonSafe);
-  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, toJsonSafe(x)]));
-  return v;
+/** /metrics and /healthz, when configured; null otherwise. */
+async function startMetrics(
+  config: DaemonConfig,
+  o: { supervisor: Supervisor; link: EnclaveLink; metrics: CosignerMetrics; cleanups: Array<() => Promise<void> | void> },
+): Promise<string | null> {
+  if (!config.metricsAddress) return null;
+  const { supervisor, link, metrics } = o;
+  const m = await startMetricsServer(config.metricsAddress, metrics.registry, () => ({
+    ok: supervisor.state === 'running' && link.connected,
+    enclave: supervisor.state,
+    wire: link.connected ? 'connected' : 'disconnected',
+    sealed: metrics.unsealed.get() === 1 ? 'unsealed' : 'sealed',
+  }));
+  o.cleanups.push(() => m.close());
+  return m.url;
 }
 
 /**
@@ -92,14 +87,7 @@ export function toJsonSafe(v: unknown): unknown {
 export async function startDaemon(config: DaemonConfig, overrides: DaemonOverrides = {}): Promise<RunningDaemon> {
   for (const d of ['db', 'backup', 'log', 'run']) mkdirSync(join(config.home, d), { recursive: true, mode: 0o700 });
   const sink = new RotatingLog({ dir: join(config.home, 'log'), maxBytes: config.logMaxBytes, keep: config.logKeep });
-  const logger = pino(
-    {
-      base: { src: 'parent', pid: process.pid },
-      // Defence in depth: the parent never holds a secret, but credentials pass through it.
-      redact: { paths: ['*.secretAccessKey', '*.sessionToken', 'secretAccessKey', 'sessionToken', '*.pairingToken', 'pairingToken'], censor: '[redacted]' },
-    },
-    { write: (line: string) => sink.write(line.trimEnd()) },
-  );
+  const logger = daemonLogger(sink);
   const metrics = createCosignerMetrics();
   const cleanups: Array<() => Promise<void> | void> = [() => sink.close()];
   const closeAll = async (): Promise<void> => {
@@ -110,158 +98,24 @@ export async function startDaemon(config: DaemonConfig, overrides: DaemonOverrid
     const blobs = overrides.blobs ?? (await FileBlobStore.open(config.home));
     const credentials = overrides.credentials ?? new ImdsCredentialSource({ endpoint: config.imdsEndpoint });
     const relay = overrides.relay ?? createRelay(config.allowListPath ? loadAllowList(config.allowListPath) : parseAllowList({ allowlist: [] }), { logger });
-
-    const onEnclaveLog = (line: string): void => {
-      const rec = enclaveRecord(line);
-      sink.write(rec);
-      // Audit records of Callback Handler decisions (enclave/approval) feed cosigner_decisions_total.
-      if (rec.includes('"callback.decision"')) {
-        const r = JSON.parse(rec) as { event?: unknown; action?: unknown };
-        if (r.event === 'callback.decision' && typeof r.action === 'string') metrics.decisions.inc({ action: ACTIONS.has(r.action) ? r.action : 'OTHER' });
-      }
-    };
-    const onConsole = (line: string): void => {
-      sink.write(JSON.stringify({ level: 30, time: Date.now(), src: 'enclave-console', msg: line.slice(0, 4096) }));
-    };
+    const { onEnclaveLog, onConsole } = enclaveLogHandlers(sink, metrics);
 
     const imageState = await readImageState(config.home);
     const image = imageState?.current ?? (config.mode === 'nitro' ? config.eifPath : config.bundlePath);
-    const backend =
-      config.mode === 'nitro'
-        ? nitroBackend({
-            cpuCount: config.cpuCount,
-            memoryMiB: config.memoryMiB,
-            cid: config.cid,
-            debug: config.debug,
-            healthIntervalMs: config.healthIntervalMs,
-            ...(overrides.nitroCliBin ? { nitroCliBin: overrides.nitroCliBin } : {}),
-            onConsole,
-            onHealthError: (e) => logger.warn({ code: e.code, err: e.message }, 'describe-enclaves failed'),
-          })
-        : localBackend({ wireUrl: config.wireUrl, args: config.enclaveArgs, onConsole, pidFile: join(config.home, 'run', 'enclave.pid'), ...(overrides.enclaveEnv ? { env: overrides.enclaveEnv } : {}) });
+    const backend = enclaveBackend(config, overrides, onConsole, logger);
     const supervisor = new Supervisor({ backend, image, restartInitialMs: config.restartInitialMs, restartMaxMs: config.restartMaxMs });
     const link = new EnclaveLink({ wireUrl: config.wireUrl, expectBuild: () => expectedBuildId(config, supervisor.image), blobs, credentials, relay, onLog: onEnclaveLog, logger: logger.child({ component: 'wire' }) });
-
-    supervisor.on('state', (s) => {
-      setEnclaveState(metrics, s);
-      logger.info({ state: s }, 'enclave state');
-    });
-    supervisor.on('started', (h: { id: string; info: unknown }) => {
-      logger.info({ enclaveId: h.id, info: h.info }, 'enclave started');
-      link.connect();
-    });
-    supervisor.on('exit', (reason: string) => {
-      logger.warn({ reason }, 'enclave exited');
-      void link.disconnect();
-    });
-    supervisor.on('restart', () => metrics.enclaveRestarts.inc());
-    supervisor.on('error', (e: CosignerError) => logger.error({ code: e.code, err: e.message }, 'supervisor error'));
-    link.on('connected', (peer: { remoteBuildId: string }) => {
-      metrics.wireConnected.set(1);
-      supervisor.markHealthy();
-      logger.info({ remoteBuildId: peer.remoteBuildId, expected: expectedBuildId(config, supervisor.image) }, 'connected to the enclave');
-      void refreshEnclaveStatus();
-    });
-    link.on('disconnected', (err?: CosignerError) => {
-      metrics.wireConnected.set(0);
-      metrics.unsealed.set(0);
-      metrics.coordinatorConnected.set(0);
-      logger.warn({ code: err?.code }, 'enclave connection closed');
-    });
+    const watch = watchEnclave({ config, supervisor, link, relay, metrics, logger });
     cleanups.push(async () => {
       await link.disconnect();
       await supervisor.stop().catch(() => undefined);
     });
-
-    let lastEnclaveStatus: Record<string, unknown> | null = null;
-    const refreshEnclaveStatus = async (): Promise<Record<string, unknown> | null> => {
-      if (!link.connected) return (lastEnclaveStatus = null);
-      try {
-        const s = await link.control().Status!({}, { deadlineMs: 5000 });
-        lastEnclaveStatus = toJsonSafe(s) as Record<string, unknown>;
-        metrics.unsealed.set(s.state === 'unsealed' ? 1 : 0);
-        metrics.coordinatorConnected.set(s.coordinator === 'connected' ? 1 : 0);
-      } catch {
-        lastEnclaveStatus = null;
-      }
-      return lastEnclaveStatus;
-    };
-    const poll = setInterval(() => {
-      metrics.relayConnections.set(relay.active);
-      void refreshEnclaveStatus();
-    }, config.healthIntervalMs);
-    poll.unref();
-    cleanups.push(() => clearInterval(poll));
+    cleanups.push(() => watch.stopPolling());
 
     const queue = new BoundedQueue(config.queueLimit, config.maxConcurrent, (d) => metrics.queueDepth.set(d));
-    const status = async (): Promise<unknown> => ({
-      daemon: { version: VERSION, pid: process.pid, mode: config.mode, home: config.home, queueDepth: queue.depth, queueLimit: config.queueLimit },
-      supervisor: supervisor.status(),
-      wire: link.status(),
-      enclave: await refreshEnclaveStatus(),
-    });
-
-    const handler = async (req: ControlRequest): Promise<unknown> => {
-      const spec = METHODS[req.method] as { forward?: ControlRpc };
-      if (spec.forward) {
-        const rpc = spec.forward;
-        return queue.run(async () => {
-          const params = { ...req.params } as Record<string, unknown>;
-          if (req.method === 'getAttestation') params.nonce = Buffer.from(String(params.nonce ?? ''), 'hex');
-          // params were checked against METHODS (protocol.ts), not against the generated request type.
-          const fn = link.control()[rpc] as ((req: unknown, o: CallOptions) => Promise<unknown>) | undefined;
-          if (!fn) throw new CosignerError('ERR_NOT_IMPLEMENTED', `the enclave does not offer ${rpc}`);
-          const res = await fn.call(link.control(), params, { deadlineMs: config.requestTimeoutMs });
-          // Operator actions that change the co-signer are on record; reads are not logged.
-          if (MUTATING.has(req.method)) logger.info({ method: req.method }, 'control request forwarded');
-          return toJsonSafe(res);
-        });
-      }
-      switch (req.method) {
-        case 'status':
-          return status();
-        case 'logs': {
-          const dir = join(config.home, 'log');
-          if (typeof req.params.from === 'number' && req.params.from >= 0) return readFrom(dir, req.params.from);
-          const next = await liveSize(dir);
-          const lines = await readLogs(dir, { n: (req.params.n as number | undefined) ?? 50, ...(typeof req.params.sinceMs === 'number' ? { sinceMs: req.params.sinceMs } : {}) });
-          return { lines, next };
-        }
-        case 'start':
-          logger.info('control: start');
-          await supervisor.start();
-          return supervisor.status();
-        case 'stop':
-          logger.info('control: stop');
-          await link.disconnect();
-          await supervisor.stop();
-          return supervisor.status();
-        case 'restart':
-          logger.info('control: restart');
-          await link.disconnect();
-          await supervisor.stop();
-          await supervisor.start();
-          return supervisor.status();
-        case 'upgrade':
-          return queue.run(() =>
-            performUpgrade(
-              { supervisor, link, home: config.home, logger },
-              {
-                eifPath: String(req.params.eifPath),
-                measurementsPath: String(req.params.measurementsPath),
-                policyChecked: req.params.policyChecked === true,
-                ...(typeof req.params.timeoutMs === 'number' ? { timeoutMs: req.params.timeoutMs } : {}),
-              },
-            ),
-          );
-        default:
-          throw new CosignerError('ERR_UNKNOWN_METHOD', `method ${req.method} is not handled`);
-      }
-    };
-
     const control = await startControlServer({
       path: config.controlSocket,
-      handler,
+      handler: createControlHandler({ config, supervisor, link, queue, logger, refreshEnclaveStatus: watch.refreshEnclaveStatus }),
       onInternalError: (err) => logger.error({ err: err instanceof Error ? err.message : String(err) }, 'control handler failed'),
       onRequest: (method, outcome, seconds) => {
         metrics.requests.inc({ method, outcome });
@@ -270,18 +124,7 @@ export async function startDaemon(config: DaemonConfig, overrides: DaemonOverrid
       },
     });
     cleanups.push(() => control.close());
-
-    let metricsUrl: string | null = null;
-    if (config.metricsAddress) {
-      const m = await startMetricsServer(config.metricsAddress, metrics.registry, () => ({
-        ok: supervisor.state === 'running' && link.connected,
-        enclave: supervisor.state,
-        wire: link.connected ? 'connected' : 'disconnected',
-        sealed: metrics.unsealed.get() === 1 ? 'unsealed' : 'sealed',
-      }));
-      metricsUrl = m.url;
-      cleanups.push(() => m.close());
-    }
+    const metricsUrl = await startMetrics(config, { supervisor, link, metrics, cleanups });
 
     if (config.debug) logger.warn('debug mode: the enclave\'s PCRs read as zeros, so KMS will not release secrets to it; never use with production keys');
     logger.info({ mode: config.mode, image, wireUrl: config.wireUrl, control: config.controlSocket, metrics: metricsUrl, version: VERSION }, 'cosigner-parent started');

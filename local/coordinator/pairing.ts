@@ -1,0 +1,128 @@
+// Reference coordinator (test stand-in, loopback only). Pairing a co-signer for a user: the pairing
+// token, then DKG per scheme with the co-signer as participant 1 while the coordinator holds the
+// other participants' shares, and the sealed-DB generation marks a paired co-signer reports.
+import { randomUUID, type KeyObject } from 'node:crypto';
+import { CosignerError } from '../../proto/errors.ts';
+import { DkgSession, type WireDkgRound1, type WireDkgRound2 } from '../../enclave/mpc/dkg.ts';
+import { isThresholdScheme } from '../../enclave/mpc/suites.ts';
+import { ed25519PublicKey, spkiB64 } from '../../proto/coordinator/envelope.ts';
+import { isWireGeneration } from '../../proto/coordinator/handshake.ts';
+import { parseDkgRound1List, parseDkgRound2List } from '../../proto/coordinator/messages.ts';
+import { verifyPairingToken } from '../../proto/coordinator/pairing-token.ts';
+import type { ThresholdScheme } from '../../enclave/vault/records.ts';
+import { markEntry, raiseMark, type CoordinatorState, type Pairing } from './state.ts';
+
+/** The authenticated co-signer a request came from. */
+export interface CosignerContext {
+  readonly cosignerId: string;
+  readonly clientKey: KeyObject;
+}
+
+type Body = Record<string, unknown>;
+
+function pairingFor(st: CoordinatorState, ctx: { cosignerId: string }, pairingId: unknown, scheme: unknown): Pairing {
+  const p = st.pairings.get(String(pairingId));
+  if (!p || p.cosignerId !== ctx.cosignerId) throw new CosignerError('ERR_NOT_FOUND', 'no such pairing');
+  if (!isThresholdScheme(scheme) || !p.schemes.includes(scheme)) throw new CosignerError('ERR_UNSUPPORTED_SCHEME', 'scheme not in this pairing');
+  return p;
+}
+
+function pairRegister(st: CoordinatorState, ctx: CosignerContext, b: Body): unknown {
+  const claims = verifyPairingToken(b.token, { coordinatorKey: st.key.publicKey, now: st.now(), isUsed: (nonce) => st.usedTokens.has(nonce) });
+  st.usedTokens.add(claims.nonce);
+  if (st.users.has(claims.userId)) throw new CosignerError('ERR_ALREADY_EXISTS', 'user already paired');
+  const schemes = Array.isArray(b.schemes) ? b.schemes : [];
+  if (schemes.length === 0 || schemes.length > 2 || !schemes.every(isThresholdScheme)) throw new CosignerError('ERR_UNSUPPORTED_SCHEME', 'bad schemes');
+  const pairing: Pairing = {
+    id: randomUUID(),
+    userId: claims.userId,
+    workspace: claims.workspace,
+    cosignerId: ctx.cosignerId,
+    cosignerKey: ctx.clientKey,
+    approvalPublicKey: ed25519PublicKey(String(b.approvalPublicKey)),
+    schemes: schemes as ThresholdScheme[],
+    dkg: new Map(),
+    keys: [],
+  };
+  st.pairings.set(pairing.id, pairing);
+  return { pairingId: pairing.id, userId: claims.userId, workspace: claims.workspace, threshold: st.threshold, participants: st.participants, identifier: 1 };
+}
+
+function dkgRound1(st: CoordinatorState, ctx: CosignerContext, b: Body): unknown {
+  const { threshold, participants } = st;
+  const p = pairingFor(st, ctx, b.pairingId, b.scheme);
+  const scheme = b.scheme as ThresholdScheme;
+  if (p.dkg.has(scheme)) throw new CosignerError('ERR_SESSION_ABORTED', 'DKG round 1 repeated');
+  const cosigner1 = parseDkgRound1List({ packages: [b.package] })[0] as WireDkgRound1;
+  if (cosigner1.identifier !== 1) throw new CosignerError('ERR_INVALID_ARGUMENT', 'co-signer is participant 1');
+  const parties = participants.slice(1).map((identifier) => new DkgSession({ scheme, threshold, participants, identifier, now: st.now() }));
+  const round1 = parties.map((d) => d.round1());
+  p.dkg.set(scheme, { parties, round1, cosigner1 });
+  return { packages: round1 };
+}
+
+function dkgRound2(st: CoordinatorState, ctx: CosignerContext, b: Body): unknown {
+  const { participants } = st;
+  const p = pairingFor(st, ctx, b.pairingId, b.scheme);
+  const s = p.dkg.get(b.scheme as ThresholdScheme);
+  if (!s?.cosigner1 || s.result) throw new CosignerError('ERR_SESSION_ABORTED', 'DKG round 2 out of order');
+  const fromCosigner = parseDkgRound2List({ packages: b.packages });
+  const all1 = [s.cosigner1, ...s.round1];
+  const own2: WireDkgRound2[] = s.parties.flatMap((d, i) => d.round2(all1.filter((r) => r.identifier !== participants[i + 1])));
+  const all2 = [...fromCosigner, ...own2];
+  s.result = s.parties.map((d, i) => d.round3(all2.filter((r) => r.to === participants[i + 1])));
+  return { packages: own2.filter((r) => r.to === 1) };
+}
+
+function dkgFinish(st: CoordinatorState, ctx: CosignerContext, b: Body): unknown {
+  const p = pairingFor(st, ctx, b.pairingId, b.scheme);
+  const scheme = b.scheme as ThresholdScheme;
+  const s = p.dkg.get(scheme);
+  const first = s?.result?.[0];
+  if (!s?.result || !first) throw new CosignerError('ERR_SESSION_ABORTED', 'DKG finish out of order');
+  if (b.groupPublicKey !== first.groupPublicKey || b.keyId !== first.keyId || JSON.stringify(b.verifyingShares) !== JSON.stringify(first.verifyingShares)) {
+    st.pairings.delete(p.id);
+    throw new CosignerError('ERR_BAD_SHARE', 'co-signer and coordinator disagree on the DKG result', { details: { identifier: 1 } });
+  }
+  p.keys.push({ scheme, keyId: first.keyId, groupPublicKey: first.groupPublicKey, own: s.result });
+  if (p.keys.length === p.schemes.length) {
+    st.users.set(p.userId, { id: p.userId, workspace: p.workspace, cosignerId: p.cosignerId, approvalPublicKey: p.approvalPublicKey, status: 'pending', keys: p.keys });
+    st.pairings.delete(p.id);
+    const prov = st.provisional.get(ctx.cosignerId);
+    if (!st.cosigners.has(ctx.cosignerId)) st.cosigners.set(ctx.cosignerId, { key: spkiB64(ctx.clientKey), ...(prov ? { conn: prov.conn } : {}) });
+    st.provisional.delete(ctx.cosignerId);
+  }
+  return { keyId: first.keyId };
+}
+
+function stateGeneration(st: CoordinatorState, ctx: CosignerContext, b: Body): unknown {
+  if (typeof b !== 'object' || Object.keys(b).join(',') !== 'generation' || !isWireGeneration(b.generation)) throw new CosignerError('ERR_INVALID_ARGUMENT', 'state.generation takes { generation }');
+  const m = markEntry(st, ctx.cosignerId, ctx.clientKey, true);
+  if (!m) throw new CosignerError('ERR_PERMISSION_DENIED', 'generation marks are kept for paired co-signers only');
+  if (b.generation < m.generation) throw new CosignerError('ERR_ROLLBACK', 'generation is below the high-water mark');
+  return { generation: raiseMark(st, ctx.cosignerId, ctx.clientKey, b.generation) };
+}
+
+/** A request from a connected co-signer. */
+export async function handleCosigner(st: CoordinatorState, ctx: CosignerContext, type: string, body: unknown): Promise<unknown> {
+  const b = (body ?? {}) as Body;
+  switch (type) {
+    case 'pair.register':
+      return pairRegister(st, ctx, b);
+    case 'dkg.round1':
+      return dkgRound1(st, ctx, b);
+    case 'dkg.round2':
+      return dkgRound2(st, ctx, b);
+    case 'dkg.finish':
+      return dkgFinish(st, ctx, b);
+    case 'state.generation':
+      return stateGeneration(st, ctx, b);
+    case 'pair.abort': {
+      const p = st.pairings.get(String(b.pairingId));
+      if (p && p.cosignerId === ctx.cosignerId) st.pairings.delete(p.id);
+      return {};
+    }
+    default:
+      throw new CosignerError('ERR_UNKNOWN_METHOD', 'unknown request type');
+  }
+}

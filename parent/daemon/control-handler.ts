@@ -1,0 +1,105 @@
+// Runs on the parent. The daemon's answer to each control-socket request: forwards the enclave's
+// operations over the wire link (through the bounded queue) and handles the parent's own ones
+// (status, logs, start/stop/restart, upgrade) locally.
+import { join } from 'node:path';
+import type pino from 'pino';
+import { CosignerError } from '../../proto/errors.ts';
+import type { DaemonConfig } from '../config/config.ts';
+import type { BoundedQueue } from '../control/queue.ts';
+import { METHODS, type ControlRequest, type ControlRpc } from '../control/protocol.ts';
+import type { CallOptions } from '../../proto/runtime/peer.ts';
+import { liveSize, readFrom, readLogs } from '../logs/read-logs.ts';
+import type { Supervisor } from '../supervisor/supervisor.ts';
+import type { EnclaveLink } from './enclave-link.ts';
+import { performUpgrade } from './upgrade.ts';
+
+export const VERSION = '0.1.0';
+const MUTATING = new Set(['setup', 'unseal', 'addUser', 'removeUser', 'callbackUpdate']);
+
+/** Plain-JSON view of an RPC result: bytes → base64, bigint → decimal string. */
+export function toJsonSafe(v: unknown): unknown {
+  if (v instanceof Uint8Array) return Buffer.from(v).toString('base64');
+  if (typeof v === 'bigint') return v.toString();
+  if (Array.isArray(v)) return v.map(toJsonSafe);
+  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, toJsonSafe(x)]));
+  return v;
+}
+
+export interface ControlHandlerDeps {
+  readonly config: DaemonConfig;
+  readonly supervisor: Supervisor;
+  readonly link: EnclaveLink;
+  readonly queue: BoundedQueue;
+  readonly logger: pino.Logger;
+  /** The enclave's last status, refreshed now (null when it does not answer). */
+  refreshEnclaveStatus(): Promise<Record<string, unknown> | null>;
+}
+
+/** The control server's request handler. */
+export function createControlHandler(deps: ControlHandlerDeps): (req: ControlRequest) => Promise<unknown> {
+  const { config, supervisor, link, queue, logger } = deps;
+  const status = async (): Promise<unknown> => ({
+    daemon: { version: VERSION, pid: process.pid, mode: config.mode, home: config.home, queueDepth: queue.depth, queueLimit: config.queueLimit },
+    supervisor: supervisor.status(),
+    wire: link.status(),
+    enclave: await deps.refreshEnclaveStatus(),
+  });
+
+  return async (req: ControlRequest): Promise<unknown> => {
+    const spec = METHODS[req.method] as { forward?: ControlRpc };
+    if (spec.forward) {
+      const rpc = spec.forward;
+      return queue.run(async () => {
+        const params = { ...req.params } as Record<string, unknown>;
+        if (req.method === 'getAttestation') params.nonce = Buffer.from(String(params.nonce ?? ''), 'hex');
+        // params were checked against METHODS (protocol.ts), not against the generated request type.
+        const fn = link.control()[rpc] as ((req: unknown, o: CallOptions) => Promise<unknown>) | undefined;
+        if (!fn) throw new CosignerError('ERR_NOT_IMPLEMENTED', `the enclave does not offer ${rpc}`);
+        const res = await fn.call(link.control(), params, { deadlineMs: config.requestTimeoutMs });
+        // Operator actions that change the co-signer are on record; reads are not logged.
+        if (MUTATING.has(req.method)) logger.info({ method: req.method }, 'control request forwarded');
+        return toJsonSafe(res);
+      });
+    }
+    switch (req.method) {
+      case 'status':
+        return status();
+      case 'logs': {
+        const dir = join(config.home, 'log');
+        if (typeof req.params.from === 'number' && req.params.from >= 0) return readFrom(dir, req.params.from);
+        const next = await liveSize(dir);
+        const lines = await readLogs(dir, { n: (req.params.n as number | undefined) ?? 50, ...(typeof req.params.sinceMs === 'number' ? { sinceMs: req.params.sinceMs } : {}) });
+        return { lines, next };
+      }
+      case 'start':
+        logger.info('control: start');
+        await supervisor.start();
+        return supervisor.status();
+      case 'stop':
+        logger.info('control: stop');
+        await link.disconnect();
+        await supervisor.stop();
+        return supervisor.status();
+      case 'restart':
+        logger.info('control: restart');
+        await link.disconnect();
+        await supervisor.stop();
+        await supervisor.start();
+        return supervisor.status();
+      case 'upgrade':
+        return queue.run(() =>
+          performUpgrade(
+            { supervisor, link, home: config.home, logger },
+            {
+              eifPath: String(req.params.eifPath),
+              measurementsPath: String(req.params.measurementsPath),
+              policyChecked: req.params.policyChecked === true,
+              ...(typeof req.params.timeoutMs === 'number' ? { timeoutMs: req.params.timeoutMs } : {}),
+            },
+          ),
+        );
+      default:
+        throw new CosignerError('ERR_UNKNOWN_METHOD', `method ${req.method} is not handled`);
+    }
+  };
+}
