@@ -16,9 +16,11 @@ import type { Clock, EnclavePorts } from '../../proto/ports.ts';
 import { CoordinatorClient } from '../upstream/client.ts';
 import { userStoreFromVault } from '../upstream/user-store.ts';
 import { SECRETS_DB_BLOB, SECRETS_KEY_BLOB, Vault } from '../vault/vault.ts';
+import type { SecretsState } from '../vault/records.ts';
 import { createApprove } from './approve.ts';
 import type { Backends, KmsSettings, Upstream, VaultHandle } from './backends.ts';
-import { readBootDescriptor, writeBootDescriptor } from './boot-descriptor.ts';
+import { readBootDescriptor, writeBootDescriptor, type BootDescriptor } from './boot-descriptor.ts';
+import { setupBinding, setupMismatch } from './setup-binding.ts';
 import { callbackSigningKey } from './identity.ts';
 
 export interface RealBackendsOptions {
@@ -78,6 +80,49 @@ function handle(v: Vault, ackTimeoutMs: number): VaultHandle {
   return h;
 }
 
+/**
+ * Setup's vault: secrets.key bound to the setup parameters (setup-binding.ts). Finishing a setup that
+ * stored secrets.key but no DB is allowed only with the parameters it started with.
+ */
+async function setupBoundVault(
+  blobs: EnclavePorts['blobs'],
+  a: { kms: KmsSettings; client: ReturnType<typeof createKmsClient>; attestor: Attestor; initialState: SecretsState },
+): Promise<Vault> {
+  const { kms, client, attestor, initialState } = a;
+  const cosignerId = initialState.identity.cosignerId;
+  const binding = setupBinding(initialState);
+  const descriptor = (b: string | undefined): BootDescriptor => ({
+    version: 1,
+    cosignerId,
+    keyArn: kms.keyArn,
+    region: kms.region,
+    ...(kms.endpoint ? { kmsEndpoint: kms.endpoint } : {}),
+    ...(b !== undefined ? { setupBinding: b } : {}),
+  });
+  const setup = (b: string | undefined) => Vault.setup({ kms: client, attestor, blobs, cosignerId, keyArn: kms.keyArn, initialState, setupBinding: b });
+  if (!(await blobs.get(SECRETS_KEY_BLOB))) {
+    await writeBootDescriptor(blobs, descriptor(binding));
+    return setup(binding);
+  }
+  // Finishing a setup that stored secrets.key but no DB: only with the parameters it started
+  // with. The descriptor says which (a quick, friendly refusal); KMS enforces it, since the key
+  // is released only under the same EncryptionContext. A descriptor without a binding means a
+  // secrets.key from before the binding existed (legacy context); a parent that strips the
+  // binding gets KMS's refusal too.
+  const prior = await readBootDescriptor(blobs).catch(() => null);
+  if (prior?.setupBinding !== undefined && prior.setupBinding !== binding) throw setupMismatch();
+  const used = prior !== null && prior.setupBinding === undefined ? undefined : binding;
+  let vault: Vault;
+  try {
+    vault = await setup(used);
+  } catch (err) {
+    if (err instanceof CosignerError && err.code === 'ERR_SECRETS_KEY_CORRUPT') throw setupMismatch(err);
+    throw err;
+  }
+  await writeBootDescriptor(blobs, descriptor(used));
+  return vault;
+}
+
 /** The Backends of a real enclave. */
 export function createRealBackends(opts: RealBackendsOptions): Backends {
   const { ports, attestor, logger } = opts;
@@ -108,13 +153,10 @@ export function createRealBackends(opts: RealBackendsOptions): Backends {
     },
 
     async setupVault({ kms, initialState }) {
-      const cosignerId = initialState.identity.cosignerId;
       const client = kmsClient(kms);
       // Before anything is stored: a key the parent could use itself is refused (docs/key-policy.md).
       keyPolicy = await admitKmsKey(client, kms.keyArn);
-      await writeBootDescriptor(ports.blobs, { version: 1, cosignerId, keyArn: kms.keyArn, region: kms.region, ...(kms.endpoint ? { kmsEndpoint: kms.endpoint } : {}) });
-      const vault = await Vault.setup({ kms: client, attestor, blobs: ports.blobs, cosignerId, keyArn: kms.keyArn, initialState });
-      return handle(vault, ackTimeoutMs);
+      return handle(await setupBoundVault(ports.blobs, { kms, client, attestor, initialState }), ackTimeoutMs);
     },
 
     async unsealVault({ allowRollbackTo }) {
@@ -133,10 +175,12 @@ export function createRealBackends(opts: RealBackendsOptions): Backends {
         blobs: ports.blobs,
         cosignerId: d.cosignerId,
         keyArn: d.keyArn,
+        setupBinding: d.setupBinding,
         ...(allowRollbackTo !== undefined ? { allowRollbackTo } : {}),
       });
       // The descriptor is unauthenticated: it must agree with the sealed state.
-      if (vault.state.kms.keyArn !== d.keyArn || vault.state.kms.region !== d.region) {
+      const bindingDiffers = d.setupBinding !== undefined && (!vault.state.owner || setupBinding(vault.state) !== d.setupBinding);
+      if (vault.state.kms.keyArn !== d.keyArn || vault.state.kms.region !== d.region || bindingDiffers) {
         vault.close();
         throw new CosignerError('ERR_SECRETS_DB_CORRUPT', 'cosigner.json does not match the sealed secrets DB');
       }
