@@ -66,6 +66,11 @@ export const ERROR_CODES = {
   ERR_DISK_FULL: { retryable: true, fault: 'server' },
   // The KMS key's policy lets someone other than a measured enclave image use the key (docs/key-policy.md).
   ERR_KMS_KEY_UNSAFE: { retryable: false, fault: 'client' },
+  // A sealed write before the coordinator stated its rollback floor for this unseal.
+  ERR_ROLLBACK_FLOOR_UNKNOWN: { retryable: true, fault: 'server' },
+  // The write is sealed and stored, but the coordinator did not acknowledge its generation in time.
+  ERR_WRITE_UNACKNOWLEDGED: { retryable: false, fault: 'server' },
+  ERR_SETUP_MISMATCH: { retryable: false, fault: 'client' },
   // approvals
   ERR_CALLBACK_REJECTED: { retryable: false, fault: 'client' },
   ERR_CALLBACK_TIMEOUT: { retryable: true, fault: 'server' },

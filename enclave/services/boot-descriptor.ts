@@ -17,6 +17,11 @@ export interface BootDescriptor {
   readonly region: string;
   /** Local mode only: the KMS stand-in's https:// endpoint. */
   readonly kmsEndpoint?: string;
+  /**
+   * SHA-256 hex of the setup parameters, part of secrets.key's EncryptionContext (absent for a
+   * secrets.key created before the binding existed). Unauthenticated here: KMS authenticates it.
+   */
+  readonly setupBinding?: string;
 }
 
 function corrupt(why: string): CosignerError {
@@ -34,7 +39,7 @@ export function parseBootDescriptor(bytes: Uint8Array): BootDescriptor {
   }
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw corrupt('not an object');
   const o = raw as Record<string, unknown>;
-  for (const k of Object.keys(o)) if (!['version', 'cosignerId', 'keyArn', 'region', 'kmsEndpoint'].includes(k)) throw corrupt(`unknown field ${k.slice(0, 32)}`);
+  for (const k of Object.keys(o)) if (!['version', 'cosignerId', 'keyArn', 'region', 'kmsEndpoint', 'setupBinding'].includes(k)) throw corrupt(`unknown field ${k.slice(0, 32)}`);
   if (o.version !== 1) throw corrupt('unknown version');
   const s = (k: string, re: RegExp): string => {
     const v = o[k];
@@ -47,6 +52,7 @@ export function parseBootDescriptor(bytes: Uint8Array): BootDescriptor {
     keyArn: s('keyArn', /^arn:aws[a-z-]*:kms:[a-z0-9-]{1,32}:\d{12}:key\/[A-Za-z0-9-]{1,128}$/),
     region: s('region', /^[a-z]{2}(-[a-z]+)+-\d{1,2}$/),
     ...(o.kmsEndpoint !== undefined ? { kmsEndpoint: s('kmsEndpoint', /^https:\/\/[A-Za-z0-9.:[\]-]{1,260}$/) } : {}),
+    ...(o.setupBinding !== undefined ? { setupBinding: s('setupBinding', /^[0-9a-f]{64}$/) } : {}),
   };
   return d;
 }

@@ -16,9 +16,11 @@ import type { Clock, EnclavePorts } from '../../proto/ports.ts';
 import { CoordinatorClient } from '../upstream/client.ts';
 import { userStoreFromVault } from '../upstream/user-store.ts';
 import { SECRETS_DB_BLOB, SECRETS_KEY_BLOB, Vault } from '../vault/vault.ts';
+import type { SecretsState } from '../vault/records.ts';
 import { createApprove } from './approve.ts';
 import type { Backends, KmsSettings, Upstream, VaultHandle } from './backends.ts';
-import { readBootDescriptor, writeBootDescriptor } from './boot-descriptor.ts';
+import { readBootDescriptor, writeBootDescriptor, type BootDescriptor } from './boot-descriptor.ts';
+import { setupBinding, setupMismatch } from './setup-binding.ts';
 import { callbackSigningKey } from './identity.ts';
 
 export interface RealBackendsOptions {
@@ -31,13 +33,27 @@ export interface RealBackendsOptions {
   readonly callback: { readonly timeoutMs?: number; readonly retryIntervalMs?: number; readonly retryTotalMs?: number; readonly clockSpeedup?: number };
   /** The RETRY schedule's clock (default ports.clock); a development build may speed it up (build-profile.ts). */
   readonly callbackClock?: Clock;
+  /** How long a sealed write waits for the coordinator to acknowledge its generation (default 15 s). */
+  readonly writeAckTimeoutMs?: number;
 }
 
-/** Listeners told of each new sealed-DB generation (the coordinator client reports it). */
-const writeListeners = new WeakMap<VaultHandle, Set<(generation: bigint) => void>>();
+/** The coordinator client as the vault's write gate sees it (CoordinatorClient fits). */
+type WriteGate = Pick<CoordinatorClient, 'floor' | 'refusal' | 'acknowledgeGeneration'>;
 
-function handle(v: Vault): VaultHandle {
-  const listeners = new Set<(generation: bigint) => void>();
+/** The gate of each open vault: set while its coordinator client runs. */
+const writeGates = new WeakMap<VaultHandle, { gate: WriteGate | undefined }>();
+
+/**
+ * The open vault as the Control service sees it. Read-only until the coordinator stated its
+ * rollback floor for this unseal and the floor accepted our generation: otherwise a parent that
+ * served an old secrets.db could raise the generation past the coordinator's mark with harmless
+ * writes before the client ever connects, and so launder the rollback. After ERR_ROLLBACK every
+ * write is refused for good. A write reports success only once the coordinator acknowledged the new
+ * generation, so nothing the caller saw succeed can later be rolled back unnoticed.
+ * (Setup's first DB is sealed by Vault.setup directly: no coordinator relationship exists yet.)
+ */
+function handle(v: Vault, ackTimeoutMs: number): VaultHandle {
+  const slot: { gate: WriteGate | undefined } = { gate: undefined };
   const h: VaultHandle = {
     get state() {
       return v.state;
@@ -46,13 +62,65 @@ function handle(v: Vault): VaultHandle {
       return v.dbGeneration;
     },
     update: async (m) => {
+      const gate = slot.gate;
+      const floor = gate?.floor() ?? 'unknown';
+      if (floor === 'refused') {
+        const r = gate?.refusal();
+        throw new CosignerError('ERR_ROLLBACK', r?.message ?? 'the coordinator refused this secrets DB as older than one already used', r?.details ? { details: { ...r.details } } : {});
+      }
+      if (!gate || floor !== 'accepted') {
+        throw new CosignerError('ERR_ROLLBACK_FLOOR_UNKNOWN', "waiting for the coordinator's rollback floor: no change is sealed before the coordinator confirmed this secrets DB is the newest; try again once `cosigner status` shows the coordinator connected");
+      }
       await v.update(m);
-      for (const l of listeners) l(v.dbGeneration);
+      await gate.acknowledgeGeneration(v.dbGeneration, ackTimeoutMs);
     },
     close: () => v.close(),
   };
-  writeListeners.set(h, listeners);
+  writeGates.set(h, slot);
   return h;
+}
+
+/**
+ * Setup's vault: secrets.key bound to the setup parameters (setup-binding.ts). Finishing a setup that
+ * stored secrets.key but no DB is allowed only with the parameters it started with.
+ */
+async function setupBoundVault(
+  blobs: EnclavePorts['blobs'],
+  a: { kms: KmsSettings; client: ReturnType<typeof createKmsClient>; attestor: Attestor; initialState: SecretsState },
+): Promise<Vault> {
+  const { kms, client, attestor, initialState } = a;
+  const cosignerId = initialState.identity.cosignerId;
+  const binding = setupBinding(initialState);
+  const descriptor = (b: string | undefined): BootDescriptor => ({
+    version: 1,
+    cosignerId,
+    keyArn: kms.keyArn,
+    region: kms.region,
+    ...(kms.endpoint ? { kmsEndpoint: kms.endpoint } : {}),
+    ...(b !== undefined ? { setupBinding: b } : {}),
+  });
+  const setup = (b: string | undefined) => Vault.setup({ kms: client, attestor, blobs, cosignerId, keyArn: kms.keyArn, initialState, setupBinding: b });
+  if (!(await blobs.get(SECRETS_KEY_BLOB))) {
+    await writeBootDescriptor(blobs, descriptor(binding));
+    return setup(binding);
+  }
+  // Finishing a setup that stored secrets.key but no DB: only with the parameters it started
+  // with. The descriptor says which (a quick, friendly refusal); KMS enforces it, since the key
+  // is released only under the same EncryptionContext. A descriptor without a binding means a
+  // secrets.key from before the binding existed (legacy context); a parent that strips the
+  // binding gets KMS's refusal too.
+  const prior = await readBootDescriptor(blobs).catch(() => null);
+  if (prior?.setupBinding !== undefined && prior.setupBinding !== binding) throw setupMismatch();
+  const used = prior !== null && prior.setupBinding === undefined ? undefined : binding;
+  let vault: Vault;
+  try {
+    vault = await setup(used);
+  } catch (err) {
+    if (err instanceof CosignerError && err.code === 'ERR_SECRETS_KEY_CORRUPT') throw setupMismatch(err);
+    throw err;
+  }
+  await writeBootDescriptor(blobs, descriptor(used));
+  return vault;
 }
 
 /** The Backends of a real enclave. */
@@ -72,6 +140,7 @@ export function createRealBackends(opts: RealBackendsOptions): Backends {
   const clients = new WeakMap<Upstream, CoordinatorClient>();
   // The key policy as the enclave last read it (setup or unseal), for `status` and the identity.
   let keyPolicy: PolicyAdmission | undefined;
+  const ackTimeoutMs = opts.writeAckTimeoutMs ?? 15_000;
 
   return {
     hasSecrets: async () => (await ports.blobs.get(SECRETS_KEY_BLOB)) !== null,
@@ -84,13 +153,10 @@ export function createRealBackends(opts: RealBackendsOptions): Backends {
     },
 
     async setupVault({ kms, initialState }) {
-      const cosignerId = initialState.identity.cosignerId;
       const client = kmsClient(kms);
       // Before anything is stored: a key the parent could use itself is refused (docs/key-policy.md).
       keyPolicy = await admitKmsKey(client, kms.keyArn);
-      await writeBootDescriptor(ports.blobs, { version: 1, cosignerId, keyArn: kms.keyArn, region: kms.region, ...(kms.endpoint ? { kmsEndpoint: kms.endpoint } : {}) });
-      const vault = await Vault.setup({ kms: client, attestor, blobs: ports.blobs, cosignerId, keyArn: kms.keyArn, initialState });
-      return handle(vault);
+      return handle(await setupBoundVault(ports.blobs, { kms, client, attestor, initialState }), ackTimeoutMs);
     },
 
     async unsealVault({ allowRollbackTo }) {
@@ -109,14 +175,16 @@ export function createRealBackends(opts: RealBackendsOptions): Backends {
         blobs: ports.blobs,
         cosignerId: d.cosignerId,
         keyArn: d.keyArn,
+        setupBinding: d.setupBinding,
         ...(allowRollbackTo !== undefined ? { allowRollbackTo } : {}),
       });
       // The descriptor is unauthenticated: it must agree with the sealed state.
-      if (vault.state.kms.keyArn !== d.keyArn || vault.state.kms.region !== d.region) {
+      const bindingDiffers = d.setupBinding !== undefined && (!vault.state.owner || setupBinding(vault.state) !== d.setupBinding);
+      if (vault.state.kms.keyArn !== d.keyArn || vault.state.kms.region !== d.region || bindingDiffers) {
         vault.close();
         throw new CosignerError('ERR_SECRETS_DB_CORRUPT', 'cosigner.json does not match the sealed secrets DB');
       }
-      return handle(vault);
+      return handle(vault, ackTimeoutMs);
     },
 
     startUpstream: (vault) => startUpstream(opts, endpointAllowed, clients, vault),
@@ -198,15 +266,16 @@ function startUpstream(opts: RealBackendsOptions, endpointAllowed: boolean, clie
     generation: () => vault.generation,
     log: (level, fields, msg) => upstreamLog[level](fields, msg),
   }).start();
-  const onWrite = (g: bigint): void => void client.reportGeneration(g);
-  writeListeners.get(vault)?.add(onWrite);
+  const slot = writeGates.get(vault);
+  if (slot) slot.gate = client;
   const up: Upstream = {
     state: () => client.state(),
     refusal: () => client.refusal(),
     openSessions: () => client.openSessions(),
     stop: async () => {
       lifetime.abort(new CosignerError('ERR_CANCELLED', 'co-signer stopping'));
-      writeListeners.get(vault)?.delete(onWrite);
+      // A stopped client acknowledges nothing: the vault is read-only again.
+      if (slot?.gate === client) slot.gate = undefined;
       await client.stop();
     },
   };

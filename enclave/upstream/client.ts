@@ -70,6 +70,8 @@ export class CoordinatorClient {
   private failures = 0;
   private refused: CosignerError | undefined;
   private statedGeneration: bigint | undefined;
+  /** Highest generation the coordinator acknowledged (welcome or state.generation reply) since start. */
+  private ackedGeneration: bigint | undefined;
   private waiters: { resolve: () => void; reject: (e: unknown) => void }[] = [];
 
   constructor(o: CoordinatorClientOptions) {
@@ -102,6 +104,15 @@ export class CoordinatorClient {
   }
 
   /**
+   * The rollback floor of this run: 'unknown' until a welcome accepted the generation our hello
+   * stated (the coordinator's mark is not above it), 'refused' for good after ERR_ROLLBACK.
+   */
+  floor(): 'unknown' | 'accepted' | 'refused' {
+    if (this.refused) return 'refused';
+    return this.ackedGeneration !== undefined ? 'accepted' : 'unknown';
+  }
+
+  /**
    * Tells the coordinator the sealed DB's new generation after a write (`state.generation`), so its
    * high-water mark follows. Best effort: when not connected, the next hello states it anyway.
    */
@@ -109,10 +120,58 @@ export class CoordinatorClient {
     const conn = this.conn;
     if (!conn || conn.closed || this.refused) return;
     try {
-      await conn.request('state.generation', { generation: Number(generation) }, { timeoutMs: 10_000 });
+      await this.sendGeneration(conn, generation);
     } catch (err) {
       this.log('warn', { code: toCosignerError(err).code }, 'coordinator did not record the secrets DB generation');
     }
+  }
+
+  /**
+   * Resolves once the coordinator's mark is at least `generation` (a welcome to a hello that stated
+   * it, or a `state.generation` reply), waiting for a connection if needed; ERR_WRITE_UNACKNOWLEDGED
+   * after `timeoutMs`, ERR_ROLLBACK if the coordinator refuses it.
+   */
+  async acknowledgeGeneration(generation: bigint, timeoutMs: number): Promise<void> {
+    const deadline = this.o.clock.now() + timeoutMs;
+    const unacked = (cause?: unknown): CosignerError =>
+      new CosignerError('ERR_WRITE_UNACKNOWLEDGED', `the change is sealed (secrets DB generation ${generation}) but the coordinator has not acknowledged it yet; the next connection reports it`, {
+        details: { generation: generation.toString() },
+        ...(cause !== undefined ? { cause } : {}),
+      });
+    while (!(this.ackedGeneration !== undefined && this.ackedGeneration >= generation)) {
+      if (this.refused) throw this.refused;
+      const left = deadline - this.o.clock.now();
+      if (left <= 0) throw unacked();
+      try {
+        const conn = await this.waitConnected(left);
+        await this.sendGeneration(conn, generation, left);
+      } catch (err) {
+        if (this.refused) throw this.refused;
+        if (this.o.clock.now() >= deadline) throw unacked(err);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+  }
+
+  private async sendGeneration(conn: PeerConnection, generation: bigint, timeoutMs = 10_000): Promise<void> {
+    let r: unknown;
+    try {
+      r = await conn.request('state.generation', { generation: Number(generation) }, { timeoutMs: Math.min(timeoutMs, 10_000) });
+    } catch (err) {
+      const e = toCosignerError(err);
+      if (e.code === 'ERR_ROLLBACK') {
+        // The coordinator knows a newer DB than the one we just wrote on: stop for good.
+        this.refused = e;
+        conn.close('secrets DB rollback');
+      }
+      throw e;
+    }
+    const mark = (r as { generation?: unknown } | null)?.generation;
+    if (typeof mark === 'number' && Number.isSafeInteger(mark) && BigInt(mark) >= generation) this.raiseAcked(generation);
+  }
+
+  private raiseAcked(g: bigint): void {
+    if (this.ackedGeneration === undefined || g > this.ackedGeneration) this.ackedGeneration = g;
   }
 
   /** Signing sessions currently open (their nonces in memory). */
@@ -191,6 +250,8 @@ export class CoordinatorClient {
         const conn = await this.connect(signal);
         this.failures = 0;
         this.conn = conn;
+        // The welcome accepted the generation our hello stated: that is the floor of this run.
+        if (this.statedGeneration !== undefined) this.raiseAcked(this.statedGeneration);
         this.stateValue = 'connected';
         this.log('info', { conn: conn.conn }, 'coordinator connected');
         for (const w of this.waiters.splice(0)) w.resolve();
@@ -199,6 +260,7 @@ export class CoordinatorClient {
         if (now !== undefined && now !== this.statedGeneration) void this.reportGeneration(now);
         const closed = await new Promise<CosignerError>((resolve) => conn.onClose(resolve));
         this.log('warn', { code: closed.code }, 'coordinator connection lost');
+        if (this.refused) break;
       } catch (err) {
         const e = toCosignerError(err, 'ERR_COORDINATOR_UNAVAILABLE');
         if (e.code === 'ERR_ROLLBACK') {

@@ -24,9 +24,16 @@ const MAX_SECRETS_KEY_BLOB = 6 * 1024;
 const COSIGNER_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
 const KEY_ARN_RE = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]{1,64}$/;
 
-/** The EncryptionContext bound to secrets.key in KMS. */
-export function secretsKeyContext(cosignerId: string): Record<string, string> {
-  return { purpose: 'nitro-cosigner/secrets.key', cosignerId };
+/** EncryptionContext entry binding secrets.key to the setup parameters (see setupBinding in real-backends). */
+export const SETUP_CONTEXT_KEY = 'nitro-cosigner:setup';
+
+/**
+ * The EncryptionContext bound to secrets.key in KMS. `setupBinding` (absent only for a secrets.key
+ * created before it existed) ties the key to the coordinator and owner chosen at setup: KMS releases
+ * the key only under the same context, so an unfinished setup cannot be finished with other ones.
+ */
+export function secretsKeyContext(cosignerId: string, setupBinding?: string): Record<string, string> {
+  return { purpose: 'nitro-cosigner/secrets.key', cosignerId, ...(setupBinding !== undefined ? { [SETUP_CONTEXT_KEY]: setupBinding } : {}) };
 }
 
 /** Highest DB generation this enclave process has read or written, per co-signer id. */
@@ -48,6 +55,8 @@ interface Common {
   readonly attestor: Attestor;
   readonly blobs: BlobStore;
   readonly cosignerId: string;
+  /** The `nitro-cosigner:setup` EncryptionContext value (absent for a legacy secrets.key). */
+  readonly setupBinding?: string | undefined;
   readonly guard?: RollbackGuard;
   /** Filled with stage timings (benchmark). */
   readonly timings?: UnsealTimings;
@@ -131,7 +140,7 @@ export class Vault {
         async (Recipient) => {
           try {
             const r = await opts.kms.send(
-              new GenerateDataKeyCommand({ KeyId: opts.keyArn, KeySpec: 'AES_256', EncryptionContext: secretsKeyContext(opts.cosignerId), Recipient }),
+              new GenerateDataKeyCommand({ KeyId: opts.keyArn, KeySpec: 'AES_256', EncryptionContext: secretsKeyContext(opts.cosignerId, opts.setupBinding), Recipient }),
             );
             if (r.Plaintext && r.Plaintext.length > 0) {
               r.Plaintext.fill(0);
@@ -284,7 +293,7 @@ async function decryptSecretsKey(opts: Common, blob: Uint8Array, keyArn: string 
         const r = await opts.kms.send(
           new DecryptCommand({
             CiphertextBlob: blob,
-            EncryptionContext: secretsKeyContext(opts.cosignerId),
+            EncryptionContext: secretsKeyContext(opts.cosignerId, opts.setupBinding),
             Recipient,
             ...(keyArn !== undefined ? { KeyId: keyArn } : {}),
           }),

@@ -1501,6 +1501,15 @@ export namespace cosigner {
             /** ERR_KMS_KEY_UNSAFE value */
             ERR_KMS_KEY_UNSAFE = 315,
 
+            /** ERR_ROLLBACK_FLOOR_UNKNOWN value */
+            ERR_ROLLBACK_FLOOR_UNKNOWN = 350,
+
+            /** ERR_WRITE_UNACKNOWLEDGED value */
+            ERR_WRITE_UNACKNOWLEDGED = 351,
+
+            /** ERR_SETUP_MISMATCH value */
+            ERR_SETUP_MISMATCH = 352,
+
             /** approvals (400..499) */
             ERR_CALLBACK_REJECTED = 400,
 
