@@ -83,8 +83,7 @@ export function createControlHandler(deps: ControlHandlerDeps): (req: ControlReq
       case 'restart':
         logger.info('control: restart');
         await link.disconnect();
-        await supervisor.stop();
-        await supervisor.start();
+        await supervisor.restart();
         return supervisor.status();
       case 'upgrade':
         return queue.run(() =>
