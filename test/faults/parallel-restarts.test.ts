@@ -1,10 +1,10 @@
 // Fault case: concurrent start/restart/stop requests on the control socket must never leave more
 // than one enclave process, and none once the daemon stopped (each could hold unsealed secrets).
-import { readFileSync, readdirSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ControlClient } from '../../parent/control/client.ts';
 import type { RunningDaemon } from '../../parent/daemon/daemon.ts';
 import { startTestDaemon } from '../parent/daemon/helpers.ts';
+import { enclaveProcesses } from './tmpfs.ts';
 
 let daemon: RunningDaemon | null = null;
 let wire: string | null = null;
@@ -17,24 +17,6 @@ afterEach(async () => {
   for (const pid of wire ? enclaveProcesses(wire) : []) process.kill(pid, 'SIGKILL');
   wire = null;
 });
-
-/** Live processes started as `node <bundle> --listen <wireUrl>` for this daemon's wire URL. */
-function enclaveProcesses(wireUrl: string): number[] {
-  const pids: number[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const cmd = readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0');
-      const i = cmd.indexOf('--listen');
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      // A zombie (state Z) has exited; it is only waiting to be reaped.
-      if (i >= 0 && cmd[i + 1] === wireUrl && !/^\d+ \(.*\) Z/.test(stat)) pids.push(Number(name));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return pids;
-}
 
 async function until(what: string, fn: () => boolean, ms = 15_000): Promise<void> {
   const end = Date.now() + ms;
