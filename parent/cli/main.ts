@@ -1,6 +1,8 @@
 // Runs on the parent. The `cosigner` CLI (bin/cosigner.mjs): parses the command line, asks what is
 // missing (only on a terminal), talks to cosigner-parent over its control socket, prints human text
 // or `--json`, and exits with the documented codes (io.ts EXIT).
+import { stat } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { CosignerError, isErrorCode as isCode, toCosignerError } from '../../proto/errors.ts';
 import { ControlClient, callDaemon } from '../control/client.ts';
 import type { Method } from '../control/protocol.ts';
@@ -134,6 +136,12 @@ async function attestationCommand(p: ParsedCommand, io: CliIo): Promise<number> 
   const v = p.values;
   const nonce = v.nonce as string | undefined;
   if (nonce !== undefined && !/^([0-9a-fA-F]{2}){0,512}$/.test(nonce)) throw usage('--nonce must be hex, at most 512 bytes');
+  if (v.out) {
+    // Only into a directory that exists: a typo must not create a tree of folders anywhere (as root).
+    const dir = dirname(resolve(v.out as string));
+    const st = await stat(dir).catch(() => null);
+    if (!st?.isDirectory()) throw usage(`--out: directory ${dir} does not exist; create it first`);
+  }
   const r = await call<Obj>(p, 'getAttestation', nonce ? { nonce } : {});
   const doc = Buffer.from(String(r.document ?? ''), 'base64');
   if (v.out) await writeFileAtomic(v.out as string, doc);

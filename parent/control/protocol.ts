@@ -134,6 +134,35 @@ function validateObject(path: string, fields: Record<string, Field>, v: unknown)
   return out;
 }
 
+/**
+ * The first key that appears twice in one object of `text` (valid JSON), or null. JSON.parse keeps
+ * the last duplicate, so `{"method":"status","method":"stop"}` would read as a stop while a log or a
+ * reviewer sees a status: such requests are refused rather than guessed at.
+ */
+export function duplicateKey(text: string): string | null {
+  const stack: Array<Set<string> | null> = [];
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '{') stack.push(new Set());
+    else if (c === '[') stack.push(null);
+    else if (c === '}' || c === ']') stack.pop();
+    else if (c === '"') {
+      let j = i + 1;
+      while (j < text.length && text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      const top = stack.at(-1);
+      let k = j + 1;
+      while (k < text.length && /\s/.test(text[k]!)) k++;
+      if (top && text[k] === ':') {
+        const key = JSON.parse(text.slice(i, j + 1)) as string;
+        if (top.has(key)) return key;
+        top.add(key);
+      }
+      i = j;
+    }
+  }
+  return null;
+}
+
 /** Best-effort id of a request that failed validation, so the error can still be matched to it. */
 export function salvageId(line: string): string | number | null {
   try {
@@ -156,6 +185,8 @@ export function parseRequest(line: string): ControlRequest {
     bad('request is not valid JSON');
   }
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) bad('request must be a JSON object');
+  const dup = duplicateKey(line);
+  if (dup !== null) bad(`duplicate key ${JSON.stringify(dup.slice(0, 64))} in the request`, dup.slice(0, 64));
   const obj = raw as Record<string, unknown>;
   for (const k of Object.keys(obj)) if (k !== 'id' && k !== 'method' && k !== 'params') bad(`unknown field ${k}`, k);
   const id = obj.id;

@@ -22,18 +22,31 @@ export interface ControlServerOptions {
 }
 
 const MAX_IN_FLIGHT_PER_CONNECTION = 8;
+/** Connections served at once; one more is answered ERR_BUSY and closed (not dropped unanswered). */
+export const MAX_CONTROL_CONNECTIONS = 32;
+/** A connection with no request in flight and no bytes for this long is closed, freeing its slot. */
+export const CONTROL_IDLE_TIMEOUT_MS = 30_000;
 
 /** Start listening; refuses (ERR_CONTROL_SOCKET) when the socket's directory or file is unsafe. */
 export async function startControlServer(o: ControlServerOptions): Promise<{ close(): Promise<void>; path: string }> {
   await checkSocketDir(o.path);
   await clearStaleSocket(o.path);
   const sockets = new Set<Socket>();
-  const server: Server = createServer((sock) => {
+  const max = o.maxConnections ?? MAX_CONTROL_CONNECTIONS;
+  // Half-open: a client that sends its request and then FIN still gets its answer.
+  const server: Server = createServer({ allowHalfOpen: true }, (sock) => {
+    if (sockets.size >= max) {
+      // server.maxConnections would reset the socket unanswered (EPIPE at the client).
+      sock.on('error', () => undefined);
+      sock.end(JSON.stringify(errorResponse(null, new CosignerError('ERR_BUSY', `the daemon is serving ${max} control connections; retry shortly`))) + '\n');
+      sock.destroySoon();
+      o.onRequest?.('invalid', 'ERR_BUSY', 0);
+      return;
+    }
     sockets.add(sock);
     sock.on('close', () => sockets.delete(sock));
     serveConnection(sock, o);
   });
-  server.maxConnections = o.maxConnections ?? 32;
   // Created with umask 0177 so the socket is never reachable by others, not even between listen() and chmod().
   const oldMask = process.umask(0o177);
   try {
@@ -59,11 +72,28 @@ export async function startControlServer(o: ControlServerOptions): Promise<{ clo
 function serveConnection(sock: Socket, o: ControlServerOptions): void {
   let buf = '';
   let inFlight = 0;
+  let ended = false;
   sock.setEncoding('utf8');
-  sock.setTimeout(o.idleTimeoutMs ?? 10 * 60_000, () => sock.destroy());
+  const idleMs = o.idleTimeoutMs ?? CONTROL_IDLE_TIMEOUT_MS;
+  sock.setTimeout(idleMs, () => {
+    // A long request (restart, upgrade) is not idleness: wait for its answer.
+    if (inFlight > 0) sock.setTimeout(idleMs);
+    else sock.destroy();
+  });
   const send = (r: ControlResponse): void => {
-    if (!sock.destroyed) sock.write(JSON.stringify(r) + '\n');
+    if (!sock.destroyed && sock.writable) sock.write(JSON.stringify(r) + '\n');
   };
+  const finish = (): void => {
+    if (ended && inFlight === 0 && !sock.destroyed) sock.end();
+  };
+  sock.on('end', () => {
+    ended = true;
+    // The last request may end with FIN instead of a newline: it is still a request.
+    const rest = buf;
+    buf = '';
+    if (rest.trim() !== '' && Buffer.byteLength(rest) <= MAX_REQUEST_BYTES) handleLine(rest);
+    finish();
+  });
   sock.on('data', (chunk: string) => {
     buf += chunk;
     let nl: number;
@@ -121,6 +151,7 @@ function serveConnection(sock: Socket, o: ControlServerOptions): void {
       },
     ).finally(() => {
       inFlight -= 1;
+      finish();
     });
   };
 }

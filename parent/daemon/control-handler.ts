@@ -9,6 +9,7 @@ import type { BoundedQueue } from '../control/queue.ts';
 import { METHODS, type ControlRequest, type ControlRpc } from '../control/protocol.ts';
 import type { CallOptions } from '../../proto/runtime/peer.ts';
 import { liveSize, readFrom, readLogs } from '../logs/read-logs.ts';
+import type { LogStats } from '../logs/rotating-log.ts';
 import type { Supervisor } from '../supervisor/supervisor.ts';
 import type { EnclaveLink } from './enclave-link.ts';
 import { performUpgrade } from './upgrade.ts';
@@ -25,12 +26,20 @@ export function toJsonSafe(v: unknown): unknown {
   return v;
 }
 
+/** The log sink's counters plus a note an operator can act on while writes fail. */
+function logStatus(s: LogStats): LogStats & { note?: string } {
+  if (!s.failing && s.auditBuffered === 0) return s;
+  return { ...s, note: `log writes are failing (${s.lastError ?? 'error'}): ${s.dropped} records lost, ${s.auditBuffered} audit records held in memory, ${s.auditDropped} audit records lost; free space under the log directory` };
+}
+
 export interface ControlHandlerDeps {
   readonly config: DaemonConfig;
   readonly supervisor: Supervisor;
   readonly link: EnclaveLink;
   readonly queue: BoundedQueue;
   readonly logger: pino.Logger;
+  /** The log sink's write failures and held audit records (shown by `cosigner status`). */
+  logStats?(): LogStats;
   /** The enclave's last status, refreshed now (null when it does not answer). */
   refreshEnclaveStatus(): Promise<Record<string, unknown> | null>;
 }
@@ -42,6 +51,7 @@ export function createControlHandler(deps: ControlHandlerDeps): (req: ControlReq
     daemon: { version: VERSION, pid: process.pid, mode: config.mode, home: config.home, queueDepth: queue.depth, queueLimit: config.queueLimit },
     supervisor: supervisor.status(),
     wire: link.status(),
+    ...(deps.logStats ? { log: logStatus(deps.logStats()) } : {}),
     enclave: await deps.refreshEnclaveStatus(),
   });
 
@@ -83,8 +93,7 @@ export function createControlHandler(deps: ControlHandlerDeps): (req: ControlReq
       case 'restart':
         logger.info('control: restart');
         await link.disconnect();
-        await supervisor.stop();
-        await supervisor.start();
+        await supervisor.restart();
         return supervisor.status();
       case 'upgrade':
         return queue.run(() =>

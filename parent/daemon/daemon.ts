@@ -86,9 +86,14 @@ async function startMetrics(
  */
 export async function startDaemon(config: DaemonConfig, overrides: DaemonOverrides = {}): Promise<RunningDaemon> {
   for (const d of ['db', 'backup', 'log', 'run']) mkdirSync(join(config.home, d), { recursive: true, mode: 0o700 });
-  const sink = new RotatingLog({ dir: join(config.home, 'log'), maxBytes: config.logMaxBytes, keep: config.logKeep });
-  const logger = daemonLogger(sink);
   const metrics = createCosignerMetrics();
+  const sink = new RotatingLog({
+    dir: join(config.home, 'log'),
+    maxBytes: config.logMaxBytes,
+    keep: config.logKeep,
+    onWriteFailure: (code) => metrics.logWriteFailures.inc({ code: code.slice(0, 16) }),
+  });
+  const logger = daemonLogger(sink);
   const cleanups: Array<() => Promise<void> | void> = [() => sink.close()];
   const closeAll = async (): Promise<void> => {
     for (const c of cleanups.reverse()) await Promise.resolve(c()).catch(() => undefined);
@@ -115,7 +120,7 @@ export async function startDaemon(config: DaemonConfig, overrides: DaemonOverrid
     const queue = new BoundedQueue(config.queueLimit, config.maxConcurrent, (d) => metrics.queueDepth.set(d));
     const control = await startControlServer({
       path: config.controlSocket,
-      handler: createControlHandler({ config, supervisor, link, queue, logger, refreshEnclaveStatus: watch.refreshEnclaveStatus }),
+      handler: createControlHandler({ config, supervisor, link, queue, logger, logStats: () => sink.stats, refreshEnclaveStatus: watch.refreshEnclaveStatus }),
       onInternalError: (err) => logger.error({ err: err instanceof Error ? err.message : String(err) }, 'control handler failed'),
       onRequest: (method, outcome, seconds) => {
         metrics.requests.inc({ method, outcome });

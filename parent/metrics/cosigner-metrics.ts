@@ -26,6 +26,8 @@ export interface CosignerMetrics {
   readonly relayConnections: Gauge;
   readonly queueDepth: Gauge;
   readonly busyRejections: Counter;
+  /** Log records the sink could not write, by errno code (ENOSPC: the disk is full); see `cosigner status`. */
+  readonly logWriteFailures: Counter;
 }
 
 export function createCosignerMetrics(): CosignerMetrics {
@@ -43,6 +45,7 @@ export function createCosignerMetrics(): CosignerMetrics {
     relayConnections: registry.register(new Gauge('cosigner_relay_connections', 'Open egress relay connections.')),
     queueDepth: registry.register(new Gauge('cosigner_queue_depth', 'Control requests waiting or running.')),
     busyRejections: registry.register(new Counter('cosigner_busy_rejections_total', 'Requests answered ERR_BUSY.')),
+    logWriteFailures: registry.register(new Counter('cosigner_log_write_failures_total', 'Log writes that failed, by errno code.')),
   };
   setEnclaveState(m, 'stopped');
   m.unsealed.set(0);

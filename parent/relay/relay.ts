@@ -4,12 +4,25 @@
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type pino from 'pino';
+import { COORDINATOR_MAX_INFLIGHT } from '../../proto/coordinator/connection.ts';
 import { CosignerError } from '../../proto/errors.ts';
 import type { AllowList } from './allow-list.ts';
 
+/**
+ * Connections the relay holds beyond one per in-flight coordinator request: the coordinator link
+ * itself, KMS calls, and a Callback Handler call still closing while the next request starts.
+ */
+export const RELAY_RESERVED_CONNECTIONS = 16;
+/**
+ * One budget for both sides (docs/wire.md): each of the enclave's in-flight coordinator requests may
+ * hold one Callback Handler connection, so the relay allows that many plus the reserve. Equal limits
+ * once made the 64th concurrent transaction fail with an un-coded callback error.
+ */
+export const RELAY_MAX_CONNECTIONS = COORDINATOR_MAX_INFLIGHT + RELAY_RESERVED_CONNECTIONS;
+
 /** Limits of the relay. */
 export interface RelayOptions {
-  /** Relay connections open at once. Default 64. */
+  /** Relay connections open at once. Default RELAY_MAX_CONNECTIONS (80). */
   maxConnections?: number;
   /** Time to establish the TCP connection. Default 10 s. */
   connectTimeoutMs?: number;
@@ -26,7 +39,7 @@ export type Relay = ((host: string, port: number) => Promise<Duplex>) & { readon
  * list), ERR_BUSY (too many connections) or ERR_EGRESS_FAILED (DNS, refused, timeout).
  */
 export function createRelay(allow: AllowList, opts: RelayOptions = {}): Relay {
-  const max = opts.maxConnections ?? 64;
+  const max = opts.maxConnections ?? RELAY_MAX_CONNECTIONS;
   const timeoutMs = opts.connectTimeoutMs ?? 10_000;
   const connect = opts.connect ?? ((host: string, port: number) => net.connect({ host, port }));
   let active = 0;

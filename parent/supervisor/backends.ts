@@ -157,7 +157,17 @@ export function localBackend(o: LocalBackendOptions): EnclaveBackend {
         child.once('error', (err) => res(new CosignerError('ERR_ENCLAVE_START', `cannot start the local enclave: ${err.message}`, { cause: err })));
       });
       if (spawned) throw spawned;
-      if (o.pidFile) await writeFile(o.pidFile, `${child.pid}\n`, { mode: 0o600 });
+      if (o.pidFile) {
+        try {
+          await writeFile(o.pidFile, `${child.pid}\n`, { mode: 0o600 });
+        } catch (err) {
+          // Without its pid file the process could not be found by the next daemon: never leave it
+          // running untracked (a full disk once left one orphan per restart attempt).
+          child.kill('SIGKILL');
+          const code = (err as NodeJS.ErrnoException).code;
+          throw new CosignerError(code === 'ENOSPC' || code === 'EDQUOT' ? 'ERR_DISK_FULL' : 'ERR_ENCLAVE_START', `cannot record the local enclave's pid in ${o.pidFile}: ${code ?? 'error'}`, { cause: err });
+        }
+      }
       for (const s of [child.stdout, child.stderr]) {
         let rest = '';
         s?.setEncoding('utf8');

@@ -2,6 +2,9 @@
 // restarts it with exponential backoff (capped), so a crashing image cannot spin the host. Start
 // failures (nitro-cli errors) are surfaced as ERR_NITRO_CLI / ERR_ENCLAVE_START in `status()` and the
 // `error` event and retried on the same schedule.
+// Every operation (start, stop, restart, switchImage and the backoff relaunch) runs one at a time on
+// one chain: interleaved operations once left several enclave processes running with only one tracked,
+// each possibly holding unsealed secrets.
 import { EventEmitter } from 'node:events';
 import { CosignerError, toCosignerError } from '../../proto/errors.ts';
 import type { EnclaveState } from '../metrics/cosigner-metrics.ts';
@@ -53,6 +56,8 @@ export class Supervisor extends EventEmitter {
   #nextRestartAt: number | null = null;
   #wanted = false;
   #launching: Promise<void> | null = null;
+  /** Tail of the operation chain: the next operation starts when this one settled. */
+  #ops: Promise<unknown> = Promise.resolve();
 
   constructor(o: SupervisorOptions) {
     super();
@@ -79,12 +84,23 @@ export class Supervisor extends EventEmitter {
     this.emit('state', s);
   }
 
+  /** Run `op` after every operation queued before it has settled; its outcome is the caller's. */
+  #serial<T>(op: () => Promise<T>): Promise<T> {
+    const run = this.#ops.then(op, op);
+    this.#ops = run.catch(() => undefined);
+    return run;
+  }
+
   /**
    * Start the enclave. Resolves once the first launch attempt finished; if it failed, the error is
    * thrown and the supervisor keeps retrying with backoff (call `stop()` to give up).
    */
-  async start(): Promise<void> {
-    if (this.#wanted) return this.#launching ?? undefined;
+  start(): Promise<void> {
+    return this.#serial(() => this.#start());
+  }
+
+  async #start(): Promise<void> {
+    if (this.#wanted) return;
     this.#wanted = true;
     this.#attempt = 0;
     this.#setState('starting');
@@ -151,9 +167,13 @@ export class Supervisor extends EventEmitter {
     this.#restartTimer = setTimeout(() => {
       this.#restartTimer = null;
       if (!this.#wanted) return;
-      this.#restarts += 1;
-      this.emit('restart', this.#restarts);
-      void this.#launch(false);
+      void this.#serial(async () => {
+        // A stop or restart queued meanwhile decided otherwise.
+        if (!this.#wanted || this.#handle || this.#restartTimer) return;
+        this.#restarts += 1;
+        this.emit('restart', this.#restarts);
+        await this.#launch(false);
+      });
     }, delay);
   }
 
@@ -163,7 +183,11 @@ export class Supervisor extends EventEmitter {
   }
 
   /** Stop the enclave and do not restart it. */
-  async stop(): Promise<void> {
+  stop(): Promise<void> {
+    return this.#serial(() => this.#stop());
+  }
+
+  async #stop(): Promise<void> {
     this.#wanted = false;
     if (this.#restartTimer) clearTimeout(this.#restartTimer);
     this.#restartTimer = null;
@@ -184,12 +208,22 @@ export class Supervisor extends EventEmitter {
     this.#setState('stopped');
   }
 
+  /** Stop and start again as one operation, so concurrent restarts cannot interleave. */
+  restart(): Promise<void> {
+    return this.#serial(async () => {
+      await this.#stop();
+      await this.#start();
+    });
+  }
+
   /** Stop, switch to another image, start again (used by upgrade and rollback). */
-  async switchImage(image: string): Promise<void> {
-    await this.stop();
-    this.#image = image;
-    this.#lastError = null;
-    await this.start();
+  switchImage(image: string): Promise<void> {
+    return this.#serial(async () => {
+      await this.#stop();
+      this.#image = image;
+      this.#lastError = null;
+      await this.#start();
+    });
   }
 
   status(): SupervisorStatus {

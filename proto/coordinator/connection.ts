@@ -115,6 +115,9 @@ export class FramedSocket {
   }
 }
 
+/** Coordinator requests the enclave handles at once (more wait, up to maxPending). The parent's relay budget is derived from it (parent/relay/relay.ts). */
+export const COORDINATOR_MAX_INFLIGHT = 64;
+
 export interface PeerConnectionOptions {
   readonly framed: FramedSocket;
   readonly channel: AuthChannel;
@@ -140,7 +143,7 @@ export class PeerConnection {
   private readonly opts: Required<Omit<PeerConnectionOptions, 'framed' | 'channel' | 'handler'>>;
 
   constructor(private readonly o: PeerConnectionOptions) {
-    this.opts = { maxInflight: o.maxInflight ?? 64, maxPending: o.maxPending ?? 256, requestTimeoutMs: o.requestTimeoutMs ?? 30_000 };
+    this.opts = { maxInflight: o.maxInflight ?? COORDINATOR_MAX_INFLIGHT, maxPending: o.maxPending ?? 256, requestTimeoutMs: o.requestTimeoutMs ?? 30_000 };
     o.framed.onClose((err) => {
       for (const [, p] of this.pending) {
         clearTimeout(p.timer);

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
@@ -161,6 +161,10 @@ describe('cosigner CLI: commands', () => {
     expect(await main(['attestation', '--nonce', 'abcd', '--out', out], io())).toBe(0);
     expect(readFileSync(out, 'utf8')).toBe('doc:abcd');
     expect(await main(['attestation', '--nonce', 'xyz'], io())).toBe(2);
+    // Never creates missing directories.
+    const missing = join(dir, 'no', 'such', 'dir', 'att.cose');
+    expect(await main(['attestation', '--out', missing], io())).toBe(2);
+    expect(existsSync(join(dir, 'no'))).toBe(false);
   });
 
   it('logs prints records; --since accepts ages, ISO and epoch ms', async () => {

@@ -177,3 +177,77 @@ describe('control socket requests', () => {
     await expect(callDaemon(join(dir, 'nobody.sock'), 'status')).rejects.toMatchObject({ code: 'ERR_CONTROL_SOCKET', details: { unreachable: true } });
   });
 });
+
+describe('control socket limits', () => {
+  /** Send `data`, then FIN; collect every line until the server closes. */
+  function sendAndEnd(path: string, data: string): Promise<Array<Record<string, unknown>>> {
+    return new Promise((resolve, reject) => {
+      const s = connect(path);
+      let buf = '';
+      s.setEncoding('utf8');
+      s.on('data', (c: string) => (buf += c));
+      s.on('end', () => resolve(buf.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>)));
+      s.on('error', reject);
+      s.end(data);
+    });
+  }
+
+  it('answers a request ended by FIN without a newline, then closes', async () => {
+    const p = await start();
+    const lines = await sendAndEnd(p, '{"id":1,"method":"status","params":{}}\n{"id":2,"method":"logs","params":{"n":3}}');
+    expect(lines).toEqual([
+      { id: 1, ok: true, result: { method: 'status', params: {} } },
+      { id: 2, ok: true, result: { method: 'logs', params: { n: 3 } } },
+    ]);
+  });
+
+  it('refuses duplicate keys (the last one would win) with ERR_INVALID_ARGUMENT', async () => {
+    const calls: string[] = [];
+    const p = await start(undefined, async (req) => {
+      calls.push(req.method);
+      return null;
+    });
+    const r = await raw(p, '{"id":1,"method":"status","method":"stop"}\n{"id":2,"method":"removeUser","params":{"userId":"a","userId":"b"}}\n', 2);
+    expect(r.lines[0]).toMatchObject({ id: 1, ok: false, error: { code: 'ERR_INVALID_ARGUMENT' } });
+    expect(r.lines[1]).toMatchObject({ id: 2, ok: false, error: { code: 'ERR_INVALID_ARGUMENT' } });
+    // Same key in different objects, and key-like text inside strings, are fine.
+    const ok = await raw(p, '{"id":3,"method":"removeUser","params":{"userId":"\\"id\\":1,"}}\n', 1);
+    expect(ok.lines[0]).toMatchObject({ id: 3, ok: true });
+    expect(calls).toEqual(['removeUser']);
+  });
+
+  it('answers ERR_BUSY past the connection limit instead of resetting the connection', async () => {
+    const path = join(dir, 'run', 'control.sock');
+    const s = await startControlServer({ path, handler: echo, maxConnections: 2 });
+    closers.push(() => s.close());
+    const a = await ControlClient.connect(path);
+    const b = await ControlClient.connect(path);
+    await a.request('status');
+    await b.request('status');
+    const third = await raw(path, '{"id":1,"method":"status","params":{}}\n');
+    expect(third.lines[0]).toMatchObject({ id: null, ok: false, error: { code: 'ERR_BUSY', retryable: true } });
+    a.close();
+    await new Promise((r) => setTimeout(r, 50));
+    const fourth = await raw(path, '{"id":2,"method":"status","params":{}}\n');
+    expect(fourth.lines[0]).toMatchObject({ id: 2, ok: true });
+    b.close();
+  });
+
+  it('closes an idle connection after its timeout, but never one waiting for an answer', async () => {
+    const path = join(dir, 'run', 'control.sock');
+    const s = await startControlServer({
+      path,
+      idleTimeoutMs: 100,
+      handler: async (req) => {
+        if (req.method === 'restart') await new Promise((r) => setTimeout(r, 400));
+        return req.method;
+      },
+    });
+    closers.push(() => s.close());
+    const slow = await ControlClient.connect(path);
+    expect(await slow.request('restart')).toBe('restart');
+    slow.close();
+    const idle = await raw(path, '', 1);
+    expect(idle.closed).toBe(true);
+  });
+});

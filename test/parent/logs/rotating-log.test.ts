@@ -1,9 +1,9 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from '../../support/temp-dir.ts';
 import { capBytes, readFrom, readLogs, logFiles } from '../../../parent/logs/read-logs.ts';
-import { MAX_RECORD_BYTES, RotatingLog, enclaveRecord } from '../../../parent/logs/rotating-log.ts';
+import { AUDIT_BUFFER_RECORDS, MAX_RECORD_BYTES, RotatingLog, enclaveRecord } from '../../../parent/logs/rotating-log.ts';
 
 const rec = (i: number, time = i): string => JSON.stringify({ level: 30, time, msg: `record ${i}`, pad: 'x'.repeat(80) });
 
@@ -33,6 +33,43 @@ describe('RotatingLog', () => {
     log.write('{"msg":"a\nb"}');
     log.close();
     expect(readFileSync(join(dir, 'cosigner.log'), 'utf8')).toBe('{"msg":"a b"}\n');
+  });
+});
+
+describe('RotatingLog on a full disk (/dev/full)', () => {
+  it('never throws, counts failures, keeps audit records and writes them first when space returns', () => {
+    const dir = tempDir('log-');
+    const live = join(dir, 'cosigner.log');
+    // Every write to /dev/full fails with ENOSPC, as on a full filesystem.
+    symlinkSync('/dev/full', live);
+    const codes: string[] = [];
+    const log = new RotatingLog({ dir, maxBytes: 1 << 20, keep: 2, onWriteFailure: (c) => codes.push(c) });
+    expect(() => log.write(rec(1))).not.toThrow();
+    log.write(JSON.stringify({ level: 30, time: 2, audit: true, msg: 'user removed' }));
+    log.write(rec(3));
+    expect(log.stats).toMatchObject({ failing: true, lastError: 'ENOSPC', dropped: 2, auditBuffered: 1, auditDropped: 0 });
+    expect(log.stats.writeFailures).toBeGreaterThanOrEqual(3);
+    expect(codes.every((c) => c === 'ENOSPC')).toBe(true);
+
+    // Space returns (the operator removed the file that filled the disk).
+    rmSync(live);
+    log.write(rec(4));
+    log.close();
+    const lines = readFileSync(live, 'utf8').split('\n');
+    expect(lines.at(-1)).toBe('');
+    const recs = lines.slice(0, -1).map((l) => JSON.parse(l) as { msg: string; dropped?: number; auditDropped?: number });
+    expect(recs.map((r) => r.msg)).toEqual(['user removed', 'log records lost while the log could not be written', 'record 4']);
+    expect(recs[1]).toMatchObject({ dropped: 2, auditDropped: 0 });
+    expect(log.stats).toMatchObject({ failing: false, auditBuffered: 0 });
+  });
+
+  it('bounds the audit buffer and counts what it had to drop', () => {
+    const dir = tempDir('log-');
+    symlinkSync('/dev/full', join(dir, 'cosigner.log'));
+    const log = new RotatingLog({ dir, maxBytes: 1 << 20, keep: 2 });
+    for (let i = 0; i < AUDIT_BUFFER_RECORDS + 10; i++) log.write(JSON.stringify({ audit: true, i }));
+    log.close();
+    expect(log.stats).toMatchObject({ auditBuffered: AUDIT_BUFFER_RECORDS, auditDropped: 10 });
   });
 });
 

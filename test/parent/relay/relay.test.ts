@@ -1,7 +1,8 @@
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllowList } from '../../../parent/relay/allow-list.ts';
-import { createRelay } from '../../../parent/relay/relay.ts';
+import { COORDINATOR_MAX_INFLIGHT } from '../../../proto/coordinator/connection.ts';
+import { RELAY_MAX_CONNECTIONS, createRelay } from '../../../parent/relay/relay.ts';
 
 let echo: net.Server;
 let port = 0;
@@ -63,5 +64,16 @@ describe('egress relay', () => {
     const c = await relay('127.0.0.1', port);
     b.destroy();
     c.destroy();
+  });
+
+  it('covers the enclave\'s in-flight limit: the coordinator link plus one callback per in-flight request all get through', async () => {
+    expect(RELAY_MAX_CONNECTIONS).toBeGreaterThan(COORDINATOR_MAX_INFLIGHT);
+    const relay = createRelay(parseAllowList({ allowlist: [{ address: '127.0.0.1', port }] }));
+    // The coordinator link, then one Callback Handler connection per in-flight coordinator request.
+    const socks = await Promise.all(Array.from({ length: COORDINATOR_MAX_INFLIGHT + 1 }, () => relay('127.0.0.1', port)));
+    expect(relay.active).toBe(COORDINATOR_MAX_INFLIGHT + 1);
+    const more = await Promise.all(Array.from({ length: RELAY_MAX_CONNECTIONS - socks.length }, () => relay('127.0.0.1', port)));
+    await expect(relay('127.0.0.1', port)).rejects.toMatchObject({ code: 'ERR_BUSY' });
+    for (const s of [...socks, ...more]) s.destroy();
   });
 });
