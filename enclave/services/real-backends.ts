@@ -31,6 +31,8 @@ export interface RealBackendsOptions {
   readonly callback: { readonly timeoutMs?: number; readonly retryIntervalMs?: number; readonly retryTotalMs?: number; readonly clockSpeedup?: number };
   /** The RETRY schedule's clock (default ports.clock); a development build may speed it up (build-profile.ts). */
   readonly callbackClock?: Clock;
+  /** Bound on each KMS call, retries included (default: enclave/kms/client.ts's 10 s). Tests shorten it. */
+  readonly kmsCallDeadlineMs?: number;
 }
 
 /** Listeners told of each new sealed-DB generation (the coordinator client reports it). */
@@ -55,20 +57,24 @@ function handle(v: Vault): VaultHandle {
   return h;
 }
 
+/** A KMS client for `k`; the endpoint override only in a development build in local mode. */
+function kmsClientFor(opts: RealBackendsOptions, endpointAllowed: boolean, k: Pick<KmsSettings, 'region' | 'endpoint'>) {
+  if (k.endpoint && !endpointAllowed) throw new CosignerError('ERR_PERMISSION_DENIED', 'a KMS endpoint override is accepted only by a development build in local mode');
+  return createKmsClient({
+    region: k.region,
+    dial: opts.ports.dial,
+    credentials: opts.ports.credentials,
+    ...(k.endpoint ? { endpoint: k.endpoint } : {}),
+    ...(opts.tlsCaPem && endpointAllowed ? { caPem: opts.tlsCaPem } : {}),
+    ...(opts.kmsCallDeadlineMs !== undefined ? { callDeadlineMs: opts.kmsCallDeadlineMs } : {}),
+  });
+}
+
 /** The Backends of a real enclave. */
 export function createRealBackends(opts: RealBackendsOptions): Backends {
   const { ports, attestor, logger } = opts;
   const endpointAllowed = opts.localMode && attestor.mode === 'dev';
-  const kmsClient = (k: Pick<KmsSettings, 'region' | 'endpoint'>) => {
-    if (k.endpoint && !endpointAllowed) throw new CosignerError('ERR_PERMISSION_DENIED', 'a KMS endpoint override is accepted only by a development build in local mode');
-    return createKmsClient({
-      region: k.region,
-      dial: ports.dial,
-      credentials: ports.credentials,
-      ...(k.endpoint ? { endpoint: k.endpoint } : {}),
-      ...(opts.tlsCaPem && endpointAllowed ? { caPem: opts.tlsCaPem } : {}),
-    });
-  };
+  const kmsClient = (k: Pick<KmsSettings, 'region' | 'endpoint'>) => kmsClientFor(opts, endpointAllowed, k);
   const clients = new WeakMap<Upstream, CoordinatorClient>();
   // The key policy as the enclave last read it (setup or unseal), for `status` and the identity.
   let keyPolicy: PolicyAdmission | undefined;
