@@ -19,6 +19,24 @@ export interface KmsClientOptions {
   readonly requestTimeoutMs?: number;
   /** Bound on getting a tunnel from the parent (default 5 s). */
   readonly dialTimeoutMs?: number;
+  /** Bound on a whole call, the SDK's retries included (default 10 s): past it, ERR_KMS_UNAVAILABLE. */
+  readonly callDeadlineMs?: number;
+}
+
+const DEFAULT_CALL_DEADLINE_MS = 10_000;
+
+/**
+ * Ends `call` with ERR_KMS_UNAVAILABLE once `ms` pass. Sits outermost in the SDK's middleware stack,
+ * so it bounds the SDK's retries and backoff too: a black-holed KMS (connections accepted, never
+ * answered) fails fast and the caller's own retry schedule (boot unseal) goes on. A request still in
+ * flight ends by itself within its own socket and dial bounds.
+ */
+function withDeadline<T>(call: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new CosignerError('ERR_KMS_UNAVAILABLE', `KMS did not answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([call, deadline]).finally(() => clearTimeout(timer));
 }
 
 const REGION_RE = /^[a-z]{2}(-[a-z]+)+-\d$/;
@@ -41,13 +59,15 @@ export function createKmsClient(opts: KmsClientOptions): KMSClient {
   if (url.protocol !== 'https:' || url.pathname !== '/' || url.search || url.username) {
     throw new CosignerError('ERR_CONFIG_INVALID', 'KMS endpoint must be a bare https:// URL (TLS terminates in the enclave)');
   }
+  const deadlineMs = opts.callDeadlineMs ?? DEFAULT_CALL_DEADLINE_MS;
   const agent = new DialAgent({
     dial: opts.dial,
     // Not Node's whole bundle: only the roots KMS's certificates chain to can vouch for KMS.
     caPem: opts.caPem ?? AMAZON_TRUST_ROOTS_PEM,
-    ...(opts.dialTimeoutMs !== undefined ? { dialTimeoutMs: opts.dialTimeoutMs } : {}),
+    // Within the call's deadline, so a hanging tunnel is seen as such rather than as a late call.
+    dialTimeoutMs: Math.min(opts.dialTimeoutMs ?? 5_000, deadlineMs),
   });
-  return new KMSClient({
+  const client = new KMSClient({
     region: opts.region,
     endpoint: url.origin,
     maxAttempts: Math.min(Math.max(opts.maxAttempts ?? 3, 1), 5),
@@ -68,6 +88,10 @@ export function createKmsClient(opts: KmsClientOptions): KMSClient {
         ...(c.expiration !== undefined ? { expiration: c.expiration } : {}),
       };
     },
-    requestHandler: { httpsAgent: agent, connectionTimeout: 5_000, requestTimeout: opts.requestTimeoutMs ?? 15_000 },
+    // The SDK only logs a warning when requestTimeout passes unless told to throw: a black-holed
+    // connection would otherwise hold the call for ever (the deadline below ends it regardless).
+    requestHandler: { httpsAgent: agent, connectionTimeout: 5_000, requestTimeout: opts.requestTimeoutMs ?? deadlineMs, throwOnRequestTimeout: true },
   });
+  client.middlewareStack.add((next) => (args) => withDeadline(next(args), deadlineMs), { step: 'initialize', priority: 'high', name: 'cosignerCallDeadline' });
+  return client;
 }

@@ -76,10 +76,15 @@ export class SessionRegistry {
     }
   }
 
-  /** Aborts one session (e.g. the coordinator cancelled it). */
+  /**
+   * Aborts one session (e.g. the coordinator's transaction failed). An id not open yet is remembered
+   * as finished too: the coordinator may give up while this side's approval step is still running,
+   * and the session that approval would then open must not sit holding nonces until its TTL.
+   */
   abort(sessionId: string): void {
     const entry = this.open.get(sessionId);
     if (entry) this.finish(sessionId, entry);
+    else this.remember(sessionId);
   }
 
   /** Aborts every open session (shutdown, lost connection, key change). */
@@ -90,6 +95,10 @@ export class SessionRegistry {
   private finish(sessionId: string, entry: Entry): void {
     entry.session.abort();
     this.open.delete(sessionId);
+    this.remember(sessionId);
+  }
+
+  private remember(sessionId: string): void {
     this.closed.add(sessionId);
     while (this.closed.size > this.rememberClosed) {
       const first = this.closed.values().next();

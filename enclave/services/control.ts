@@ -32,6 +32,8 @@ function statusMessage(s: StatusInfo): Input<wire.v1.StatusResponse> {
     kmsPolicyEditors: [...s.kmsPolicyEditors],
     notes: [...s.notes],
     ownerKeyFingerprint: s.ownerKeyFingerprint,
+    nextUnsealAttemptAt: s.nextUnsealAttemptAt,
+    unsealAttempts: s.unsealAttempts,
   };
 }
 

@@ -31,6 +31,10 @@ export interface StatusInfo {
   readonly notes: readonly string[];
   /** SHA-256 of the sealed owner key's SPKI; '' when none is sealed. */
   readonly ownerKeyFingerprint: string;
+  /** While boot unseal waits to retry a transient failure: when it tries next (ISO 8601); else ''. */
+  readonly nextUnsealAttemptAt: string;
+  /** Boot unseal attempts that failed so far; 0 once unsealed. */
+  readonly unsealAttempts: number;
 }
 
 export interface KeyInfo {

@@ -30,6 +30,9 @@ export class Cosigner {
   private readonly lifetime = new AbortController();
   private bootPromise: Promise<void> | undefined;
   private booting = false;
+  /** Boot unseal: failed attempts so far and when the next one starts (epoch ms), while waiting. */
+  private unsealAttempts = 0;
+  private nextUnsealAt: number | undefined;
 
   constructor(private readonly deps: CosignerDeps) {}
 
@@ -43,26 +46,19 @@ export class Cosigner {
   }
 
   /**
-   * First parent connection: find out whether secrets exist and unseal them. Retryable failures (KMS
-   * or the parent momentarily unreachable) are retried a bounded number of times; access denied is
-   * final until the operator acts (a new image or key policy, then `Unseal`). Idempotent.
+   * First parent connection: find out whether secrets exist and unseal them. A transient failure
+   * (KMS or the parent unreachable) is retried with capped backoff for as long as it lasts, so an
+   * outage ends in an unsealed co-signer without the operator; a final verdict (access denied, unsafe
+   * key, corrupt DB, rollback) stops the retries until the operator acts (`Unseal`). Idempotent.
+   * Each attempt takes the mutation queue only while it runs, never while waiting for the next one.
    */
   boot(): Promise<void> {
-    // A boot that gave up on a transient failure (KMS or the parent unreachable) is tried again when
-    // a parent (re)connects; a final verdict (access denied, corrupt DB, rollback) waits for `Unseal`.
+    // A loop that ended while the error is transient (an operator `Unseal` that failed after a final
+    // verdict, say) is started again when a parent (re)connects.
     if (this.bootPromise && !this.booting && this.stateValue === 'sealed' && this.errorRetryable) this.bootPromise = undefined;
-    this.bootPromise ??= this.mutations
-      .run(async () => {
-        this.booting = true;
-        try {
-          await this.bootOnce();
-        } finally {
-          this.booting = false;
-        }
-      })
-      .catch((err: unknown) => {
-        this.deps.logger.error({ code: toCosignerError(err).code }, 'boot failed');
-      });
+    this.bootPromise ??= this.bootLoop().catch((err: unknown) => {
+      this.deps.logger.error({ code: toCosignerError(err).code }, 'boot failed');
+    });
     return this.bootPromise;
   }
 
@@ -70,33 +66,59 @@ export class Cosigner {
     return this.error !== undefined && ERROR_CODES[this.error.code].retryable;
   }
 
-  private async bootOnce(): Promise<void> {
-    if (this.stateValue !== 'starting' && !(this.stateValue === 'sealed' && this.errorRetryable)) return;
+  /** Whether boot unseal still has work: nothing decided yet, or only a transient failure so far. */
+  private get bootPending(): boolean {
+    return this.stateValue === 'starting' || (this.stateValue === 'sealed' && this.errorRetryable);
+  }
+
+  private async bootLoop(): Promise<void> {
+    this.booting = true;
     let delay: number = BOOT_UNSEAL_RETRY.firstDelayMs;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        if (!(await this.deps.backends.hasSecrets())) {
-          this.stateValue = 'not-set-up';
-          this.deps.logger.info('no sealed secrets: waiting for `cosigner setup`');
-          return;
-        }
-        await this.unsealLocked(undefined);
-        return;
-      } catch (err) {
-        const e = toCosignerError(err);
-        if (!e.retryable || attempt >= BOOT_UNSEAL_RETRY.attempts || this.lifetime.signal.aborted) {
-          if (this.stateValue === 'starting' || this.stateValue === 'sealed') this.fail('sealed', e);
-          return;
-        }
-        this.deps.logger.warn({ code: e.code, attempt }, 'boot: unseal failed, retrying');
+    try {
+      for (this.unsealAttempts = 0; ; ) {
+        const failure = await this.mutations.run(() => this.bootAttempt()).catch((err: unknown) => toCosignerError(err));
+        if (!failure || !this.bootPending) return;
+        this.unsealAttempts++;
+        // The status shows why it is waiting and when it tries again. 'starting' stays while it is
+        // unknown whether secrets exist (the parent's blob store did not answer), so setup waits too.
+        const known = failure.retryable && this.stateValue === 'starting' ? 'starting' : 'sealed';
+        this.fail(known, failure);
+        if (!failure.retryable || this.lifetime.signal.aborted) return;
+        this.nextUnsealAt = this.deps.clock.now() + delay;
+        this.deps.logger.warn({ code: failure.code, attempt: this.unsealAttempts, retryInMs: delay }, 'boot: unseal failed, retrying');
         try {
           await this.deps.clock.sleep(delay, this.lifetime.signal);
         } catch {
           return;
+        } finally {
+          this.nextUnsealAt = undefined;
         }
         delay = Math.min(delay * 2, BOOT_UNSEAL_RETRY.maxDelayMs);
       }
+    } finally {
+      this.booting = false;
+      this.nextUnsealAt = undefined;
     }
+  }
+
+  /** One boot attempt, in the mutation queue. Resolves with the failure to retry, if any. */
+  private async bootAttempt(): Promise<CosignerError | undefined> {
+    // An operator request (setup, `Unseal`) may have decided the state meanwhile.
+    if (!this.bootPending) return undefined;
+    if (!(await this.deps.backends.hasSecrets())) {
+      this.stateValue = 'not-set-up';
+      this.error = undefined;
+      this.deps.logger.info('no sealed secrets: waiting for `cosigner setup`');
+      return undefined;
+    }
+    if (this.stateValue === 'starting') this.stateValue = 'sealed';
+    try {
+      await this.unsealLocked(undefined);
+    } catch (err) {
+      return toCosignerError(err);
+    }
+    if (this.stateValue === 'unsealed') this.unsealAttempts = 0;
+    return undefined;
   }
 
   private fail(state: CosignerState, e: CosignerError): void {
@@ -106,8 +128,8 @@ export class Cosigner {
 
   private async unsealLocked(allowRollbackTo: bigint | undefined): Promise<void> {
     const previous = this.stateValue;
+    // The last error stays visible while this attempt runs (status: unsealing, and why the last failed).
     this.stateValue = 'unsealing';
-    this.error = undefined;
     try {
       this.vault = await this.deps.backends.unsealVault({ allowRollbackTo });
     } catch (err) {
@@ -119,6 +141,7 @@ export class Cosigner {
       }
       if (e.code === 'ERR_NOT_SET_UP') {
         this.stateValue = 'not-set-up';
+        this.error = undefined;
         return;
       }
       this.stateValue = previous === 'starting' ? 'starting' : 'sealed';
@@ -126,6 +149,7 @@ export class Cosigner {
       throw e;
     }
     this.stateValue = 'unsealed';
+    this.error = undefined;
     this.deps.logger.info({ users: this.vault.state.users.length }, 'unsealed');
     this.startUpstream();
   }
@@ -182,6 +206,8 @@ export class Cosigner {
       ...kmsPolicyStatus(this.deps.backends.kmsKeyPolicy?.()),
       notes,
       ownerKeyFingerprint: this.vault?.state.owner ? ownerKeyFingerprint(this.vault.state.owner.publicKeyPem) : '',
+      nextUnsealAttemptAt: this.nextUnsealAt !== undefined && this.bootPending ? new Date(this.nextUnsealAt).toISOString() : '',
+      unsealAttempts: this.stateValue === 'unsealed' ? 0 : this.unsealAttempts,
     };
   }
 

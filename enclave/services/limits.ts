@@ -22,9 +22,13 @@ export const CONTROL_LIMITS = {
   maxUsers: 10_000,
 } as const;
 
-/** Bounds on re-trying an unseal at boot when KMS or the parent is momentarily unreachable. */
+/**
+ * Boot unseal after a transient failure (KMS or the parent momentarily unreachable): retried for as
+ * long as the failure stays transient, waiting 1 s, 2 s, 4 s ... up to 60 s between attempts, so an
+ * outage of any length ends in an unsealed co-signer without the operator. Final verdicts (access
+ * denied, unsafe key, corrupt DB, rollback) are not retried.
+ */
 export const BOOT_UNSEAL_RETRY = {
-  attempts: 6,
-  firstDelayMs: 500,
-  maxDelayMs: 8_000,
+  firstDelayMs: 1_000,
+  maxDelayMs: 60_000,
 } as const;

@@ -35,6 +35,8 @@ export interface RealBackendsOptions {
   readonly callbackClock?: Clock;
   /** How long a sealed write waits for the coordinator to acknowledge its generation (default 15 s). */
   readonly writeAckTimeoutMs?: number;
+  /** Bound on each KMS call, retries included (default: enclave/kms/client.ts's 10 s). Tests shorten it. */
+  readonly kmsCallDeadlineMs?: number;
 }
 
 /** The coordinator client as the vault's write gate sees it (CoordinatorClient fits). */
@@ -123,20 +125,24 @@ async function setupBoundVault(
   return vault;
 }
 
+/** A KMS client for `k`; the endpoint override only in a development build in local mode. */
+function kmsClientFor(opts: RealBackendsOptions, endpointAllowed: boolean, k: Pick<KmsSettings, 'region' | 'endpoint'>) {
+  if (k.endpoint && !endpointAllowed) throw new CosignerError('ERR_PERMISSION_DENIED', 'a KMS endpoint override is accepted only by a development build in local mode');
+  return createKmsClient({
+    region: k.region,
+    dial: opts.ports.dial,
+    credentials: opts.ports.credentials,
+    ...(k.endpoint ? { endpoint: k.endpoint } : {}),
+    ...(opts.tlsCaPem && endpointAllowed ? { caPem: opts.tlsCaPem } : {}),
+    ...(opts.kmsCallDeadlineMs !== undefined ? { callDeadlineMs: opts.kmsCallDeadlineMs } : {}),
+  });
+}
+
 /** The Backends of a real enclave. */
 export function createRealBackends(opts: RealBackendsOptions): Backends {
   const { ports, attestor, logger } = opts;
   const endpointAllowed = opts.localMode && attestor.mode === 'dev';
-  const kmsClient = (k: Pick<KmsSettings, 'region' | 'endpoint'>) => {
-    if (k.endpoint && !endpointAllowed) throw new CosignerError('ERR_PERMISSION_DENIED', 'a KMS endpoint override is accepted only by a development build in local mode');
-    return createKmsClient({
-      region: k.region,
-      dial: ports.dial,
-      credentials: ports.credentials,
-      ...(k.endpoint ? { endpoint: k.endpoint } : {}),
-      ...(opts.tlsCaPem && endpointAllowed ? { caPem: opts.tlsCaPem } : {}),
-    });
-  };
+  const kmsClient = (k: Pick<KmsSettings, 'region' | 'endpoint'>) => kmsClientFor(opts, endpointAllowed, k);
   const clients = new WeakMap<Upstream, CoordinatorClient>();
   // The key policy as the enclave last read it (setup or unseal), for `status` and the identity.
   let keyPolicy: PolicyAdmission | undefined;

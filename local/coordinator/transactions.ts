@@ -69,10 +69,11 @@ async function signRounds(st: CoordinatorState, conn: PeerConnection, user: User
   // The co-signer may refuse before our own commitment is ready: mark the rejection as handled
   // now (it is still seen by the `await commitReq` below), or Node reports it as unhandled.
   commitReq.catch(() => undefined);
-  const t1 = performance.now();
-  const ownCommitments: WireCommitment[] = await signer.commit({ sessionId, keys: own, message, signers });
-  timings.ownCommitMs = performance.now() - t1;
+  let signed = false;
   try {
+    const t1 = performance.now();
+    const ownCommitments: WireCommitment[] = await signer.commit({ sessionId, keys: own, message, signers });
+    timings.ownCommitMs = performance.now() - t1;
     const { commitment } = await commitReq;
     timings.cosignerCommitMs = performance.now() - t;
     const commitments = [commitment, ...ownCommitments];
@@ -85,9 +86,14 @@ async function signRounds(st: CoordinatorState, conn: PeerConnection, user: User
     const cosignerShare = (await shareReq).signatureShare;
     timings.cosignerShareMs = performance.now() - t;
     await ownShares;
-    return await signer.aggregate(sessionId, { 1: cosignerShare });
+    const result = await signer.aggregate(sessionId, { 1: cosignerShare });
+    signed = true;
+    return result;
   } finally {
     signer.abort(sessionId); // no-op once aggregated; drops the nonces on any failure
+    // The co-signer's session (open, or about to open if its approval is still running) holds
+    // nonces until its TTL: close it now. Not awaited: the transaction's outcome does not wait on it.
+    if (!signed) void conn.request('sign.abort', { sessionId }).catch(() => undefined);
   }
 }
 

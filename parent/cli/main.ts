@@ -317,6 +317,7 @@ function renderStatus(r: Obj): string {
   lines.push(`wire       ${w.connected ? 'connected' : 'disconnected'}${w.remoteBuildId ? ` (build ${s(w.remoteBuildId)})` : ''}`);
   if (e) {
     lines.push(`secrets    ${s(e.state)}${e.errorCode ? ` (${s(e.errorCode)}: ${s(e.errorMessage)})` : ''}, attestation ${s(e.attestationMode)}${e.localMode ? ', LOCAL MODE' : ''}`);
+    if (e.nextUnsealAttemptAt) lines.push(`           unseal attempt ${Number(e.unsealAttempts ?? 0) + 1} at ${s(e.nextUnsealAttemptAt)} (retrying by itself; \`cosigner unseal\` tries now)`);
     lines.push(`users      ${s(e.users)} (${s(e.pendingUsers)} pending), coordinator ${s(e.coordinator)}, open sessions ${s(e.openSessions)}`);
     if (e.ownerKeyFingerprint) lines.push(`owner key  sha256 ${s(e.ownerKeyFingerprint)}`);
     if (e.kmsPolicy) lines.push(`key policy ${kmsPolicyLine(e)}`);

@@ -614,6 +614,16 @@ export namespace cosigner {
 
             /** The principals that may change it ("*" = anyone). */
             kmsPolicyEditors: string[];
+
+            /**
+             * While boot unseal waits to retry a transient failure (KMS or the parent unreachable; error_code
+             * says which): when the next attempt starts (ISO 8601) and how many attempts failed so far. Empty
+             * and 0 otherwise: unsealed, or stopped on a final verdict that waits for the operator.
+             */
+            nextUnsealAttemptAt: string;
+
+            /** StatusResponse unsealAttempts. */
+            unsealAttempts: number;
         }
 
         namespace StatusResponse {
@@ -678,6 +688,16 @@ export namespace cosigner {
 
                 /** The principals that may change it ("*" = anyone). */
                 kmsPolicyEditors?: (string[]|null);
+
+                /**
+                 * While boot unseal waits to retry a transient failure (KMS or the parent unreachable; error_code
+                 * says which): when the next attempt starts (ISO 8601) and how many attempts failed so far. Empty
+                 * and 0 otherwise: unsealed, or stopped on a final verdict that waits for the operator.
+                 */
+                nextUnsealAttemptAt?: (string|null);
+
+                /** StatusResponse unsealAttempts */
+                unsealAttempts?: (number|null);
 
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];

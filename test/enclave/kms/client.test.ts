@@ -2,7 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
+import tls from 'node:tls';
 import { DescribeKeyCommand } from '@aws-sdk/client-kms';
 import { createKmsClient } from '../../../enclave/kms/client.ts';
 import { kmsError } from '../../../enclave/kms/errors.ts';
@@ -79,6 +81,26 @@ describe('createKmsClient: TLS in the enclave over Dial tunnels', () => {
     expect(await mapped(c2.send(describeMissing))).toBe('ERR_KMS_UNAVAILABLE');
     c1.destroy();
     c2.destroy();
+  });
+
+  it('a server that completes TLS and never answers ends the call at its deadline with ERR_KMS_UNAVAILABLE', async () => {
+    const ca = await createEphemeralCa();
+    const cert = await ca.issueServerCert(['localhost']);
+    const held: tls.TLSSocket[] = [];
+    const silent = tls.createServer({ cert: cert.certPem, key: cert.keyPem }, (s) => void held.push(s));
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const port = (silent.address() as AddressInfo).port;
+    // The SDK's own retries (3 attempts) would wait 3 × the socket timeout; the deadline covers them all.
+    const c = createKmsClient({ region: 'us-east-1', endpoint: `https://localhost:${port}`, caPem: ca.certPem, dial: loopbackDial().dial, credentials: creds, callDeadlineMs: 500 });
+    try {
+      const err = await c.send(describeMissing).catch((e: unknown) => e);
+      expect(kmsError(err, 'DescribeKey')).toMatchObject({ code: 'ERR_KMS_UNAVAILABLE', message: expect.stringMatching(/within 500 ms/) });
+      expect(held.length).toBeGreaterThan(0);
+    } finally {
+      c.destroy();
+      for (const s of held) s.destroy();
+      await new Promise<void>((r) => silent.close(() => r()));
+    }
   });
 
   it('missing or malformed credentials from the parent → ERR_CREDENTIALS', async () => {

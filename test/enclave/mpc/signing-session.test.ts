@@ -116,6 +116,17 @@ describe('session registry', () => {
     rejects(() => before.sign('r1', { keyId: a!.keyId, messageDigest: binding.messageDigest }, list), 'ERR_NONCE_REUSE');
   });
 
+  it('an abort that arrives before its session opened (approval still running) keeps it from opening', () => {
+    const [a] = keys('frost-ed25519');
+    const reg = new SessionRegistry({ clock: manualClock() });
+    reg.abort('late');
+    rejects(() => reg.begin('late', a!, msg, [1, 2]), 'ERR_SESSION_ABORTED');
+    expect(reg.size).toBe(0);
+    reg.begin('open', a!, msg, [1, 2]);
+    reg.abort('open');
+    expect(reg.size).toBe(0);
+  });
+
   it('refuses a reused session id, a replayed round 2, expired sessions and too many sessions', () => {
     const clock = manualClock();
     const [a, b] = keys('frost-ed25519');

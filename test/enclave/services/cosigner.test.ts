@@ -140,27 +140,95 @@ describe('boot unseal', () => {
     expect((await cosigner.unseal({})).state).toBe('unsealed');
   });
 
-  it('retries transient failures a bounded number of times', async () => {
+  it('retries a transient failure for as long as it lasts, backing off 1 s doubling to 60 s', async () => {
     const transient = () => new CosignerError('ERR_KMS_UNAVAILABLE', 'down');
-    const ok = make({ backends: await sealedBackends([transient(), transient()]) });
-    await ok.cosigner.boot();
-    expect(ok.cosigner.status().state).toBe('unsealed');
-    expect(ok.clock.sleeps.length).toBe(2);
-
-    const never = make({ backends: await sealedBackends(Array.from({ length: 20 }, transient)) });
-    await never.cosigner.boot();
-    expect(never.cosigner.status().state).toBe('sealed');
-    expect(never.cosigner.status().errorCode).toBe('ERR_KMS_UNAVAILABLE');
-    expect(never.backends.unsealCalls).toBe(6);
+    const m = make({ backends: await sealedBackends(Array.from({ length: 12 }, transient)) });
+    await m.cosigner.boot();
+    expect(m.cosigner.status().state).toBe('unsealed');
+    expect(m.backends.unsealCalls).toBe(13);
+    expect(m.clock.sleeps).toEqual([1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 60_000, 60_000, 60_000, 60_000, 60_000, 60_000]);
+    expect(m.cosigner.status().unsealAttempts).toBe(0);
+    expect(m.cosigner.status().nextUnsealAttemptAt).toBe('');
   });
 
-  it('a boot that gave up on a transient failure is retried when a parent reconnects', async () => {
-    const transient = () => new CosignerError('ERR_UNAVAILABLE', 'no parent');
-    const m = make({ backends: await sealedBackends(Array.from({ length: 6 }, transient)) });
+  it('while waiting, status shows the last error and the next attempt; operator requests are not held up', async () => {
+    const m = make({ backends: await sealedBackends(Array.from({ length: 3 }, () => new CosignerError('ERR_EGRESS_FAILED', 'refused'))) });
+    let release!: () => void;
+    const waiting: Array<ReturnType<typeof m.cosigner.status>> = [];
+    m.clock.sleep = (ms) => {
+      m.clock.sleeps.push(ms);
+      waiting.push(m.cosigner.status());
+      // The second wait lasts until the test lets it go.
+      return m.clock.sleeps.length === 2 ? new Promise<void>((r) => (release = r)) : Promise.resolve();
+    };
+    const booted = m.cosigner.boot();
+    while (m.clock.sleeps.length < 2) await new Promise((r) => setImmediate(r));
+    const s = waiting[1]!;
+    expect(s.state).toBe('sealed');
+    expect(s.errorCode).toBe('ERR_EGRESS_FAILED');
+    expect(s.unsealAttempts).toBe(2);
+    expect(s.nextUnsealAttemptAt).toBe(new Date(1_700_000_000_000 + 2_000).toISOString());
+    // The wait does not hold the mutation queue: an operator `Unseal` runs now (and fails: KMS is still down).
+    expect(await code(m.cosigner.unseal({}))).toBe('ERR_EGRESS_FAILED');
+    release();
+    await booted;
+    expect(m.cosigner.status().state).toBe('unsealed');
+  });
+
+  it('an operator Unseal that succeeds while boot waits ends the retries', async () => {
+    const m = make({ backends: await sealedBackends([new CosignerError('ERR_KMS_UNAVAILABLE', 'down')]) });
+    let release!: () => void;
+    m.clock.sleep = () => new Promise<void>((r) => (release = r));
+    const booted = m.cosigner.boot();
+    while (!release) await new Promise((r) => setImmediate(r));
+    expect((await m.cosigner.unseal({})).state).toBe('unsealed');
+    expect(m.cosigner.status().nextUnsealAttemptAt).toBe('');
+    release();
+    await booted;
+    expect(m.backends.unsealCalls).toBe(2);
+  });
+
+  it('shutdown stops the retries', async () => {
+    const m = make({ backends: await sealedBackends(Array.from({ length: 1_000 }, () => new CosignerError('ERR_KMS_UNAVAILABLE', 'down'))) });
+    m.clock.sleep = (ms, signal) =>
+      new Promise<void>((_r, reject) => {
+        m.clock.sleeps.push(ms);
+        signal?.addEventListener('abort', () => reject(signal.reason), { once: true });
+      });
+    const booted = m.cosigner.boot();
+    while (m.clock.sleeps.length < 1) await new Promise((r) => setImmediate(r));
+    await m.cosigner.shutdown();
+    await booted;
+    expect(m.backends.unsealCalls).toBe(1);
+    expect(m.cosigner.status()).toMatchObject({ state: 'sealed', errorCode: 'ERR_KMS_UNAVAILABLE', nextUnsealAttemptAt: '' });
+  });
+
+  it('a transient failure of an operator Unseal after a final verdict is retried when a parent reconnects', async () => {
+    const m = make({ backends: await sealedBackends([new CosignerError('ERR_KMS_ACCESS_DENIED', 'policy'), new CosignerError('ERR_UNAVAILABLE', 'no parent')]) });
     await m.cosigner.boot();
+    expect(m.cosigner.status().state).toBe('access-denied');
+    expect(await code(m.cosigner.unseal({}))).toBe('ERR_UNAVAILABLE');
     expect(m.cosigner.status().state).toBe('sealed');
     await m.cosigner.boot();
     expect(m.cosigner.status().state).toBe('unsealed');
+  });
+
+  it('an unreachable blob store keeps the state starting (setup waits), with the error shown', async () => {
+    const backends = new FakeBackends();
+    let fails = 2;
+    backends.hasSecrets = async () => {
+      if (fails-- > 0) throw new CosignerError('ERR_UNAVAILABLE', 'no parent');
+      return false;
+    };
+    const m = make({ backends });
+    const seen: string[] = [];
+    m.clock.sleep = async (ms) => {
+      m.clock.sleeps.push(ms);
+      seen.push(`${m.cosigner.status().state}/${m.cosigner.status().errorCode}`);
+    };
+    await m.cosigner.boot();
+    expect(seen).toEqual(['starting/ERR_UNAVAILABLE', 'starting/ERR_UNAVAILABLE']);
+    expect(m.cosigner.status()).toMatchObject({ state: 'not-set-up', errorCode: '' });
   });
 
   it('a corrupt DB is not retried and stays sealed', async () => {

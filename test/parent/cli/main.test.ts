@@ -155,6 +155,23 @@ describe('cosigner CLI: commands', () => {
     expect(JSON.parse(b.out)).toMatchObject({ ok: true, command: 'status', result: { enclave: { state: 'unsealed' } } });
   });
 
+  it('status shows why boot unseal is waiting and when it tries next', async () => {
+    reply = async () => ({
+      daemon: { version: '0.1.0', mode: 'local', home: '/h', queueDepth: 0, queueLimit: 64 },
+      supervisor: { state: 'running', enclaveId: 'local-1', since: 't', image: '/b.mjs', restarts: 0, lastError: null, nextRestartInMs: null },
+      wire: { connected: true, remoteBuildId: 'b1' },
+      enclave: {
+        state: 'sealed', attestationMode: 'dev', errorCode: 'ERR_KMS_UNAVAILABLE', errorMessage: 'KMS did not answer within 10000 ms',
+        users: 0, pendingUsers: 0, coordinator: 'not-started', openSessions: 0, localMode: true, notes: [],
+        nextUnsealAttemptAt: '2030-01-01T00:00:30.000Z', unsealAttempts: 4,
+      },
+    });
+    const a = io();
+    expect(await main(['status'], a)).toBe(0);
+    expect(a.out).toMatch(/secrets\s+sealed \(ERR_KMS_UNAVAILABLE: KMS did not answer/);
+    expect(a.out).toMatch(/unseal attempt 5 at 2030-01-01T00:00:30.000Z \(retrying by itself/);
+  });
+
   it('attestation --out writes the document bytes', async () => {
     reply = async (r) => ({ document: Buffer.from(`doc:${String(r.params.nonce)}`).toString('base64'), attestationMode: 'dev' });
     const out = join(dir, 'att.cose');
