@@ -2,6 +2,7 @@
 // between "up", "refused" (nothing listens) and "black hole" (a loopback server that accepts and never
 // answers): the co-signer keeps retrying a transient outage and unseals by itself once KMS is back,
 // with no `unseal` request, and `status` says why it is waiting and when it tries next.
+import { generateKeyPairSync } from 'node:crypto';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pino from 'pino';
@@ -99,7 +100,14 @@ describe('boot unseal survives a KMS outage (real KMS stand-in)', () => {
     const ctl = switchableDial();
     const b = backendsFor(ctl.dial, fastClock());
     const cosignerId = 'c-boot-outage';
-    const initialState = { ...sampleState(cosignerId), kms: { keyArn: stack.keyArn, region: 'us-east-1' } };
+    // Setup binds secrets.key to the coordinator and owner keys (setup-binding.ts): give real ones.
+    const pem = (): string => generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'pem' }) as string;
+    const initialState = {
+      ...sampleState(cosignerId),
+      coordinator: { url: 'coordinator.example:443', publicKeyPem: pem() },
+      owner: { publicKeyPem: pem() },
+      kms: { keyArn: stack.keyArn, region: 'us-east-1' },
+    };
     const v = await b.setupVault({ kms: { keyArn: stack.keyArn, region: 'us-east-1', endpoint: `https://localhost:${stack.kms.port}` }, initialState });
     v.close();
   });
