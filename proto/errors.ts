@@ -66,6 +66,11 @@ export const ERROR_CODES = {
   ERR_DISK_FULL: { retryable: true, fault: 'server' },
   // The KMS key's policy lets someone other than a measured enclave image use the key (docs/key-policy.md).
   ERR_KMS_KEY_UNSAFE: { retryable: false, fault: 'client' },
+  // owner-authorised changes (330..339): proposals the parent made, approved only by the owner's key
+  ERR_CHANGE_EXPIRED: { retryable: false, fault: 'client' },
+  ERR_OWNER_APPROVAL_INVALID: { retryable: false, fault: 'client' },
+  ERR_OWNER_KEY_MISSING: { retryable: false, fault: 'client' },
+  ERR_ROTATION_INVALID: { retryable: false, fault: 'client' },
   // approvals
   ERR_CALLBACK_REJECTED: { retryable: false, fault: 'client' },
   ERR_CALLBACK_TIMEOUT: { retryable: true, fault: 'server' },

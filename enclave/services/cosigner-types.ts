@@ -31,6 +31,8 @@ export interface StatusInfo {
   readonly notes: readonly string[];
   /** SHA-256 of the sealed owner key's SPKI; '' when none is sealed. */
   readonly ownerKeyFingerprint: string;
+  /** Owner-gated changes waiting for the owner (enclave memory only). */
+  readonly pendingChanges: number;
 }
 
 export interface KeyInfo {
