@@ -8,6 +8,7 @@ import { CosignerError } from '../../proto/errors.ts';
 import { canonicalDigest } from '../../proto/coordinator/approval-signature.ts';
 import { verifyOwnerApproval, type OwnerChangeKind } from '../../proto/coordinator/owner-approval.ts';
 import type { CallbackSettings } from '../vault/records.ts';
+import { fingerprint } from '../approval/settings.ts';
 
 /** The kinds the parent may propose (user.activate comes from the coordinator's pairing flow). */
 export type ProposedKind = Extract<OwnerChangeKind, 'callback.update' | 'user.remove'>;
@@ -34,9 +35,20 @@ export interface PendingChange {
   readonly expiresAt: number;
 }
 
-/** SHA-256 hex of the canonical change: what the owner signs and a handler rotation signs. */
+/**
+ * SHA-256 hex of the canonical change: what the owner signs and a handler rotation signs. Handler
+ * settings enter as their fingerprint form (URL, mode, SHA-256 of the handler key's SPKI, of the pinned
+ * certificate's SPKI, of the root CA, RETRY): exactly what the owner is shown, independent of PEM
+ * line endings, and easy for a handler to recompute.
+ */
 export function changeDigest(kind: ProposedKind, userId: string, change: ChangeBody): string {
-  return canonicalDigest({ kind, userId, change });
+  const canonical = 'callback' in change ? { callback: change.callback ? settingsDigestForm(change.callback) : null } : change;
+  return canonicalDigest({ kind, userId, change: canonical });
+}
+
+/** The digest form of handler settings (see changeDigest). */
+export function settingsDigestForm(s: CallbackSettings): Record<string, unknown> {
+  return { ...fingerprint(s), retryIntervalMs: s.retryIntervalMs, retryTotalMs: s.retryTotalMs };
 }
 
 /** A lifetime in ms from the request (0 / absent: the default), bounded. */
