@@ -71,6 +71,11 @@ export const ERROR_CODES = {
   // The write is sealed and stored, but the coordinator did not acknowledge its generation in time.
   ERR_WRITE_UNACKNOWLEDGED: { retryable: false, fault: 'server' },
   ERR_SETUP_MISMATCH: { retryable: false, fault: 'client' },
+  // owner-authorised changes (330..339): proposals the parent made, approved only by the owner's key
+  ERR_CHANGE_EXPIRED: { retryable: false, fault: 'client' },
+  ERR_OWNER_APPROVAL_INVALID: { retryable: false, fault: 'client' },
+  ERR_OWNER_KEY_MISSING: { retryable: false, fault: 'client' },
+  ERR_ROTATION_INVALID: { retryable: false, fault: 'client' },
   // approvals
   ERR_CALLBACK_REJECTED: { retryable: false, fault: 'client' },
   ERR_CALLBACK_TIMEOUT: { retryable: true, fault: 'server' },

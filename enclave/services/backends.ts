@@ -32,6 +32,17 @@ export interface Upstream {
   refusal?(): { readonly code: string; readonly message: string } | undefined;
   /** Stop: closes the connection and aborts every open signing session (nonces are dropped). */
   stop(): Promise<void>;
+  /**
+   * One request to the coordinator over the authenticated link (change.propose, audit.record).
+   * Rejects with ERR_COORDINATOR_UNAVAILABLE when not connected within `timeoutMs`.
+   */
+  send?(type: string, body: unknown, opts?: { timeoutMs?: number }): Promise<unknown>;
+}
+
+/** What the Cosigner answers on the coordinator link besides signing (owner decisions). */
+export interface UpstreamHooks {
+  /** `change.approve`: the workspace owner's signed decision on a pending change. */
+  readonly onOwnerDecision?: (body: unknown) => Promise<unknown>;
 }
 
 /** Result of an in-place Callback Handler settings change. */
@@ -53,7 +64,7 @@ export interface Backends {
   /** Open secrets.key (KMS Decrypt with an attested Recipient) and the secrets DB. */
   unsealVault(args: { allowRollbackTo?: bigint | undefined }): Promise<VaultHandle>;
   /** Start the coordinator client for an unsealed vault. */
-  startUpstream(vault: VaultHandle): Upstream;
+  startUpstream(vault: VaultHandle, hooks?: UpstreamHooks): Upstream;
   /**
    * Verify a pairing token against the coordinator key fixed at setup, run DKG with the
    * coordinator and return the new user (status 'pending') for the caller to seal.

@@ -7,6 +7,7 @@ import { CosignerError, toCosignerError } from '../../proto/errors.ts';
 import type { Input, ServiceHandlers } from '../../proto/runtime/typed-service.ts';
 import type { cosigner as wire } from '../../proto/generated/wire.d.ts';
 import type { Cosigner, StatusInfo, UserInfo } from './cosigner.ts';
+import type { PendingChange } from './owner-changes.ts';
 import { CONTROL_LIMITS } from './limits.ts';
 
 function obj(value: unknown): Record<string, unknown> {
@@ -34,6 +35,19 @@ function statusMessage(s: StatusInfo): Input<wire.v1.StatusResponse> {
     ownerKeyFingerprint: s.ownerKeyFingerprint,
     nextUnsealAttemptAt: s.nextUnsealAttemptAt,
     unsealAttempts: s.unsealAttempts,
+    pendingChanges: s.pendingChanges,
+  };
+}
+
+function pendingMessage(c: PendingChange): Input<wire.v1.PendingChange> {
+  return {
+    changeId: c.changeId,
+    kind: c.kind,
+    userId: c.userId,
+    digest: c.digest,
+    summary: [...c.summary],
+    expiresAt: new Date(c.expiresAt).toISOString(),
+    createdAt: new Date(c.createdAt).toISOString(),
   };
 }
 
@@ -106,11 +120,20 @@ export function createControlService(cosigner: Cosigner, logger: Logger): Servic
       user: userMessage(await cosigner.addUser({ pairingToken: req.pairingToken, callback: callbackInput(req.callback) })),
     })),
     ListUsers: wrap('ListUsers', () => ({ users: cosigner.listUsers().map(userMessage) })),
-    RemoveUser: wrap('RemoveUser', async (req) => ({ userId: await cosigner.removeUser({ userId: req.userId }) })),
-    CallbackUpdate: wrap('CallbackUpdate', async (req) => {
-      const r = await cosigner.callbackUpdate({ userId: req.userId, callback: callbackInput(req.callback), confirmed: req.confirmed });
-      return { user: userMessage(r.user), changed: [...r.changed] };
+    RemoveUser: wrap('RemoveUser', async (req) => {
+      const r = await cosigner.removeUser({ userId: req.userId });
+      return { userId: r.userId, pending: pendingMessage(r.pending) };
     }),
+    CallbackUpdate: wrap('CallbackUpdate', async (req) => {
+      const r = await cosigner.callbackUpdate({
+        userId: req.userId,
+        callback: callbackInput(req.callback),
+        rotationSignature: req.rotationSignature,
+        expiresInSeconds: req.expiresInSeconds,
+      });
+      return { user: userMessage(r.user), changed: [...r.changed], ...(r.pending ? { pending: pendingMessage(r.pending) } : {}), applied: r.applied };
+    }),
+    ListChanges: wrap('ListChanges', () => ({ changes: cosigner.listChanges().map(pendingMessage) })),
     PrintPublicKey: wrap('PrintPublicKey', () => cosigner.printPublicKey()),
     GetAttestation: wrap('GetAttestation', async (req) => {
       const r = await cosigner.getAttestation({ nonce: req.nonce });

@@ -35,6 +35,8 @@ export interface StatusInfo {
   readonly nextUnsealAttemptAt: string;
   /** Boot unseal attempts that failed so far; 0 once unsealed. */
   readonly unsealAttempts: number;
+  /** Owner-gated changes waiting for the owner (enclave memory only). */
+  readonly pendingChanges: number;
 }
 
 export interface KeyInfo {

@@ -2,7 +2,8 @@
 // unsealed; or, at every boot, sealed → unsealing → unsealed / access-denied. Owns the open vault and
 // the coordinator client, and implements every Control operation on top of the Backends seam.
 import { CosignerError, ERROR_CODES, toCosignerError, type ErrorCode } from '../../proto/errors.ts';
-import type { ApiUserRecord, CallbackSettings, SecretsState } from '../vault/records.ts';
+import type { CallbackSettings, SecretsState } from '../vault/records.ts';
+import { OwnerChanges, type PendingChange } from './owner-changes.ts';
 import type { Upstream, VaultHandle } from './backends.ts';
 import { userInfo, type CosignerDeps, type CosignerState, type SetupInput, type StatusInfo, type UserInfo } from './cosigner-types.ts';
 import { callbackPublicKey, createIdentity } from './identity.ts';
@@ -33,8 +34,18 @@ export class Cosigner {
   /** Boot unseal: failed attempts so far and when the next one starts (epoch ms), while waiting. */
   private unsealAttempts = 0;
   private nextUnsealAt: number | undefined;
+  private readonly changes: OwnerChanges;
 
-  constructor(private readonly deps: CosignerDeps) {}
+  constructor(private readonly deps: CosignerDeps) {
+    this.changes = new OwnerChanges({
+      logger: deps.logger,
+      now: () => deps.clock.now(),
+      localMode: deps.localMode,
+      vault: () => this.requireUnsealed(),
+      upstream: () => this.upstream,
+      serialize: (fn) => this.mutations.run(fn),
+    });
+  }
 
   get state(): CosignerState {
     return this.stateValue;
@@ -157,7 +168,7 @@ export class Cosigner {
   private startUpstream(): void {
     if (!this.vault || this.upstream) return;
     try {
-      this.upstream = this.deps.backends.startUpstream(this.vault);
+      this.upstream = this.deps.backends.startUpstream(this.vault, { onOwnerDecision: (body) => this.changes.onOwnerDecision(body) });
     } catch (err) {
       const e = toCosignerError(err);
       this.deps.logger.error({ code: e.code }, 'coordinator client did not start');
@@ -208,6 +219,7 @@ export class Cosigner {
       ownerKeyFingerprint: this.vault?.state.owner ? ownerKeyFingerprint(this.vault.state.owner.publicKeyPem) : '',
       nextUnsealAttemptAt: this.nextUnsealAt !== undefined && this.bootPending ? new Date(this.nextUnsealAt).toISOString() : '',
       unsealAttempts: this.stateValue === 'unsealed' ? 0 : this.unsealAttempts,
+      pendingChanges: this.vault && this.stateValue === 'unsealed' ? this.changes.size : 0,
     };
   }
 
@@ -324,40 +336,30 @@ export class Cosigner {
     return this.requireUnsealed().state.users.map(userInfo);
   }
 
-  async removeUser(input: { userId?: unknown }): Promise<string> {
+  /** `RemoveUser`: a proposal only; the user and its shares stay sealed until the owner approves. */
+  async removeUser(input: { userId?: unknown }): Promise<{ userId: string; pending: PendingChange }> {
     const id = v.userId(input.userId);
-    return this.mutations.run(async () => {
-      const vault = this.requireUnsealed();
-      if (!vault.state.users.some((u) => u.id === id)) throw new CosignerError('ERR_NOT_FOUND', `no user ${id}: see \`cosigner list-users\``);
-      await vault.update((s) => ({ ...s, users: s.users.filter((u) => u.id !== id) }));
-      this.deps.logger.info({ userId: id, audit: true }, 'user removed');
-      return id;
-    });
+    this.requireUnsealed();
+    const pending = await this.changes.removeUser(id);
+    return { userId: id, pending };
   }
 
-  async callbackUpdate(input: { userId?: unknown; callback?: v.CallbackConfigInput | null; confirmed?: unknown }): Promise<{ user: UserInfo; changed: readonly string[] }> {
+  /**
+   * `CallbackUpdate`: a proposal for the owner, or a key rotation signed by the current handler key
+   * (applied at once). No flag from the parent counts as consent (DESIGN invariant 9).
+   */
+  async callbackUpdate(input: { userId?: unknown; callback?: v.CallbackConfigInput | null; rotationSignature?: unknown; expiresInSeconds?: unknown }) {
     const id = v.userId(input.userId);
     const next: CallbackSettings | undefined = v.callbackSettings(input.callback, { localMode: this.deps.localMode });
-    const confirmed = input.confirmed === true;
-    return this.mutations.run(async () => {
-      const vault = this.requireUnsealed();
-      const current = vault.state.users.find((u) => u.id === id);
-      if (!current) throw new CosignerError('ERR_NOT_FOUND', `no user ${id}: see \`cosigner list-users\``);
-      const result = this.deps.backends.applyCallbackUpdate(current, next, { confirmed });
-      let updated: ApiUserRecord | undefined;
-      await vault.update((s) => ({
-        ...s,
-        users: s.users.map((u) => {
-          if (u.id !== id) return u;
-          const { callback: _old, ...rest } = u;
-          updated = result.settings ? { ...rest, callback: result.settings } : rest;
-          return updated;
-        }),
-      }));
-      if (!updated) throw new CosignerError('ERR_NOT_FOUND', `user ${id} was removed meanwhile`);
-      this.deps.logger.info({ userId: id, changed: result.changed, confirmed, audit: true }, 'callback settings updated');
-      return { user: userInfo(updated), changed: result.changed };
-    });
+    const rotationSignature = v.text(input.rotationSignature ?? '', 'rotation_signature', 8192);
+    this.requireUnsealed();
+    return this.changes.callbackUpdate(id, next, { rotationSignature, expiresInSeconds: input.expiresInSeconds });
+  }
+
+  /** `ListChanges`: proposals waiting for the owner (memory only). */
+  listChanges(): PendingChange[] {
+    this.requireUnsealed();
+    return this.changes.list();
   }
 
   printPublicKey(): { publicKeyPem: string; spkiSha256: string } {

@@ -18,7 +18,7 @@ import { userStoreFromVault } from '../upstream/user-store.ts';
 import { SECRETS_DB_BLOB, SECRETS_KEY_BLOB, Vault } from '../vault/vault.ts';
 import type { SecretsState } from '../vault/records.ts';
 import { createApprove } from './approve.ts';
-import type { Backends, KmsSettings, Upstream, VaultHandle } from './backends.ts';
+import type { Backends, KmsSettings, Upstream, UpstreamHooks, VaultHandle } from './backends.ts';
 import { readBootDescriptor, writeBootDescriptor, type BootDescriptor } from './boot-descriptor.ts';
 import { setupBinding, setupMismatch } from './setup-binding.ts';
 import { callbackSigningKey } from './identity.ts';
@@ -193,7 +193,7 @@ export function createRealBackends(opts: RealBackendsOptions): Backends {
       return handle(vault, ackTimeoutMs);
     },
 
-    startUpstream: (vault) => startUpstream(opts, endpointAllowed, clients, vault),
+    startUpstream: (vault, hooks) => startUpstream(opts, endpointAllowed, clients, vault, hooks),
 
     async pairUser({ token, callback, upstream, signal }) {
       const client = upstream ? clients.get(upstream) : undefined;
@@ -235,7 +235,7 @@ export function createRealBackends(opts: RealBackendsOptions): Backends {
  * The coordinator client for an open vault, with the Callback Handler client its approvals use;
  * it reports every sealed-DB write's generation to the coordinator.
  */
-function startUpstream(opts: RealBackendsOptions, endpointAllowed: boolean, clients: WeakMap<Upstream, CoordinatorClient>, vault: VaultHandle): Upstream {
+function startUpstream(opts: RealBackendsOptions, endpointAllowed: boolean, clients: WeakMap<Upstream, CoordinatorClient>, vault: VaultHandle, hooks: UpstreamHooks = {}): Upstream {
   const { ports, logger } = opts;
   const lifetime = new AbortController();
   const base = {
@@ -270,6 +270,7 @@ function startUpstream(opts: RealBackendsOptions, endpointAllowed: boolean, clie
     // The coordinator keeps a high-water mark of this co-signer's sealed DB: the floor an
     // enclave restart would otherwise lose (rollback by the parent, threat-model.md).
     generation: () => vault.generation,
+    ...(hooks.onOwnerDecision ? { onOwnerDecision: hooks.onOwnerDecision } : {}),
     log: (level, fields, msg) => upstreamLog[level](fields, msg),
   }).start();
   const slot = writeGates.get(vault);
@@ -278,6 +279,7 @@ function startUpstream(opts: RealBackendsOptions, endpointAllowed: boolean, clie
     state: () => client.state(),
     refusal: () => client.refusal(),
     openSessions: () => client.openSessions(),
+    send: (type, body, o) => client.send(type, body, o),
     stop: async () => {
       lifetime.abort(new CosignerError('ERR_CANCELLED', 'co-signer stopping'));
       // A stopped client acknowledges nothing: the vault is read-only again.

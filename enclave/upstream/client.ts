@@ -38,6 +38,8 @@ export interface CoordinatorClientOptions {
    * restart) stops the client for good with ERR_ROLLBACK (see `refusal()`).
    */
   readonly generation?: () => bigint | undefined;
+  /** `change.approve` from the coordinator: the owner's signed decision (enclave/services/owner-changes.ts). */
+  readonly onOwnerDecision?: (body: unknown) => Promise<unknown>;
   readonly backoff?: BackoffOptions;
   /** Consecutive failures after which state() says 'unavailable' (default 5). */
   readonly unavailableAfter?: number;
@@ -90,7 +92,14 @@ export class CoordinatorClient {
     this.host = (m[1] as string).replace(/^\[|\]$/g, '');
     this.port = port;
     this.registry = new SessionRegistry({ clock: o.clock, ...(o.sessions ?? {}) });
-    this.dispatcher = new RequestDispatcher({ clock: o.clock, users: o.users, approve: o.approve, registry: this.registry, log: (l, f, m) => this.log(l, f, m) });
+    this.dispatcher = new RequestDispatcher({
+      clock: o.clock,
+      users: o.users,
+      approve: o.approve,
+      registry: this.registry,
+      log: (l, f, m) => this.log(l, f, m),
+      ...(o.onOwnerDecision ? { onOwnerDecision: o.onOwnerDecision } : {}),
+    });
   }
 
   /** Connection state, as `cosigner status` shows it. */
@@ -172,6 +181,16 @@ export class CoordinatorClient {
 
   private raiseAcked(g: bigint): void {
     if (this.ackedGeneration === undefined || g > this.ackedGeneration) this.ackedGeneration = g;
+  }
+
+  /**
+   * One request to the coordinator (change.propose, audit.record): waits up to `timeoutMs` for the
+   * connection, then ERR_COORDINATOR_UNAVAILABLE.
+   */
+  async send(type: string, body: unknown, opts: { timeoutMs?: number } = {}): Promise<unknown> {
+    const timeoutMs = opts.timeoutMs ?? 10_000;
+    const conn = await this.waitConnected(timeoutMs);
+    return conn.request(type, body, { timeoutMs });
   }
 
   /** Signing sessions currently open (their nonces in memory). */

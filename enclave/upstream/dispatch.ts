@@ -27,6 +27,8 @@ export interface DispatcherDeps {
   readonly approve: ApproveFn;
   readonly registry: SessionRegistry;
   readonly log: (level: 'info' | 'warn' | 'error', fields: Record<string, unknown>, msg: string) => void;
+  /** `change.approve`: the owner's signed decision on a change the parent proposed. */
+  readonly onOwnerDecision?: (body: unknown) => Promise<unknown>;
 }
 
 /** The co-signer's handler for coordinator requests. */
@@ -87,6 +89,10 @@ export class RequestDispatcher {
       }
       case 'approval.request':
         return this.onApprovalRequest(body, id);
+      case 'change.approve':
+        // Verified against the sealed owner key by the handler (enclave/services/owner-changes.ts).
+        if (!this.o.onOwnerDecision) throw new CosignerError('ERR_UNKNOWN_METHOD', 'owner decisions are not handled by this client');
+        return this.o.onOwnerDecision(body);
       default:
         throw new CosignerError('ERR_UNKNOWN_METHOD', 'unknown coordinator request type', { details: { type: type.slice(0, 40) } });
     }

@@ -7,6 +7,7 @@ import { isWireGeneration } from '../../proto/coordinator/handshake.ts';
 import { parsePolicy } from './policy.ts';
 import { acknowledgeRestore, approveUser, issuePairingToken, type CoordinatorState } from './state.ts';
 import { createTransaction } from './transactions.ts';
+import { auditRecords, decideChange, listChanges } from './changes.ts';
 
 const MAX_REST_BODY = 256 * 1024;
 
@@ -118,12 +119,31 @@ async function handleTransactionRoutes(st: CoordinatorState, route: string, req:
   return false;
 }
 
+/** Owner-gated changes and the audit trail; false when `route` is not one of them. */
+async function handleChangeRoutes(st: CoordinatorState, route: string, url: URL, res: http.ServerResponse): Promise<boolean> {
+  if (route === 'GET /v1/changes') {
+    send(res, 200, { changes: listChanges(st, { all: url.searchParams.get('all') === '1' }) });
+    return true;
+  }
+  const decide = /^POST \/v1\/changes\/([A-Za-z0-9._:-]{1,128})\/(approve|reject)$/.exec(route);
+  if (decide) {
+    send(res, 200, await decideChange(st, decide[1] as string, decide[2] as 'approve' | 'reject'));
+    return true;
+  }
+  if (route === 'GET /v1/audit') {
+    send(res, 200, { records: auditRecords(st) });
+    return true;
+  }
+  return false;
+}
+
 async function handleRest(st: CoordinatorState, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://127.0.0.1');
   const route = `${req.method} ${url.pathname}`;
   try {
     if (await handleUserRoutes(st, route, req, res)) return;
     if (await handleTransactionRoutes(st, route, req, res)) return;
+    if (await handleChangeRoutes(st, route, url, res)) return;
     send(res, 404, { error: { code: 'ERR_NOT_FOUND', message: 'no such route' } });
   } catch (err) {
     const e = toCosignerError(err);

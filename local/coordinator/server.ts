@@ -12,8 +12,10 @@ import { createCosignerServer } from './cosigner-link.ts';
 import { createRestServer } from './rest.ts';
 import { acknowledgeRestore, approveUser, createState, issuePairingToken, type CoordinatorOptions, type TransactionRecord } from './state.ts';
 import { createTransaction } from './transactions.ts';
+import { auditRecords, decideChange, listChanges, type ChangeEntry } from './changes.ts';
 
 export type { CoordinatorOptions, TimingBreakdown, TransactionRecord } from './state.ts';
+export type { ChangeEntry } from './changes.ts';
 
 export interface RunningCoordinator {
   readonly restUrl: string;
@@ -39,6 +41,12 @@ export interface RunningCoordinator {
   acknowledgeRestore(cosignerId: string, generation: number): void;
   /** Number of connected co-signers. */
   connectedCosigners(): number;
+  /** Pending owner-gated changes (same as GET /v1/changes). */
+  changes(): ChangeEntry[];
+  /** The owner's decision on a change (same as POST /v1/changes/:id/approve|reject). */
+  decideChange(changeId: string, decision: 'approve' | 'reject'): Promise<ChangeEntry & { applied: boolean }>;
+  /** Audit records co-signers sent (same as GET /v1/audit). */
+  audit(): unknown[];
   close(): Promise<void>;
 }
 
@@ -64,6 +72,9 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
     generationMark: (id) => st.marks.get(id)?.generation,
     acknowledgeRestore: (cosignerId, generation) => acknowledgeRestore(st, cosignerId, generation),
     connectedCosigners: () => [...st.cosigners.values()].filter((c) => c.conn && !c.conn.closed).length,
+    changes: () => listChanges(st),
+    decideChange: (changeId, decision) => decideChange(st, changeId, decision),
+    audit: () => auditRecords(st),
     async close() {
       for (const c of st.cosigners.values()) c.conn?.close('coordinator closing');
       for (const c of st.provisional.values()) c.conn.close('coordinator closing');

@@ -47,8 +47,14 @@ export const COMMANDS = {
   unseal: { summary: 'retry unsealing (after fixing access); --allow-rollback-to GEN accepts a restored backup', options: { 'allow-rollback-to': { type: 'string' } }, positionals: [0, 0] },
   'add-user': { summary: 'pair an API user from a coordinator pairing token', options: { 'pairing-token': { type: 'string' }, ...CALLBACK_OPTIONS }, positionals: [0, 0] },
   'list-users': { summary: 'list paired API users (no secrets)', options: {}, positionals: [0, 0] },
-  'remove-user': { summary: 'remove an API user and its key shares', options: {}, positionals: [1, 1] },
-  'callback-update': { summary: 'change a user\'s Callback Handler settings', options: { confirm: { type: 'boolean' }, ...CALLBACK_OPTIONS }, positionals: [0, 1] },
+  'remove-user': { summary: 'propose removing an API user (the workspace owner approves at the coordinator)', options: {}, positionals: [1, 1] },
+  'callback-update': {
+    summary: 'propose new Callback Handler settings (owner approval), or rotate the handler key with --rotation-signature',
+    // --confirm is accepted and ignored: consent comes from the owner, never from the parent.
+    options: { confirm: { type: 'boolean' }, 'rotation-signature': { type: 'string' }, ...CALLBACK_OPTIONS },
+    positionals: [0, 1],
+  },
+  changes: { summary: 'changes proposed and waiting for the workspace owner', options: {}, positionals: [0, 0] },
   'print-public-key': { summary: 'the key that signs Callback Handler requests', options: {}, positionals: [0, 0] },
   logs: { summary: 'recent log records', options: { follow: { type: 'boolean', short: 'f' }, n: { type: 'string', short: 'n' }, since: { type: 'string' } }, positionals: [0, 0] },
   attestation: { summary: 'fetch an attestation document from the enclave', options: { nonce: { type: 'string' }, out: { type: 'string' } }, positionals: [0, 0] },

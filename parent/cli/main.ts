@@ -8,6 +8,7 @@ import { ControlClient, callDaemon } from '../control/client.ts';
 import type { Method } from '../control/protocol.ts';
 import { commandHelp, mainHelp, parseCommand, parseSince, type ParsedCommand } from './args.ts';
 import { callbackFromFlags } from './callback-settings.ts';
+import { callbackUpdateCommand, changesCommand, removeUserCommand } from './changes.ts';
 import { EXIT, fail, ok, processIo, usage, withProgress, type CliIo } from './io.ts';
 import { Prompter } from './prompt.ts';
 import { checkUpgradeAdmitted } from './upgrade.ts';
@@ -112,23 +113,14 @@ async function setupCommand(p: ParsedCommand, io: CliIo, prompter: Prompter | nu
   });
 }
 
-/** `callback-update`: new Callback Handler settings; a change of trusted key or certificate needs confirming. */
-async function callbackUpdateCommand(p: ParsedCommand, io: CliIo, prompter: Prompter | null): Promise<number> {
-  const v = p.values;
-  let userId = p.positionals[0];
-  if (!userId) {
-    if (!prompter) throw usage('callback-update needs a USER_ID in non-interactive use');
-    const users = ((await call<Obj>(p, 'listUsers')).users ?? []) as Obj[];
-    io.stderr(renderUsers(users) + '\n');
-    userId = await prompter.ask('User id');
-    if (!userId) throw usage('a user id is required');
-  }
-  const callback = await callbackFromFlags(v, io, prompter, { requireUrl: true });
-  let confirmed = v.confirm === true;
-  const changesTrust = callback?.handlerPublicKeyPem !== undefined || callback?.certificatePem !== undefined || callback?.rootCaPem !== undefined;
-  if (changesTrust && !confirmed && prompter) confirmed = await prompter.confirm('This replaces the key/certificate the co-signer trusts for this handler. Confirm');
-  const r = await call<Obj>(p, 'callbackUpdate', { userId, callback, confirmed });
-  return ok(io, p.json, 'callback-update', r, () => `updated ${s(userId)}: ${((r.changed ?? []) as string[]).join(', ') || 'nothing changed'}`);
+/** Asks which user (interactive only), showing the list first. */
+async function pickUser(p: ParsedCommand, io: CliIo, prompter: Prompter | null): Promise<string> {
+  if (!prompter) throw usage(`${p.command} needs a USER_ID in non-interactive use`);
+  const users = ((await call<Obj>(p, 'listUsers')).users ?? []) as Obj[];
+  io.stderr(renderUsers(users) + '\n');
+  const userId = await prompter.ask('User id');
+  if (!userId) throw usage('a user id is required');
+  return userId;
 }
 
 /** `attestation`: a fresh attestation document, printed or written to --out. */
@@ -210,17 +202,12 @@ async function run(p: ParsedCommand, io: CliIo, prompter: Prompter | null): Prom
       const r = await call<Obj>(p, 'listUsers');
       return ok(io, p.json, 'list-users', r, () => renderUsers((r.users ?? []) as Obj[]));
     }
-    case 'remove-user': {
-      const userId = p.positionals[0] as string;
-      if (!p.yes) {
-        if (!prompter) throw usage('remove-user deletes the user\'s key shares: pass --yes to confirm in non-interactive use');
-        if (!(await prompter.confirm(`Remove API user ${userId} and its key shares? This cannot be undone`))) throw usage('not confirmed; nothing was removed');
-      }
-      const r = await call<Obj>(p, 'removeUser', { userId });
-      return ok(io, p.json, 'remove-user', r, () => `removed API user ${s(r.userId)}`);
-    }
+    case 'remove-user':
+      return removeUserCommand(p, io);
     case 'callback-update':
-      return callbackUpdateCommand(p, io, prompter);
+      return callbackUpdateCommand(p, io, prompter, () => pickUser(p, io, prompter));
+    case 'changes':
+      return changesCommand(p, io);
     case 'print-public-key': {
       const r = await call<Obj>(p, 'printPublicKey');
       return ok(io, p.json, 'print-public-key', r, () => `${String(r.publicKeyPem ?? '').trim()}\n# SPKI SHA-256: ${s(r.spkiSha256)}`);
@@ -320,6 +307,7 @@ function renderStatus(r: Obj): string {
     if (e.nextUnsealAttemptAt) lines.push(`           unseal attempt ${Number(e.unsealAttempts ?? 0) + 1} at ${s(e.nextUnsealAttemptAt)} (retrying by itself; \`cosigner unseal\` tries now)`);
     lines.push(`users      ${s(e.users)} (${s(e.pendingUsers)} pending), coordinator ${s(e.coordinator)}, open sessions ${s(e.openSessions)}`);
     if (e.ownerKeyFingerprint) lines.push(`owner key  sha256 ${s(e.ownerKeyFingerprint)}`);
+    if (e.pendingChanges) lines.push(`changes    ${s(e.pendingChanges)} waiting for the workspace owner (cosigner changes)`);
     if (e.kmsPolicy) lines.push(`key policy ${kmsPolicyLine(e)}`);
     for (const n of (e.notes ?? []) as string[]) lines.push(`note       ${n}`);
   } else {

@@ -56,8 +56,15 @@ export const METHODS = {
   removeUser: { forward: 'RemoveUser', params: { userId: { type: 'string', max: 256, required: true } } },
   callbackUpdate: {
     forward: 'CallbackUpdate',
-    params: { userId: { type: 'string', max: 256, required: true }, callback: { ...callbackSpec, required: true }, confirmed: { type: 'boolean' } },
+    params: {
+      userId: { type: 'string', max: 256, required: true },
+      callback: { ...callbackSpec, required: true },
+      // A compact JWS by the current handler key (key rotation); no boolean from here is consent.
+      rotationSignature: { type: 'string', max: 8192, pattern: /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/ },
+      expiresInSeconds: { type: 'int', min: 0, max: 7 * 24 * 3600 },
+    },
   },
+  listChanges: { forward: 'ListChanges', params: {} },
   printPublicKey: { forward: 'PrintPublicKey', params: {} },
   getAttestation: { forward: 'GetAttestation', params: { nonce: { type: 'string', max: 1024, pattern: /^([0-9a-fA-F]{2})*$/ } } },
   logs: {

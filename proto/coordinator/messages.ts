@@ -193,3 +193,48 @@ export function parseDkgRound2List(v: unknown): WireDkgRound2[] {
     return { from: int(p.from, `${f}.from`, 1, 255), to: int(p.to, `${f}.to`, 1, 255), signingShare: str(p.signingShare, `${f}.signingShare`, HEX, 64) };
   });
 }
+
+// ---- owner-gated changes and audit records ----
+
+/** c2s `change.propose`: a change the parent proposed, for the workspace owner to decide. */
+export interface ChangeProposeBody {
+  readonly changeId: string;
+  readonly kind: 'callback.update' | 'user.remove';
+  readonly userId: string;
+  /** Non-secret lines the owner is shown (URL, mode, fingerprints, key ids). */
+  readonly summary: readonly string[];
+  /** SHA-256 hex of the canonical change (what the owner signs). */
+  readonly digest: string;
+  /** Epoch ms. */
+  readonly expiresAt: number;
+}
+
+/** s2c `change.approve`: the owner's signed decision (proto/coordinator/owner-approval.ts). */
+export interface ChangeApproveBody {
+  readonly changeId: string;
+  readonly decision: 'approve' | 'reject';
+  readonly signature: string;
+}
+
+/**
+ * c2s `audit.record` (best effort): one audit event the coordinator keeps for the workspace owner.
+ * Used for owner-gated changes (proposed / approved / rejected / expired / applied) and for
+ * transaction approval decisions.
+ */
+export interface AuditRecordBody {
+  /** Epoch ms. */
+  readonly at: number;
+  readonly kind: string;
+  readonly userId?: string;
+  readonly subjectId?: string;
+  readonly digest?: string;
+  readonly decision?: string;
+  readonly code?: string;
+}
+
+/** Parses a `change.approve` body. */
+export function parseChangeApprove(v: unknown): ChangeApproveBody {
+  const o = obj(v, 'change.approve', ['changeId', 'decision', 'signature']);
+  if (o.decision !== 'approve' && o.decision !== 'reject') fail('decision', 'approve or reject');
+  return { changeId: str(o.changeId, 'changeId', ID), decision: o.decision, signature: str(o.signature, 'signature', /^[A-Za-z0-9+/=]{1,128}$/) };
+}

@@ -43,14 +43,20 @@ export namespace cosigner {
             /** Never returns a secret: ids, workspace, status, handler URL and mode, public keys only. */
             listUsers: cosigner.v1.Control.ListUsers;
 
-            /** Calls RemoveUser. */
+            /**
+             * Proposes removing a user: nothing changes until the workspace owner approves it at the
+             * coordinator (signed owner statement, verified in the enclave); the shares stay sealed until then.
+             */
             removeUser: cosigner.v1.Control.RemoveUser;
 
             /**
-             * Change a user's Callback Handler settings. Changing the handler's key, certificate or root CA in
-             * place needs `confirmed` (the operator's explicit confirmation) and is audited.
+             * Proposes new Callback Handler settings for a user; applied only with the owner's signed approval,
+             * or at once when `rotation_signature` proves the current handler key signed the new key.
              */
             callbackUpdate: cosigner.v1.Control.CallbackUpdate;
+
+            /** Changes proposed and not yet approved, rejected or expired (enclave memory only). */
+            listChanges: cosigner.v1.Control.ListChanges;
 
             /** PEM of the co-signer identity key that signs Callback Handler requests. */
             printPublicKey: cosigner.v1.Control.PrintPublicKey;
@@ -175,7 +181,10 @@ export namespace cosigner {
              */
             type RemoveUserCallback = (error: (Error|null), response?: cosigner.v1.RemoveUserResponse) => void;
 
-            /** Calls RemoveUser. */
+            /**
+             * Proposes removing a user: nothing changes until the workspace owner approves it at the
+             * coordinator (signed owner statement, verified in the enclave); the shares stay sealed until then.
+             */
             type RemoveUser = {
               (request: cosigner.v1.IRemoveUserRequest, callback: cosigner.v1.Control.RemoveUserCallback): void;
               (request: cosigner.v1.IRemoveUserRequest): Promise<cosigner.v1.RemoveUserResponse>;
@@ -195,8 +204,8 @@ export namespace cosigner {
             type CallbackUpdateCallback = (error: (Error|null), response?: cosigner.v1.CallbackUpdateResponse) => void;
 
             /**
-             * Change a user's Callback Handler settings. Changing the handler's key, certificate or root CA in
-             * place needs `confirmed` (the operator's explicit confirmation) and is audited.
+             * Proposes new Callback Handler settings for a user; applied only with the owner's signed approval,
+             * or at once when `rotation_signature` proves the current handler key signed the new key.
              */
             type CallbackUpdate = {
               (request: cosigner.v1.ICallbackUpdateRequest, callback: cosigner.v1.Control.CallbackUpdateCallback): void;
@@ -205,6 +214,25 @@ export namespace cosigner {
               readonly path: "/cosigner.v1.Control/CallbackUpdate";
               readonly requestType: "CallbackUpdateRequest";
               readonly responseType: "CallbackUpdateResponse";
+              readonly requestStream: undefined;
+              readonly responseStream: undefined;
+            };
+
+            /**
+             * Callback as used by {@link cosigner.v1.Control#listChanges}.
+             * @param error Error, if any
+             * @param [response] ListChangesResponse
+             */
+            type ListChangesCallback = (error: (Error|null), response?: cosigner.v1.ListChangesResponse) => void;
+
+            /** Changes proposed and not yet approved, rejected or expired (enclave memory only). */
+            type ListChanges = {
+              (request: cosigner.v1.IListChangesRequest, callback: cosigner.v1.Control.ListChangesCallback): void;
+              (request: cosigner.v1.IListChangesRequest): Promise<cosigner.v1.ListChangesResponse>;
+              readonly name: "ListChanges";
+              readonly path: "/cosigner.v1.Control/ListChanges";
+              readonly requestType: "ListChangesRequest";
+              readonly responseType: "ListChangesResponse";
               readonly requestStream: undefined;
               readonly responseStream: undefined;
             };
@@ -624,6 +652,9 @@ export namespace cosigner {
 
             /** StatusResponse unsealAttempts. */
             unsealAttempts: number;
+
+            /** Owner-gated changes proposed and waiting for the owner (see ListChanges). */
+            pendingChanges: number;
         }
 
         namespace StatusResponse {
@@ -698,6 +729,9 @@ export namespace cosigner {
 
                 /** StatusResponse unsealAttempts */
                 unsealAttempts?: (number|null);
+
+                /** Owner-gated changes proposed and waiting for the owner (see ListChanges). */
+                pendingChanges?: (number|null);
 
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];
@@ -1067,6 +1101,9 @@ export namespace cosigner {
 
             /** RemoveUserResponse userId. */
             userId: string;
+
+            /** The proposal waiting for the owner; the user and its shares stay until it is approved. */
+            pending?: (cosigner.v1.PendingChange.$Properties|null);
         }
 
         namespace RemoveUserResponse {
@@ -1077,12 +1114,93 @@ export namespace cosigner {
                 /** RemoveUserResponse userId */
                 userId?: (string|null);
 
+                /** The proposal waiting for the owner; the user and its shares stay until it is approved. */
+                pending?: (cosigner.v1.PendingChange.$Properties|null);
+
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];
             }
 
             /** Shape of a RemoveUserResponse. */
             type $Shape = cosigner.v1.RemoveUserResponse.$Properties;
+        }
+
+        /**
+         * Properties of a PendingChange.
+         * @deprecated Use cosigner.v1.PendingChange.$Properties instead.
+         */
+        interface IPendingChange extends cosigner.v1.PendingChange.$Properties {
+        }
+
+        /**
+         * A change the parent proposed and the workspace owner has to approve at the coordinator. Held in
+         * enclave memory only: a restart drops it and the operator proposes it again.
+         */
+        class PendingChange {
+
+            /**
+             * Constructs a new PendingChange.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: cosigner.v1.PendingChange.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** PendingChange changeId. */
+            changeId: string;
+
+            /** callback.update | user.remove */
+            kind: string;
+
+            /** PendingChange userId. */
+            userId: string;
+
+            /** SHA-256 hex of the canonical change (what the owner's signature covers). */
+            digest: string;
+
+            /** What the owner is shown: handler URL, auth mode, key/certificate fingerprints, key ids. No secret. */
+            summary: string[];
+
+            /** PendingChange expiresAt. */
+            expiresAt: string;
+
+            /** PendingChange createdAt. */
+            createdAt: string;
+        }
+
+        namespace PendingChange {
+
+            /** Properties of a PendingChange. */
+            interface $Properties {
+
+                /** PendingChange changeId */
+                changeId?: (string|null);
+
+                /** callback.update | user.remove */
+                kind?: (string|null);
+
+                /** PendingChange userId */
+                userId?: (string|null);
+
+                /** SHA-256 hex of the canonical change (what the owner's signature covers). */
+                digest?: (string|null);
+
+                /** What the owner is shown: handler URL, auth mode, key/certificate fingerprints, key ids. No secret. */
+                summary?: (string[]|null);
+
+                /** PendingChange expiresAt */
+                expiresAt?: (string|null);
+
+                /** PendingChange createdAt */
+                createdAt?: (string|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a PendingChange. */
+            type $Shape = cosigner.v1.PendingChange.$Properties;
         }
 
         /**
@@ -1110,8 +1228,15 @@ export namespace cosigner {
             /** CallbackUpdateRequest callback. */
             callback?: (cosigner.v1.CallbackConfig.$Properties|null);
 
-            /** The operator confirmed an in-place change of the handler's key, certificate or root CA. */
-            confirmed: boolean;
+            /**
+             * Optional: a compact JWS made with the user's CURRENT handler private key over
+             * {"typ":"nitro-cosigner/handler-rotation/v1","cosignerId","userId","digest"}. Valid only for a
+             * change of the handler public key alone (same URL and mode); then applied at once.
+             */
+            rotationSignature: string;
+
+            /** Lifetime of the proposal in seconds (0: 24 h; at most 7 days). */
+            expiresInSeconds: number;
         }
 
         namespace CallbackUpdateRequest {
@@ -1125,8 +1250,15 @@ export namespace cosigner {
                 /** CallbackUpdateRequest callback */
                 callback?: (cosigner.v1.CallbackConfig.$Properties|null);
 
-                /** The operator confirmed an in-place change of the handler's key, certificate or root CA. */
-                confirmed?: (boolean|null);
+                /**
+                 * Optional: a compact JWS made with the user's CURRENT handler private key over
+                 * {"typ":"nitro-cosigner/handler-rotation/v1","cosignerId","userId","digest"}. Valid only for a
+                 * change of the handler public key alone (same URL and mode); then applied at once.
+                 */
+                rotationSignature?: (string|null);
+
+                /** Lifetime of the proposal in seconds (0: 24 h; at most 7 days). */
+                expiresInSeconds?: (number|null);
 
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];
@@ -1155,11 +1287,17 @@ export namespace cosigner {
             /** Unknown fields preserved while decoding when enabled */
             $unknowns?: Uint8Array[];
 
-            /** CallbackUpdateResponse user. */
+            /** The user as it is now (changed only when a rotation was applied). */
             user?: (cosigner.v1.UserInfo.$Properties|null);
 
-            /** Names of the settings that changed (url, auth_mode, handler_public_key, certificate, root_ca). */
+            /** Names of the settings the change touches (url, authMode, handlerKeySha256, ...). */
             changed: string[];
+
+            /** Set when the change waits for the owner. */
+            pending?: (cosigner.v1.PendingChange.$Properties|null);
+
+            /** True when a handler-signed key rotation was applied at once. */
+            applied: boolean;
         }
 
         namespace CallbackUpdateResponse {
@@ -1167,11 +1305,17 @@ export namespace cosigner {
             /** Properties of a CallbackUpdateResponse. */
             interface $Properties {
 
-                /** CallbackUpdateResponse user */
+                /** The user as it is now (changed only when a rotation was applied). */
                 user?: (cosigner.v1.UserInfo.$Properties|null);
 
-                /** Names of the settings that changed (url, auth_mode, handler_public_key, certificate, root_ca). */
+                /** Names of the settings the change touches (url, authMode, handlerKeySha256, ...). */
                 changed?: (string[]|null);
+
+                /** Set when the change waits for the owner. */
+                pending?: (cosigner.v1.PendingChange.$Properties|null);
+
+                /** True when a handler-signed key rotation was applied at once. */
+                applied?: (boolean|null);
 
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];
@@ -1179,6 +1323,78 @@ export namespace cosigner {
 
             /** Shape of a CallbackUpdateResponse. */
             type $Shape = cosigner.v1.CallbackUpdateResponse.$Properties;
+        }
+
+        /**
+         * Properties of a ListChangesRequest.
+         * @deprecated Use cosigner.v1.ListChangesRequest.$Properties instead.
+         */
+        interface IListChangesRequest extends cosigner.v1.ListChangesRequest.$Properties {
+        }
+
+        /** Represents a ListChangesRequest. */
+        class ListChangesRequest {
+
+            /**
+             * Constructs a new ListChangesRequest.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: cosigner.v1.ListChangesRequest.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+        }
+
+        namespace ListChangesRequest {
+
+            /** Properties of a ListChangesRequest. */
+            interface $Properties {
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a ListChangesRequest. */
+            type $Shape = cosigner.v1.ListChangesRequest.$Properties;
+        }
+
+        /**
+         * Properties of a ListChangesResponse.
+         * @deprecated Use cosigner.v1.ListChangesResponse.$Properties instead.
+         */
+        interface IListChangesResponse extends cosigner.v1.ListChangesResponse.$Properties {
+        }
+
+        /** Represents a ListChangesResponse. */
+        class ListChangesResponse {
+
+            /**
+             * Constructs a new ListChangesResponse.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: cosigner.v1.ListChangesResponse.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** ListChangesResponse changes. */
+            changes: cosigner.v1.PendingChange.$Properties[];
+        }
+
+        namespace ListChangesResponse {
+
+            /** Properties of a ListChangesResponse. */
+            interface $Properties {
+
+                /** ListChangesResponse changes */
+                changes?: (cosigner.v1.PendingChange.$Properties[]|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a ListChangesResponse. */
+            type $Shape = cosigner.v1.ListChangesResponse.$Properties;
         }
 
         /**
@@ -1529,6 +1745,18 @@ export namespace cosigner {
 
             /** ERR_SETUP_MISMATCH value */
             ERR_SETUP_MISMATCH = 352,
+
+            /** owner-authorised changes (330..339) */
+            ERR_CHANGE_EXPIRED = 330,
+
+            /** ERR_OWNER_APPROVAL_INVALID value */
+            ERR_OWNER_APPROVAL_INVALID = 331,
+
+            /** ERR_OWNER_KEY_MISSING value */
+            ERR_OWNER_KEY_MISSING = 332,
+
+            /** ERR_ROTATION_INVALID value */
+            ERR_ROTATION_INVALID = 333,
 
             /** approvals (400..499) */
             ERR_CALLBACK_REJECTED = 400,

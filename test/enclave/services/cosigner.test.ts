@@ -287,8 +287,11 @@ describe('users', () => {
     expect(backends.pairCalls).toHaveLength(2);
     expect(await code(cosigner.removeUser({ userId: 'nobody' }))).toBe('ERR_NOT_FOUND');
     expect(await code(cosigner.removeUser({ userId: '../../etc' }))).toBe('ERR_INVALID_ARGUMENT');
-    expect(await cosigner.removeUser({ userId: u.id })).toBe(u.id);
-    expect(cosigner.listUsers()).toEqual([]);
+    // A proposal only: the user and its shares stay until the owner approves (owner-changes.test.ts).
+    const r = await cosigner.removeUser({ userId: u.id });
+    expect(r).toMatchObject({ userId: u.id, pending: { kind: 'user.remove', userId: u.id } });
+    expect(cosigner.listUsers().map((x) => x.id)).toEqual([u.id]);
+    expect(backends.sent.map((m) => m.type)).toContain('change.propose');
   });
 
   it('rejects bad tokens and callback settings before pairing', async () => {
@@ -311,16 +314,17 @@ describe('users', () => {
     expect(u.authMode).toBe('public-key');
   });
 
-  it('passes the operator confirmation through on callback updates', async () => {
+  it('a callback update is a proposal: nothing changes, whatever flag the parent sends', async () => {
     const { cosigner, backends } = await ready();
     const u = await cosigner.addUser({ pairingToken: 'token4' });
-    const next = { url: 'https://127.0.0.1:9', authMode: 'public-key', handlerPublicKeyPem: SETUP.coordinatorPublicKeyPem };
-    expect(await code(cosigner.callbackUpdate({ userId: u.id, callback: next }))).toBe('ERR_PERMISSION_DENIED');
-    const r = await cosigner.callbackUpdate({ userId: u.id, callback: next, confirmed: true });
-    expect(r.user.handlerUrl).toBe('https://127.0.0.1:9');
-    expect(backends.confirmedSeen).toEqual([false, true]);
-    // a truthy non-boolean is not a confirmation
-    expect(await code(cosigner.callbackUpdate({ userId: u.id, callback: next, confirmed: 'yes' }))).toBe('ERR_PERMISSION_DENIED');
+    const handlerKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }) as string;
+    const next = { url: 'https://127.0.0.1:9', authMode: 'public-key', handlerPublicKeyPem: handlerKey };
+    const r = await cosigner.callbackUpdate({ userId: u.id, callback: next, confirmed: true } as Parameters<Cosigner['callbackUpdate']>[0]);
+    expect(r.applied).toBe(false);
+    expect(r.pending).toMatchObject({ kind: 'callback.update', userId: u.id });
+    expect(cosigner.listUsers()[0]?.handlerUrl).toBe('');
+    expect(cosigner.status().pendingChanges).toBe(1);
+    expect(backends.confirmedSeen).toEqual([]);
   });
 
   it('attestation binds the nonce and, once unsealed, the identity user data', async () => {

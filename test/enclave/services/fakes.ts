@@ -6,7 +6,7 @@ import { CosignerError } from '../../../proto/errors.ts';
 import type { Attestor } from '../../../proto/attestation/types.ts';
 import type { Clock } from '../../../proto/ports.ts';
 import type { ApiUserRecord, CallbackSettings, SecretsState } from '../../../enclave/vault/records.ts';
-import type { Backends, CallbackUpdateResult, Upstream, VaultHandle } from '../../../enclave/services/backends.ts';
+import type { Backends, CallbackUpdateResult, Upstream, UpstreamHooks, VaultHandle } from '../../../enclave/services/backends.ts';
 
 export class MemoryVault implements VaultHandle {
   generation: bigint = 1n;
@@ -35,6 +35,12 @@ export class FakeBackends implements Backends {
   upstreamStops = 0;
   pairCalls: { token: string; callback: CallbackSettings | undefined }[] = [];
   confirmedSeen: boolean[] = [];
+  /** Requests the co-signer sent to the coordinator (change.propose, audit.record). */
+  sent: { type: string; body: unknown }[] = [];
+  /** When set, the coordinator is unreachable: `send` rejects with it. */
+  sendError: CosignerError | undefined;
+  /** The hooks the Cosigner registered (owner decisions arrive through them). */
+  hooks: UpstreamHooks | undefined;
   setupError: CosignerError | undefined;
 
   constructor(opts: FakeBackendsOptions = {}) {
@@ -65,10 +71,16 @@ export class FakeBackends implements Backends {
     if (!this.stored) throw new CosignerError('ERR_NOT_SET_UP', 'none');
     return new MemoryVault(this.stored);
   }
-  startUpstream(): Upstream {
+  startUpstream(_vault: VaultHandle, hooks?: UpstreamHooks): Upstream {
+    this.hooks = hooks;
     return {
       state: () => 'connected',
       openSessions: () => 0,
+      send: async (type, body) => {
+        if (this.sendError) throw this.sendError;
+        this.sent.push({ type, body });
+        return {};
+      },
       stop: async () => {
         this.upstreamStops++;
       },
