@@ -69,7 +69,13 @@ describe('attack: secrets DB rollback by the parent', () => {
     expect(c.cosigner.status().state).toBe('unsealed');
     const dbPath = join(h.stack.home, 'db', 'secrets.db');
     const bytes = readFileSync(dbPath);
-    const err = await c.cosigner.callbackUpdate({ userId: 'u1', callback: null }).catch((e: unknown) => e);
+    // A control request can no longer write by itself (it only proposes, through the coordinator):
+    // refused while the coordinator is away.
+    const proposal = await c.cosigner.callbackUpdate({ userId: 'u1', callback: null }).catch((e: unknown) => e);
+    expect(proposal).toMatchObject({ code: 'ERR_COORDINATOR_UNAVAILABLE' });
+    // And the vault itself takes no write before the floor is known, whoever asks.
+    const vault = c.cosigner.openVault!;
+    const err = await vault.update((s) => s).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'ERR_ROLLBACK_FLOOR_UNKNOWN', retryable: true });
     expect(readFileSync(dbPath).equals(bytes)).toBe(true);
     await c.stop();

@@ -53,7 +53,7 @@ describe('end to end: faults', () => {
     expect(users.users).toEqual([expect.objectContaining({ id: e.userId, status: 'active' })]);
   });
 
-  it('handler down: no signature; a new handler, confirmed by the operator, restores signing', async () => {
+  it('handler down: no signature; a new handler, approved by the workspace owner, restores signing', async () => {
     const old = e.handler;
     await old.close();
     const down = await e.tx({ asset: 'ETH', amount: '1', scheme: 'frost-ed25519', payload: msg('handler down') });
@@ -64,15 +64,16 @@ describe('end to end: faults', () => {
     const fresh = (await e.stack.startHandler({ cosignerPublicKeyPem: pk.publicKeyPem, rules: { maxAmountPerAsset: { ETH: '10' } } }))!;
     const pem = join(e.stack.dir, 'handler2.pem');
     writeFileSync(pem, fresh.publicKeyPem);
-    const args = ['callback-update', e.userId, '--json', '--callback-url', fresh.url, '--auth-mode', 'public-key', '--handler-public-key', pem];
-    // A new handler key changes who approves: refused without the operator's confirmation.
-    const refused = await e.stack.cli(args);
-    expect(refused.code).not.toBe(0);
-    expect(JSON.stringify(cliJson(refused))).toContain('ERR_PERMISSION_DENIED');
-    const stillOld = await e.tx({ asset: 'ETH', amount: '1', scheme: 'frost-ed25519', payload: msg('unconfirmed') });
+    // The operator (the parent's side) can only propose the new handler: nothing changes yet.
+    const proposed = await e.stack.cli(['callback-update', e.userId, '--json', '--callback-url', fresh.url, '--auth-mode', 'public-key', '--handler-public-key', pem]);
+    expect(proposed.code).toBe(0);
+    const pending = (cliJson(proposed).result as { pending: { changeId: string } }).pending;
+    expect(pending.changeId).toMatch(/\S/);
+    const stillOld = await e.tx({ asset: 'ETH', amount: '1', scheme: 'frost-ed25519', payload: msg('not yet approved') });
     expect(stillOld.status).not.toBe('signed');
-    const confirmed = await e.stack.cli([...args, '--confirm']);
-    expect(confirmed.code).toBe(0);
+    // The workspace owner approves at the coordinator (its owner key signs; the enclave verifies).
+    const decided = await e.stack.coordinator!.decideChange(pending.changeId, 'approve');
+    expect(decided.applied).toBe(true);
     const tx = await e.tx({ asset: 'ETH', amount: '1', scheme: 'frost-secp256k1-tr', payload: msg('new handler') });
     expect(tx.status).toBe('signed');
     expect(verifyWithStandardVerifier(tx)).toBe(true);
