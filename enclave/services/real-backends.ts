@@ -253,6 +253,8 @@ function startUpstream(opts: RealBackendsOptions, endpointAllowed: boolean, clie
     callback = new CallbackClient(base);
   }
   const upstreamLog = logger.child({ component: 'upstream' });
+  // Approval decisions also go to the coordinator's audit log, through the client created next.
+  const auditTo: { client?: CoordinatorClient } = {};
   const client = new CoordinatorClient({
     dial: ports.dial,
     clock: ports.clock,
@@ -260,12 +262,13 @@ function startUpstream(opts: RealBackendsOptions, endpointAllowed: boolean, clie
     coordinator: vault.state.coordinator,
     ...(opts.tlsCaPem && endpointAllowed ? { tls: { ca: opts.tlsCaPem } } : {}),
     users: userStoreFromVault(vault),
-    approve: createApprove({ callback, logger, signal: lifetime.signal }),
+    approve: createApprove({ callback, logger, signal: lifetime.signal, audit: (r) => auditTo.client?.audit(r) }),
     // The coordinator keeps a high-water mark of this co-signer's sealed DB: the floor an
     // enclave restart would otherwise lose (rollback by the parent, threat-model.md).
     generation: () => vault.generation,
     log: (level, fields, msg) => upstreamLog[level](fields, msg),
   }).start();
+  auditTo.client = client;
   const slot = writeGates.get(vault);
   if (slot) slot.gate = client;
   const up: Upstream = {

@@ -11,6 +11,7 @@ import { parseDkgRound1List, parseDkgRound2List } from '../../proto/coordinator/
 import { verifyPairingToken } from '../../proto/coordinator/pairing-token.ts';
 import type { ThresholdScheme } from '../../enclave/vault/records.ts';
 import { markEntry, raiseMark, type CoordinatorState, type Pairing } from './state.ts';
+import { appendAudit } from './audit-log.ts';
 
 /** The authenticated co-signer a request came from. */
 export interface CosignerContext {
@@ -117,6 +118,8 @@ export async function handleCosigner(st: CoordinatorState, ctx: CosignerContext,
       return dkgFinish(st, ctx, b);
     case 'state.generation':
       return stateGeneration(st, ctx, b);
+    case 'audit.record':
+      return appendAudit(st, ctx, body);
     case 'pair.abort': {
       const p = st.pairings.get(String(b.pairingId));
       if (p && p.cosignerId === ctx.cosignerId) st.pairings.delete(p.id);

@@ -7,6 +7,7 @@ import { isWireGeneration } from '../../proto/coordinator/handshake.ts';
 import { parsePolicy } from './policy.ts';
 import { acknowledgeRestore, approveUser, issuePairingToken, type CoordinatorState } from './state.ts';
 import { createTransaction } from './transactions.ts';
+import { auditRecords } from './audit-log.ts';
 
 const MAX_REST_BODY = 256 * 1024;
 
@@ -124,6 +125,12 @@ async function handleRest(st: CoordinatorState, req: http.IncomingMessage, res: 
   try {
     if (await handleUserRoutes(st, route, req, res)) return;
     if (await handleTransactionRoutes(st, route, req, res)) return;
+    if (route === 'GET /v1/audit') {
+      // The co-signers' decisions, newest last, each with the id of the authenticated co-signer it came from.
+      const only = url.searchParams.get('cosignerId');
+      send(res, 200, { records: auditRecords(st, only ?? undefined) });
+      return;
+    }
     send(res, 404, { error: { code: 'ERR_NOT_FOUND', message: 'no such route' } });
   } catch (err) {
     const e = toCosignerError(err);
