@@ -9,6 +9,7 @@ import { checkSignedMessagesMatch } from '../approval/payload.ts';
 import { checkConfigChangeRequest, checkTxRequest } from '../approval/policy.ts';
 import { approvalDigest, type ApprovalDecision, type ApproveFn, type SignApprovalRequest } from '../upstream/client.ts';
 import type { ApiUserRecord } from '../vault/records.ts';
+import type { AuditSink } from '../upstream/audit-outbox.ts';
 
 /** Derivation path shown to handlers when the coordinator names none (a raw message signature). */
 export const DEFAULT_DERIVATION_PATH = '[ 44, 0, 0, 0, 0 ]';
@@ -47,7 +48,28 @@ export function txInput(req: SignApprovalRequest, stage: 'sign' | 'approve'): Re
  * coordinator sees the precise code: ERR_CALLBACK_REJECTED, _TIMEOUT, _RETRY_EXHAUSTED, ...); for an
  * approval request it is returned as `approved: false` so the co-signer signs a REJECT decision.
  */
-export function createApprove(deps: { callback: CallbackClient; logger: Logger; signal?: AbortSignal }): ApproveFn {
+export function createApprove(deps: { callback: CallbackClient; logger: Logger; signal?: AbortSignal; audit?: AuditSink }): ApproveFn {
+  const decide = decider(deps);
+  if (!deps.audit) return decide;
+  const audit = deps.audit;
+  // Every outcome (approve, handler reject/ignore, retry exhausted, timeout, policy refusal,
+  // message mismatch) also goes to the coordinator's audit log: the parent cannot erase that copy.
+  return async (user, req) => {
+    const base = { kind: `approval.${req.kind}`, userId: req.userId, subjectId: req.txId, digest: approvalDigest(req) };
+    let d: ApprovalDecision;
+    try {
+      d = await decide(user, req);
+    } catch (err) {
+      audit({ ...base, decision: 'reject', code: toCosignerError(err).code });
+      throw err;
+    }
+    const code = d.approved ? undefined : /^(ERR_[A-Z0-9_]+):/.exec(d.reason ?? '')?.[1] ?? 'ERR_CALLBACK_IGNORED';
+    audit({ ...base, decision: d.approved ? 'approve' : 'reject', ...(code ? { code } : {}) });
+    return d;
+  };
+}
+
+function decider(deps: { callback: CallbackClient; logger: Logger; signal?: AbortSignal }): ApproveFn {
   return async (user: ApiUserRecord, req: SignApprovalRequest): Promise<ApprovalDecision> => {
     const digest = approvalDigest(req);
     const opts = deps.signal ? { signal: deps.signal } : {};

@@ -37,6 +37,8 @@ export interface Upstream {
    * Rejects with ERR_COORDINATOR_UNAVAILABLE when not connected within `timeoutMs`.
    */
   send?(type: string, body: unknown, opts?: { timeoutMs?: number }): Promise<unknown>;
+  /** Queues an audit record for the coordinator (the client's bounded outbox: in order, at least once). */
+  audit?(record: { readonly kind: string; readonly userId?: string; readonly subjectId?: string; readonly digest?: string; readonly decision?: string; readonly code?: string }): void;
 }
 
 /** What the Cosigner answers on the coordinator link besides signing (owner decisions). */

@@ -177,10 +177,8 @@ export class OwnerChanges {
   private audit(r: Omit<AuditRecordBody, 'at'>, extra: Record<string, unknown> = {}): void {
     const rec: AuditRecordBody = { at: this.d.now(), ...r };
     this.d.logger.info({ audit: true, event: r.kind, ...rec, ...extra }, 'owner-gated change');
-    const up = this.d.upstream();
-    if (!up?.send) return;
-    up.send('audit.record', rec, { timeoutMs: PROPOSE_TIMEOUT_MS }).catch((err: unknown) => {
-      this.d.logger.warn({ code: toCosignerError(err).code, event: r.kind }, 'coordinator did not take the audit record');
-    });
+    // The coordinator keeps its own copy (the client's outbox: in order, at least once, survives a
+    // cut link), so the parent cannot erase it by deleting its log files.
+    this.d.upstream()?.audit?.(r);
   }
 }

@@ -259,6 +259,8 @@ function startUpstream(opts: RealBackendsOptions, endpointAllowed: boolean, clie
     callback = new CallbackClient(base);
   }
   const upstreamLog = logger.child({ component: 'upstream' });
+  // Approval decisions also go to the coordinator's audit log, through the client created next.
+  const auditTo: { client?: CoordinatorClient } = {};
   const client = new CoordinatorClient({
     dial: ports.dial,
     clock: ports.clock,
@@ -266,13 +268,14 @@ function startUpstream(opts: RealBackendsOptions, endpointAllowed: boolean, clie
     coordinator: vault.state.coordinator,
     ...(opts.tlsCaPem && endpointAllowed ? { tls: { ca: opts.tlsCaPem } } : {}),
     users: userStoreFromVault(vault),
-    approve: createApprove({ callback, logger, signal: lifetime.signal }),
+    approve: createApprove({ callback, logger, signal: lifetime.signal, audit: (r) => auditTo.client?.audit(r) }),
     // The coordinator keeps a high-water mark of this co-signer's sealed DB: the floor an
     // enclave restart would otherwise lose (rollback by the parent, threat-model.md).
     generation: () => vault.generation,
     ...(hooks.onOwnerDecision ? { onOwnerDecision: hooks.onOwnerDecision } : {}),
     log: (level, fields, msg) => upstreamLog[level](fields, msg),
   }).start();
+  auditTo.client = client;
   const slot = writeGates.get(vault);
   if (slot) slot.gate = client;
   const up: Upstream = {
@@ -280,6 +283,7 @@ function startUpstream(opts: RealBackendsOptions, endpointAllowed: boolean, clie
     refusal: () => client.refusal(),
     openSessions: () => client.openSessions(),
     send: (type, body, o) => client.send(type, body, o),
+    audit: (r) => client.audit(r),
     stop: async () => {
       lifetime.abort(new CosignerError('ERR_CANCELLED', 'co-signer stopping'));
       // A stopped client acknowledges nothing: the vault is read-only again.

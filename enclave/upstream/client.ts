@@ -8,6 +8,7 @@ import { SessionRegistry } from '../mpc/sessions.ts';
 import type { Clock, Dial } from '../../proto/ports.ts';
 import type { ApiUserRecord, CallbackSettings, ThresholdScheme } from '../vault/records.ts';
 import type { ApproveFn } from './approval-request.ts';
+import { AuditOutbox, type AuditEntry } from './audit-outbox.ts';
 import { backoffDelay, type BackoffOptions } from './backoff.ts';
 import { FramedSocket, PeerConnection } from '../../proto/coordinator/connection.ts';
 import { RequestDispatcher } from './dispatch.ts';
@@ -75,6 +76,8 @@ export class CoordinatorClient {
   /** Highest generation the coordinator acknowledged (welcome or state.generation reply) since start. */
   private ackedGeneration: bigint | undefined;
   private waiters: { resolve: () => void; reject: (e: unknown) => void }[] = [];
+  /** Decisions on their way to the coordinator's audit log (audit-outbox.ts). */
+  private readonly outbox: AuditOutbox;
 
   constructor(o: CoordinatorClientOptions) {
     this.o = o;
@@ -92,12 +95,14 @@ export class CoordinatorClient {
     this.host = (m[1] as string).replace(/^\[|\]$/g, '');
     this.port = port;
     this.registry = new SessionRegistry({ clock: o.clock, ...(o.sessions ?? {}) });
+    this.outbox = new AuditOutbox({ clock: o.clock, link: () => this.auditLink(), log: (l, f, m) => this.log(l, f, m) });
     this.dispatcher = new RequestDispatcher({
       clock: o.clock,
       users: o.users,
       approve: o.approve,
       registry: this.registry,
       log: (l, f, m) => this.log(l, f, m),
+      audit: (r) => this.audit(r),
       ...(o.onOwnerDecision ? { onOwnerDecision: o.onOwnerDecision } : {}),
     });
   }
@@ -181,6 +186,32 @@ export class CoordinatorClient {
 
   private raiseAcked(g: bigint): void {
     if (this.ackedGeneration === undefined || g > this.ackedGeneration) this.ackedGeneration = g;
+    this.outbox.kick();
+  }
+
+  /**
+   * Records a decision in the coordinator's audit log (queued in memory until the link is up and
+   * the rollback floor accepted). Never throws, never waits.
+   */
+  audit(entry: AuditEntry): void {
+    this.outbox.record(entry);
+  }
+
+  /** Audit records not yet acknowledged by the coordinator. */
+  auditQueued(): number {
+    return this.outbox.size;
+  }
+
+  /**
+   * The link audit records may use: connected, not refused, and (when this client states
+   * generations) the coordinator accepted this run's rollback floor: records of a run on a
+   * rolled-back DB never reach the coordinator's log as if they were current.
+   */
+  private auditLink(): PeerConnection | undefined {
+    const conn = this.conn;
+    if (!conn || conn.closed || this.refused) return undefined;
+    if (this.o.generation !== undefined && this.floor() !== 'accepted') return undefined;
+    return conn;
   }
 
   /**
@@ -212,6 +243,7 @@ export class CoordinatorClient {
     this.stopping.abort(new CosignerError('ERR_CANCELLED', 'coordinator client stopped'));
     this.conn?.close('co-signer stopping');
     this.registry.abortAll();
+    this.outbox.pause();
     await this.loop;
     this.loop = undefined;
     this.stateValue = 'disconnected';
@@ -274,6 +306,7 @@ export class CoordinatorClient {
         this.stateValue = 'connected';
         this.log('info', { conn: conn.conn }, 'coordinator connected');
         for (const w of this.waiters.splice(0)) w.resolve();
+        this.outbox.kick();
         // A write that landed while the handshake was in flight was not in our hello: report it.
         const now = this.o.generation?.();
         if (now !== undefined && now !== this.statedGeneration) void this.reportGeneration(now);

@@ -10,6 +10,7 @@ import type { ApiUserRecord } from '../vault/records.ts';
 import { approvalDigest, type ApproveFn, type SignApprovalRequest } from './approval-request.ts';
 import { canonicalDigest, signApproval } from '../../proto/coordinator/approval-signature.ts';
 import { ID, obj, parseApprovalRequest, parseSignCommit, parseSignShare, str } from '../../proto/coordinator/messages.ts';
+import type { AuditSink } from './audit-outbox.ts';
 import type { UserStore } from './user-store.ts';
 
 interface CachedReply {
@@ -29,6 +30,8 @@ export interface DispatcherDeps {
   readonly log: (level: 'info' | 'warn' | 'error', fields: Record<string, unknown>, msg: string) => void;
   /** `change.approve`: the owner's signed decision on a change the parent proposed. */
   readonly onOwnerDecision?: (body: unknown) => Promise<unknown>;
+  /** The coordinator's audit log (the client's outbox): decisions made here. */
+  readonly audit?: AuditSink;
 }
 
 /** The co-signer's handler for coordinator requests. */
@@ -126,6 +129,7 @@ export class RequestDispatcher {
     // Bind what we sign to what was approved: the approval names the digest of the request it saw
     // (whose rawTx payload is `message`); the approver only ever got a copy of the request.
     if (decision.payloadDigest !== expected) {
+      this.o.audit?.({ kind: 'sign.refused', userId: user.id, subjectId: b.transaction.txId, digest: expected, decision: 'refuse', code: 'ERR_MESSAGE_MISMATCH' });
       throw new CosignerError('ERR_MESSAGE_MISMATCH', 'the approved payload is not the one to be signed', { details: { txId: b.transaction.txId } });
     }
     const { commitment, binding } = this.o.registry.begin(b.sessionId, key, message, b.signers);
@@ -140,11 +144,16 @@ export class RequestDispatcher {
     const request: SignApprovalRequest = { requestId, kind: b.kind, userId: user.id, txId: b.subjectId, rawTx: [], payload: b.payload };
     const expected = approvalDigest(request);
     const decision = await this.o.approve(user, structuredClone(request));
-    if (decision.payloadDigest !== expected) throw new CosignerError('ERR_MESSAGE_MISMATCH', 'the approval names another payload');
+    if (decision.payloadDigest !== expected) {
+      this.o.audit?.({ kind: 'approval.refused', userId: user.id, subjectId: b.subjectId, digest: expected, decision: 'refuse', code: 'ERR_MESSAGE_MISMATCH' });
+      throw new CosignerError('ERR_MESSAGE_MISMATCH', 'the approval names another payload');
+    }
     const approvalKey = createPrivateKey({ key: Buffer.from(user.approvalKeyPkcs8, 'hex'), format: 'der', type: 'pkcs8' });
     const payloadDigest = canonicalDigest(b.payload);
     const decisionWord = decision.approved ? 'approve' : 'reject';
     const signature = signApproval(approvalKey, { kind: b.kind, userId: user.id, subjectId: b.subjectId, payloadDigest, decision: decisionWord });
+    // The signed decision the coordinator will act on, with the digest it signs.
+    this.o.audit?.({ kind: `approval.${b.kind}.signed`, userId: user.id, subjectId: b.subjectId, digest: payloadDigest, decision: decisionWord });
     return { decision: decisionWord, payloadDigest, signature, ...(decision.reason ? { reason: decision.reason.slice(0, 200) } : {}) };
   }
 }

@@ -2,8 +2,8 @@
 // a co-signer's `change.propose` is stored for the workspace owner, who lists it (GET /v1/changes)
 // and approves or rejects it (POST /v1/changes/:id/approve|reject). The owner stand-in signs the
 // owner statement (proto/coordinator/owner-approval.ts) with its key and sends `change.approve` to the
-// co-signer, which verifies it against the owner key it sealed at setup. `audit.record` events from
-// co-signers are appended to dir/audit.jsonl (memory when no dir) and served at GET /v1/audit.
+// co-signer, which verifies it against the owner key it sealed at setup. Audit records co-signers send are kept
+// by audit-log.ts.
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { CosignerError } from '../../proto/errors.ts';
@@ -20,11 +20,9 @@ export interface ChangeEntry extends ChangeProposeBody {
 }
 
 const MAX_CHANGES = 1000;
-const MAX_AUDIT_IN_MEMORY = 10_000;
 
 interface ChangeStore {
   readonly changes: Map<string, ChangeEntry>;
-  readonly audit: AuditRecordBody[];
 }
 
 // Kept beside the coordinator state (not in it) so this part stays self-contained.
@@ -32,7 +30,7 @@ const stores = new WeakMap<CoordinatorState, ChangeStore>();
 
 function store(st: CoordinatorState): ChangeStore {
   let s = stores.get(st);
-  if (!s) stores.set(st, (s = { changes: new Map(), audit: [] }));
+  if (!s) stores.set(st, (s = { changes: new Map() }));
   return s;
 }
 
@@ -54,39 +52,6 @@ export function proposeChange(st: CoordinatorState, cosignerId: string, body: un
   if (s.changes.size >= MAX_CHANGES) throw new CosignerError('ERR_LIMIT_EXCEEDED', 'too many changes');
   s.changes.set(p.changeId, { ...p, cosignerId, receivedAt: st.now(), status: 'pending' });
   return { changeId: p.changeId, status: 'pending' };
-}
-
-/** c2s `audit.record`: kept for the owner (best effort on the co-signer's side). */
-export function recordAudit(st: CoordinatorState, cosignerId: string, body: unknown): unknown {
-  const o = obj(body, 'audit.record', ['at', 'kind'], ['userId', 'subjectId', 'digest', 'decision', 'code']);
-  const opt = (k: string, re: RegExp): Record<string, string> => (o[k] === undefined ? {} : { [k]: str(o[k], k, re) });
-  const rec: AuditRecordBody & { cosignerId: string } = {
-    at: int(o.at, 'at', 0, Number.MAX_SAFE_INTEGER),
-    kind: str(o.kind, 'kind', /^[a-z][a-z0-9._-]{0,63}$/),
-    ...opt('userId', NAME),
-    ...opt('subjectId', ID),
-    ...opt('digest', /^[0-9a-f]{64}$/),
-    ...opt('decision', /^[A-Za-z0-9._-]{1,32}$/),
-    ...opt('code', /^ERR_[A-Z0-9_]{1,60}$/),
-    cosignerId,
-  };
-  // One line per record, appended; a line is short, so the append is atomic in practice.
-  if (st.dir) appendFileSync(path.join(st.dir, 'audit.jsonl'), JSON.stringify(rec) + '\n', { mode: 0o600 });
-  else {
-    const a = store(st).audit;
-    a.push(rec);
-    if (a.length > MAX_AUDIT_IN_MEMORY) a.shift();
-  }
-  return {};
-}
-
-/** The audit trail, newest last (at most `limit`). */
-export function auditRecords(st: CoordinatorState, limit = 1000): unknown[] {
-  if (!st.dir) return store(st).audit.slice(-limit);
-  const file = path.join(st.dir, 'audit.jsonl');
-  if (!existsSync(file)) return [];
-  const lines = readFileSync(file, 'utf8').split('\n').filter((l) => l !== '');
-  return lines.slice(-limit).map((l) => JSON.parse(l) as unknown);
 }
 
 /** Proposals, pending first. */

@@ -11,7 +11,8 @@ import { parseDkgRound1List, parseDkgRound2List } from '../../proto/coordinator/
 import { verifyPairingToken } from '../../proto/coordinator/pairing-token.ts';
 import type { ThresholdScheme } from '../../enclave/vault/records.ts';
 import { markEntry, raiseMark, type CoordinatorState, type Pairing } from './state.ts';
-import { proposeChange, recordAudit } from './changes.ts';
+import { proposeChange } from './changes.ts';
+import { appendAudit } from './audit-log.ts';
 
 /** The authenticated co-signer a request came from. */
 export interface CosignerContext {
@@ -121,7 +122,7 @@ export async function handleCosigner(st: CoordinatorState, ctx: CosignerContext,
     case 'change.propose':
       return proposeChange(st, ctx.cosignerId, body);
     case 'audit.record':
-      return recordAudit(st, ctx.cosignerId, body);
+      return appendAudit(st, ctx, body);
     case 'pair.abort': {
       const p = st.pairings.get(String(b.pairingId));
       if (p && p.cosignerId === ctx.cosignerId) st.pairings.delete(p.id);

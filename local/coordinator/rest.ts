@@ -7,7 +7,8 @@ import { isWireGeneration } from '../../proto/coordinator/handshake.ts';
 import { parsePolicy } from './policy.ts';
 import { acknowledgeRestore, approveUser, issuePairingToken, type CoordinatorState } from './state.ts';
 import { createTransaction } from './transactions.ts';
-import { auditRecords, decideChange, listChanges } from './changes.ts';
+import { decideChange, listChanges } from './changes.ts';
+import { auditRecords } from './audit-log.ts';
 
 const MAX_REST_BODY = 256 * 1024;
 
@@ -119,7 +120,7 @@ async function handleTransactionRoutes(st: CoordinatorState, route: string, req:
   return false;
 }
 
-/** Owner-gated changes and the audit trail; false when `route` is not one of them. */
+/** Owner-gated changes; false when `route` is not one of them. */
 async function handleChangeRoutes(st: CoordinatorState, route: string, url: URL, res: http.ServerResponse): Promise<boolean> {
   if (route === 'GET /v1/changes') {
     send(res, 200, { changes: listChanges(st, { all: url.searchParams.get('all') === '1' }) });
@@ -128,10 +129,6 @@ async function handleChangeRoutes(st: CoordinatorState, route: string, url: URL,
   const decide = /^POST \/v1\/changes\/([A-Za-z0-9._:-]{1,128})\/(approve|reject)$/.exec(route);
   if (decide) {
     send(res, 200, await decideChange(st, decide[1] as string, decide[2] as 'approve' | 'reject'));
-    return true;
-  }
-  if (route === 'GET /v1/audit') {
-    send(res, 200, { records: auditRecords(st) });
     return true;
   }
   return false;
@@ -143,6 +140,12 @@ async function handleRest(st: CoordinatorState, req: http.IncomingMessage, res: 
   try {
     if (await handleUserRoutes(st, route, req, res)) return;
     if (await handleTransactionRoutes(st, route, req, res)) return;
+    if (route === 'GET /v1/audit') {
+      // The co-signers' decisions, newest last, each with the id of the authenticated co-signer it came from.
+      const only = url.searchParams.get('cosignerId');
+      send(res, 200, { records: auditRecords(st, only ?? undefined) });
+      return;
+    }
     if (await handleChangeRoutes(st, route, url, res)) return;
     send(res, 404, { error: { code: 'ERR_NOT_FOUND', message: 'no such route' } });
   } catch (err) {

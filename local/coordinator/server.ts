@@ -12,7 +12,8 @@ import { createCosignerServer } from './cosigner-link.ts';
 import { createRestServer } from './rest.ts';
 import { acknowledgeRestore, approveUser, createState, issuePairingToken, type CoordinatorOptions, type TransactionRecord } from './state.ts';
 import { createTransaction } from './transactions.ts';
-import { auditRecords, decideChange, listChanges, type ChangeEntry } from './changes.ts';
+import { auditRecords } from './audit-log.ts';
+import { decideChange, listChanges, type ChangeEntry } from './changes.ts';
 
 export type { CoordinatorOptions, TimingBreakdown, TransactionRecord } from './state.ts';
 export type { ChangeEntry } from './changes.ts';

@@ -217,12 +217,13 @@ export interface ChangeApproveBody {
 }
 
 /**
- * c2s `audit.record` (best effort): one audit event the coordinator keeps for the workspace owner.
- * Used for owner-gated changes (proposed / approved / rejected / expired / applied) and for
- * transaction approval decisions.
+ * c2s `audit.record`: one decision the enclave made, kept by the coordinator so that the parent
+ * (which relays the enclave's log lines) cannot erase it. Identifiers, codes and digests only: never
+ * a payload, a key or the handler's free text. `id` makes a resend idempotent (the coordinator keeps
+ * the first record of an id); `dropped` counts records lost to the enclave's bounded outbox before it.
  */
 export interface AuditRecordBody {
-  /** Epoch ms. */
+  readonly id?: string;
   readonly at: number;
   readonly kind: string;
   readonly userId?: string;
@@ -230,6 +231,27 @@ export interface AuditRecordBody {
   readonly digest?: string;
   readonly decision?: string;
   readonly code?: string;
+  readonly dropped?: number;
+}
+
+const AUDIT_KIND = /^[a-z][a-z0-9._-]{0,63}$/;
+const AUDIT_WORD = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/** Parses an `audit.record` body (both sides: the enclave checks what it queues, the coordinator what it keeps). */
+export function parseAuditRecord(v: unknown): AuditRecordBody {
+  const o = obj(v, 'audit.record', ['at', 'kind'], ['id', 'userId', 'subjectId', 'digest', 'decision', 'code', 'dropped']);
+  const opt = (k: string, f: (x: unknown) => unknown): Record<string, unknown> => (o[k] === undefined ? {} : { [k]: f(o[k]) });
+  return {
+    ...opt('id', (x) => str(x, 'id', ID)),
+    at: int(o.at, 'at', 0, Number.MAX_SAFE_INTEGER),
+    kind: str(o.kind, 'kind', AUDIT_KIND),
+    ...opt('userId', (x) => str(x, 'userId', NAME)),
+    ...opt('subjectId', (x) => str(x, 'subjectId', ID)),
+    ...opt('digest', (x) => str(x, 'digest', /^[0-9a-f]{64}$/)),
+    ...opt('decision', (x) => str(x, 'decision', AUDIT_WORD)),
+    ...opt('code', (x) => str(x, 'code', /^ERR_[A-Z0-9_]{1,60}$/)),
+    ...opt('dropped', (x) => int(x, 'dropped', 0, Number.MAX_SAFE_INTEGER)),
+  } as AuditRecordBody;
 }
 
 /** Parses a `change.approve` body. */

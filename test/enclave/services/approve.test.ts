@@ -79,3 +79,23 @@ describe('approval glue', () => {
     expect((await createApprove({ callback: client(approveWith({ action: 'APPROVE' })), logger })(user, cfg)).approved).toBe(true);
   });
 });
+
+describe('approval decisions in the coordinator\'s audit log', () => {
+  it('records approvals, handler refusals and policy refusals with code and digest, never the payload', async () => {
+    const seen: Record<string, unknown>[] = [];
+    const audit = (r: Record<string, unknown>) => void seen.push(r);
+    await createApprove({ callback: client(approveWith({ action: 'APPROVE' })), logger, audit })(user, signReq);
+    const reject: Ask = (async () => {
+      throw new CosignerError('ERR_CALLBACK_REJECTED', 'no');
+    }) as Ask;
+    const req: SignApprovalRequest = { requestId: 'r3', kind: 'transaction', userId: 'alice', txId: 't3', rawTx: [], payload: { asset: 'BTC', amount: '1', destination: 'bc1q' } };
+    await createApprove({ callback: client(reject), logger, audit })(user, req);
+    await expect(createApprove({ callback: client(approveWith({ action: 'APPROVE', tamper: true })), logger, audit })(user, signReq)).rejects.toMatchObject({ code: 'ERR_MESSAGE_MISMATCH' });
+    expect(seen).toEqual([
+      { kind: 'approval.sign', userId: 'alice', subjectId: 'tx-1', digest: approvalDigest(signReq), decision: 'approve' },
+      { kind: 'approval.transaction', userId: 'alice', subjectId: 't3', digest: approvalDigest(req), decision: 'reject', code: 'ERR_CALLBACK_REJECTED' },
+      { kind: 'approval.sign', userId: 'alice', subjectId: 'tx-1', digest: approvalDigest(signReq), decision: 'reject', code: 'ERR_MESSAGE_MISMATCH' },
+    ]);
+    expect(JSON.stringify(seen)).not.toContain(payload);
+  });
+});

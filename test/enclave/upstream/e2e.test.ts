@@ -186,7 +186,7 @@ describe('t-of-n with the reference coordinator (2-of-3, vault-backed user store
   // Runs last: by now the tests above drove pairing, DKG, activation, approvals, signing and aborts.
   it('every envelope both sides sent matches proto/coordinator.schema.json', () => {
     const kinds = recorder.kinds();
-    for (const k of ['c2s hello', 's2c welcome', 'c2s pair.register', 's2c reply:pair.register', 'c2s dkg.round1', 'c2s dkg.round2', 'c2s dkg.finish', 's2c reply:dkg.finish', 's2c user.activate', 'c2s reply:user.activate', 's2c sign.commit', 'c2s reply:sign.commit', 's2c sign.share', 'c2s reply:sign.share', 's2c approval.request', 'c2s reply:approval.request']) {
+    for (const k of ['c2s hello', 's2c welcome', 'c2s pair.register', 's2c reply:pair.register', 'c2s dkg.round1', 'c2s dkg.round2', 'c2s dkg.finish', 's2c reply:dkg.finish', 's2c user.activate', 'c2s reply:user.activate', 's2c sign.commit', 'c2s reply:sign.commit', 's2c sign.share', 'c2s reply:sign.share', 's2c approval.request', 'c2s reply:approval.request', 'c2s audit.record', 's2c reply:audit.record']) {
       expect(kinds, k).toContain(k);
     }
     expect(recorder.errors()).toEqual([]);

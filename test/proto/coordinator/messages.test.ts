@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { CosignerError } from '../../../proto/errors.ts';
 import { backoffDelay } from '../../../enclave/upstream/backoff.ts';
-import { parseApprovalRequest, parseDkgRound1List, parseDkgRound2List, parsePairRegisterResult, parseSignCommit, parseSignShare } from '../../../proto/coordinator/messages.ts';
+import { parseApprovalRequest, parseAuditRecord, parseDkgRound1List, parseDkgRound2List, parsePairRegisterResult, parseSignCommit, parseSignShare } from '../../../proto/coordinator/messages.ts';
 
 const parsers = [
   (v: unknown) => parseSignCommit(v, 1024),
@@ -13,6 +13,7 @@ const parsers = [
   parsePairRegisterResult,
   parseDkgRound1List,
   parseDkgRound2List,
+  parseAuditRecord,
 ];
 
 describe('coordinator body parsers', () => {
@@ -46,5 +47,16 @@ describe('reconnect backoff', () => {
     expect([0, 1, 2, 3, 4, 50].map((n) => backoffDelay(n, 1, o))).toEqual([100, 200, 400, 800, 1000, 1000]);
     expect(backoffDelay(3, 0, o)).toBe(400);
     expect(backoffDelay(3, 7, o)).toBe(800); // out-of-range randomness is clamped
+  });
+});
+
+describe('audit.record', () => {
+  it('accepts the documented fields and refuses unknown ones, free text and oversized values', () => {
+    const ok = { id: 'r-1', at: 1, kind: 'approval.sign', userId: 'alice', subjectId: 'tx-1', digest: 'ab'.repeat(32), decision: 'approve', code: 'ERR_CALLBACK_REJECTED', dropped: 3 };
+    expect(parseAuditRecord(ok)).toEqual(ok);
+    expect(parseAuditRecord({ at: 0, kind: 'user.activate' })).toEqual({ at: 0, kind: 'user.activate' });
+    for (const bad of [{ ...ok, payload: 'ab' }, { ...ok, decision: 'free text here' }, { ...ok, digest: 'ab' }, { ...ok, code: 'nope' }, { ...ok, dropped: -1 }, { ...ok, kind: 'x'.repeat(65) }, { kind: 'k' }]) {
+      expect(() => parseAuditRecord(bad)).toThrow(CosignerError);
+    }
   });
 });
