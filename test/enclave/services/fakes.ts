@@ -81,6 +81,10 @@ export class FakeBackends implements Backends {
         this.sent.push({ type, body });
         return {};
       },
+      // The real client queues audit records in its outbox; the fake records them as sent.
+      audit: (r) => {
+        this.sent.push({ type: 'audit.record', body: r });
+      },
       stop: async () => {
         this.upstreamStops++;
       },
