@@ -66,6 +66,10 @@ export const ERROR_CODES = {
   ERR_DISK_FULL: { retryable: true, fault: 'server' },
   // The KMS key's policy lets someone other than a measured enclave image use the key (docs/key-policy.md).
   ERR_KMS_KEY_UNSAFE: { retryable: false, fault: 'client' },
+  // attested identity, owner-signed activation, threshold rule
+  ERR_ATTESTATION_REFUSED: { retryable: false, fault: 'client' },
+  ERR_THRESHOLD_POLICY: { retryable: false, fault: 'client' },
+  ERR_ACTIVATION_INVALID: { retryable: false, fault: 'client' },
   // approvals
   ERR_CALLBACK_REJECTED: { retryable: false, fault: 'client' },
   ERR_CALLBACK_TIMEOUT: { retryable: true, fault: 'server' },

@@ -19,7 +19,8 @@ import { SECRETS_DB_BLOB, SECRETS_KEY_BLOB, Vault } from '../vault/vault.ts';
 import { createApprove } from './approve.ts';
 import type { Backends, KmsSettings, Upstream, VaultHandle } from './backends.ts';
 import { readBootDescriptor, writeBootDescriptor } from './boot-descriptor.ts';
-import { callbackSigningKey } from './identity.ts';
+import { UNBUNDLED_BUILD_ID } from './build-id.ts';
+import { callbackSigningKey, identityKeysOf } from './identity.ts';
 
 export interface RealBackendsOptions {
   readonly ports: EnclavePorts;
@@ -119,7 +120,14 @@ export function createRealBackends(opts: RealBackendsOptions): Backends {
       return handle(vault);
     },
 
-    startUpstream: (vault) => startUpstream(opts, endpointAllowed, clients, vault),
+    startUpstream: (vault, o) => {
+      const buildId = o?.buildId ?? UNBUNDLED_BUILD_ID;
+      // Every connection and every pairing opens with a fresh document: the coordinator's nonce and
+      // this identity, so only this enclave, running an allowed build, can speak for the co-signer.
+      const attest = async (nonce: Uint8Array): Promise<Uint8Array> =>
+        attestor.attest({ nonce, userData: identityUserData({ ...identityKeysOf(vault.state), protocolVersion: PROTOCOL_VERSION, buildId, kmsPolicyChangeable: keyPolicy?.changeable }) });
+      return startUpstream(opts, endpointAllowed, clients, vault, attest);
+    },
 
     async pairUser({ token, callback, upstream, signal }) {
       const client = upstream ? clients.get(upstream) : undefined;
@@ -143,13 +151,7 @@ export function createRealBackends(opts: RealBackendsOptions): Backends {
       return { settings: r.settings, changed: r.changed };
     },
 
-    identityUserData: (a) =>
-      identityUserData({
-        callbackSigningPublicKeyDer: a.callbackSigningPublicKeyDer,
-        protocolVersion: PROTOCOL_VERSION,
-        buildId: a.buildId,
-        ...(keyPolicy ? { kmsPolicyChangeable: keyPolicy.changeable } : {}),
-      }),
+    identityUserData: (a) => identityUserData({ ...identityKeysOf(a.state), protocolVersion: PROTOCOL_VERSION, buildId: a.buildId, kmsPolicyChangeable: keyPolicy?.changeable }),
 
     kmsKeyPolicy: () => (keyPolicy ? { changeable: keyPolicy.changeable, editors: keyPolicy.editors } : undefined),
 
@@ -161,7 +163,13 @@ export function createRealBackends(opts: RealBackendsOptions): Backends {
  * The coordinator client for an open vault, with the Callback Handler client its approvals use;
  * it reports every sealed-DB write's generation to the coordinator.
  */
-function startUpstream(opts: RealBackendsOptions, endpointAllowed: boolean, clients: WeakMap<Upstream, CoordinatorClient>, vault: VaultHandle): Upstream {
+function startUpstream(
+  opts: RealBackendsOptions,
+  endpointAllowed: boolean,
+  clients: WeakMap<Upstream, CoordinatorClient>,
+  vault: VaultHandle,
+  attest: (nonce: Uint8Array) => Promise<Uint8Array>,
+): Upstream {
   const { ports, logger } = opts;
   const lifetime = new AbortController();
   const base = {
@@ -192,6 +200,8 @@ function startUpstream(opts: RealBackendsOptions, endpointAllowed: boolean, clie
     coordinator: vault.state.coordinator,
     ...(opts.tlsCaPem && endpointAllowed ? { tls: { ca: opts.tlsCaPem } } : {}),
     users: userStoreFromVault(vault),
+    attest,
+    ownerPublicKeyPem: vault.state.owner?.publicKeyPem,
     approve: createApprove({ callback, logger, signal: lifetime.signal }),
     // The coordinator keeps a high-water mark of this co-signer's sealed DB: the floor an
     // enclave restart would otherwise lose (rollback by the parent, threat-model.md).

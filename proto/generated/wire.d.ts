@@ -1501,6 +1501,15 @@ export namespace cosigner {
             /** ERR_KMS_KEY_UNSAFE value */
             ERR_KMS_KEY_UNSAFE = 315,
 
+            /** ERR_ATTESTATION_REFUSED value */
+            ERR_ATTESTATION_REFUSED = 340,
+
+            /** ERR_THRESHOLD_POLICY value */
+            ERR_THRESHOLD_POLICY = 341,
+
+            /** ERR_ACTIVATION_INVALID value */
+            ERR_ACTIVATION_INVALID = 342,
+
             /** approvals (400..499) */
             ERR_CALLBACK_REJECTED = 400,
 
