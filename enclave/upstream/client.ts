@@ -206,6 +206,11 @@ export class CoordinatorClient {
       this.stateValue = this.failures >= (this.o.unavailableAfter ?? 5) ? 'unavailable' : 'connecting';
       try {
         const conn = await this.connect(signal);
+        // stop() came while the handshake or attestation was in flight: it saw no link to close.
+        if (signal.aborted) {
+          conn.close('co-signer stopping');
+          break;
+        }
         this.failures = 0;
         this.conn = conn;
         this.stateValue = 'connected';

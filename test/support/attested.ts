@@ -24,7 +24,7 @@ export async function testAttestation(): Promise<{
     attestor,
     attestFor(o, coordinatorPublicKeyPem, ownerPublicKeyPem) {
       const state = {
-        identity: { cosignerId: o.cosignerId, coordinatorAuthKeyPkcs8: o.coordinatorAuthKeyPkcs8, callbackSigningKeyPkcs8: o.callbackSigningKeyPkcs8 ?? callbackKey },
+        identity: { cosignerId: o.cosignerId, coordinatorAuthKeyPkcs8: o.coordinatorAuthKeyPkcs8, callbackSigningKeyPkcs8: o.callbackSigningKeyPkcs8 || callbackKey },
         coordinator: { url: '127.0.0.1:1', publicKeyPem: coordinatorPublicKeyPem },
         ...(ownerPublicKeyPem ? { owner: { publicKeyPem: ownerPublicKeyPem } } : {}),
       } as SecretsState;
