@@ -11,7 +11,7 @@ import type { ApiUserRecord, CallbackSettings, KeyShareRecord, ThresholdScheme }
 import { spkiB64 } from '../../proto/coordinator/envelope.ts';
 import { parseDkgRound1List, parseDkgRound2List, parsePairRegisterResult, type DkgFinishBody } from '../../proto/coordinator/messages.ts';
 import { verifyPairingToken } from '../../proto/coordinator/pairing-token.ts';
-import { parsePairChallenge } from '../../proto/coordinator/attested-link.ts';
+import { parsePairChallenge } from '../../proto/coordinator/pair-challenge.ts';
 import { checkThresholdPolicy, pairingSummary } from './pairing-summary.ts';
 
 /** How pairing talks to the coordinator: one authenticated request at a time. */

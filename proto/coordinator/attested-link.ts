@@ -19,7 +19,6 @@ export const PAIR_CHALLENGE_TTL_MS = 60_000;
 /** Bound on a base64 document (documents are a few KiB). */
 const MAX_DOCUMENT_B64 = 24 * 1024;
 const B64 = /^[A-Za-z0-9+/]*={0,2}$/;
-const NONCE_HEX = /^[0-9a-f]{64}$/;
 
 /** One allowed enclave build: the hex SHA-384 PCRs of its image. */
 export interface Measurements {
@@ -35,12 +34,6 @@ export interface AttestationPolicy {
   readonly allowedMeasurements: readonly Measurements[];
   /** Accept debug-mode documents (the development authority); never in production. */
   readonly allowDebug?: boolean;
-}
-
-/** Parses a `pair.challenge` reply: the nonce, hex. */
-export function parsePairChallenge(v: unknown): string {
-  const o = obj(v, 'pair.challenge', ['nonce']);
-  return str(o.nonce, 'nonce', NONCE_HEX, 64);
 }
 
 /** Parses an `attest` body: the document bytes. */

@@ -13,23 +13,31 @@ const hex = (u: Uint8Array): string => Buffer.from(u).toString('hex');
 
 export async function testAttestation(): Promise<{
   policy: AttestationPolicy;
+  authority: DevAuthority;
   attestor: DevAttestor;
-  attestFor(o: { cosignerId: string; coordinatorAuthKeyPkcs8: string; callbackSigningKeyPkcs8?: string }, coordinatorPublicKeyPem: string, ownerPublicKeyPem?: string): (nonce: Uint8Array) => Promise<Uint8Array>;
+  /** `attestor` defaults to the allowed build's; pass another to attest as a different build. */
+  attestFor(
+    o: { cosignerId: string; coordinatorAuthKeyPkcs8: string; callbackSigningKeyPkcs8?: string },
+    coordinatorPublicKeyPem: string,
+    ownerPublicKeyPem?: string,
+    attestor?: DevAttestor,
+  ): (nonce: Uint8Array) => Promise<Uint8Array>;
 }> {
   const authority = await DevAuthority.createEphemeral();
   const attestor = new DevAttestor({ authority, pcrs: new Map([[0, pcr(1)], [1, pcr(2)], [2, pcr(3)]]) });
   const callbackKey = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'der', type: 'pkcs8' }).toString('hex');
   return {
     policy: { roots: [{ pem: authority.rootPem }], allowedMeasurements: [{ PCR0: hex(pcr(1)), PCR1: hex(pcr(2)), PCR2: hex(pcr(3)) }] },
+    authority,
     attestor,
-    attestFor(o, coordinatorPublicKeyPem, ownerPublicKeyPem) {
+    attestFor(o, coordinatorPublicKeyPem, ownerPublicKeyPem, by = attestor) {
       const state = {
         identity: { cosignerId: o.cosignerId, coordinatorAuthKeyPkcs8: o.coordinatorAuthKeyPkcs8, callbackSigningKeyPkcs8: o.callbackSigningKeyPkcs8 || callbackKey },
         coordinator: { url: '127.0.0.1:1', publicKeyPem: coordinatorPublicKeyPem },
         ...(ownerPublicKeyPem ? { owner: { publicKeyPem: ownerPublicKeyPem } } : {}),
       } as SecretsState;
       const userData = identityUserData({ ...identityKeysOf(state), protocolVersion: PROTOCOL_VERSION, buildId: 'test-build' });
-      return (nonce) => attestor.attest({ nonce, userData });
+      return (nonce) => by.attest({ nonce, userData });
     },
   };
 }
