@@ -82,6 +82,12 @@ describe('reference coordinator ↔ enclave coordinator client', () => {
     expect(pending.status).toBe(502);
     expect(pending.json.error.code).toBe('ERR_USER_PENDING');
 
+    // What the owner is shown before approving: the co-signer's pairing summary (t and n per key).
+    const shown = await rest('/v1/users/alice');
+    expect(shown.json).toMatchObject({ id: 'alice', status: 'pending', cosignerId: 'cosigner-e2e', pairing: { handlerUrl: null, summary: { userId: 'alice', cosignerId: 'cosigner-e2e' } } });
+    expect(shown.json.pairing.keys).toHaveLength(2);
+    for (const k of shown.json.pairing.keys) expect(k).toMatchObject({ t: 2, n: 2, fingerprint: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect((await rest('/v1/users/nobody')).status).toBe(404);
     expect((await rest('/v1/users/alice/approve', 'POST')).status).toBe(200);
     expect(users.get('alice')?.status).toBe('active');
 
