@@ -120,14 +120,7 @@ export function createRealBackends(opts: RealBackendsOptions): Backends {
       return handle(vault);
     },
 
-    startUpstream: (vault, o) => {
-      const buildId = o?.buildId ?? UNBUNDLED_BUILD_ID;
-      // Every connection and every pairing opens with a fresh document: the coordinator's nonce and
-      // this identity, so only this enclave, running an allowed build, can speak for the co-signer.
-      const attest = async (nonce: Uint8Array): Promise<Uint8Array> =>
-        attestor.attest({ nonce, userData: identityUserData({ ...identityKeysOf(vault.state), protocolVersion: PROTOCOL_VERSION, buildId, kmsPolicyChangeable: keyPolicy?.changeable }) });
-      return startUpstream(opts, endpointAllowed, clients, vault, attest);
-    },
+    startUpstream: (vault, o) => startUpstream(opts, endpointAllowed, clients, vault, attestIdentity(attestor, vault, o?.buildId ?? UNBUNDLED_BUILD_ID, () => keyPolicy?.changeable)),
 
     async pairUser({ token, callback, upstream, signal }) {
       const client = upstream ? clients.get(upstream) : undefined;
@@ -157,6 +150,14 @@ export function createRealBackends(opts: RealBackendsOptions): Backends {
 
     missing: () => [],
   };
+}
+
+/**
+ * Every coordinator connection and every pairing opens with a fresh document: the coordinator's
+ * nonce and this identity, so only this enclave, running an allowed build, can speak for the co-signer.
+ */
+function attestIdentity(attestor: Attestor, vault: VaultHandle, buildId: string, kmsPolicyChangeable: () => boolean | undefined): (nonce: Uint8Array) => Promise<Uint8Array> {
+  return async (nonce) => attestor.attest({ nonce, userData: identityUserData({ ...identityKeysOf(vault.state), protocolVersion: PROTOCOL_VERSION, buildId, kmsPolicyChangeable: kmsPolicyChangeable() }) });
 }
 
 /**

@@ -10,7 +10,7 @@ import { createHash, type KeyObject } from 'node:crypto';
 import { CosignerError } from '../errors.ts';
 import { parseIdentityUserData, type ParsedIdentity } from '../attestation/identity.ts';
 import { checkAttestation } from '../attestation/verify.ts';
-import { obj, str } from './messages.ts';
+import { obj } from './messages.ts';
 
 /** Maximum age of a hello or pairing document (the nonce is fresh anyway; this bounds the clock). */
 export const ATTESTATION_MAX_AGE_MS = 5 * 60_000;
