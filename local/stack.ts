@@ -81,7 +81,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     // 2. IMDSv2 stand-in, 3. KMS stand-in, 4. reference coordinator (and its link).
     const imds = await startImdsStep(ctx);
     const kms = await startKmsStep(ctx, { devRootPem: authority.rootPem, imds, bundlePath, measurementsPath });
-    const { coordinator, link, endpoint: coordinatorEndpoint } = await startCoordinatorStep(ctx, opts.coordinatorLink === true);
+    const { coordinator, link, endpoint: coordinatorEndpoint } = await startCoordinatorStep(ctx, opts.coordinatorLink === true, { devRootPem: authority.rootPem, measurementsPath });
 
     // 5. Relay allow-list: exactly the stand-ins the enclave may reach.
     const handlerPort = await freePort();

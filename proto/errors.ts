@@ -76,6 +76,10 @@ export const ERROR_CODES = {
   ERR_OWNER_APPROVAL_INVALID: { retryable: false, fault: 'client' },
   ERR_OWNER_KEY_MISSING: { retryable: false, fault: 'client' },
   ERR_ROTATION_INVALID: { retryable: false, fault: 'client' },
+  // attested identity, owner-signed activation, threshold rule
+  ERR_ATTESTATION_REFUSED: { retryable: false, fault: 'client' },
+  ERR_THRESHOLD_POLICY: { retryable: false, fault: 'client' },
+  ERR_ACTIVATION_INVALID: { retryable: false, fault: 'client' },
   // approvals
   ERR_CALLBACK_REJECTED: { retryable: false, fault: 'client' },
   ERR_CALLBACK_TIMEOUT: { retryable: true, fault: 'server' },

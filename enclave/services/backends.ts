@@ -66,7 +66,7 @@ export interface Backends {
   /** Open secrets.key (KMS Decrypt with an attested Recipient) and the secrets DB. */
   unsealVault(args: { allowRollbackTo?: bigint | undefined }): Promise<VaultHandle>;
   /** Start the coordinator client for an unsealed vault. */
-  startUpstream(vault: VaultHandle, hooks?: UpstreamHooks): Upstream;
+  startUpstream(vault: VaultHandle, opts?: UpstreamHooks & { readonly buildId?: string }): Upstream;
   /**
    * Verify a pairing token against the coordinator key fixed at setup, run DKG with the
    * coordinator and return the new user (status 'pending') for the caller to seal.
@@ -81,7 +81,7 @@ export interface Backends {
   /** Apply new handler settings; key/certificate changes need `confirmed` (audited). */
   applyCallbackUpdate(user: ApiUserRecord, next: CallbackSettings | undefined, opts: { confirmed: boolean }): CallbackUpdateResult;
   /** The identity user_data bound into GetAttestation documents. */
-  identityUserData(args: { callbackSigningPublicKeyDer: Uint8Array; buildId: string }): Uint8Array;
+  identityUserData(args: { state: SecretsState; buildId: string }): Uint8Array;
   /**
    * The KMS key policy as the enclave last read and admitted it: whether anyone may still change it
    * (PutKeyPolicy, CreateGrant) and who. Undefined before setup or unseal checked it.

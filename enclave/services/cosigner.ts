@@ -168,7 +168,7 @@ export class Cosigner {
   private startUpstream(): void {
     if (!this.vault || this.upstream) return;
     try {
-      this.upstream = this.deps.backends.startUpstream(this.vault, { onOwnerDecision: (body) => this.changes.onOwnerDecision(body) });
+      this.upstream = this.deps.backends.startUpstream(this.vault, { buildId: this.deps.buildId, onOwnerDecision: (body) => this.changes.onOwnerDecision(body) });
     } catch (err) {
       const e = toCosignerError(err);
       this.deps.logger.error({ code: e.code }, 'coordinator client did not start');
@@ -372,8 +372,7 @@ export class Cosigner {
     const nonce = v.nonce(input.nonce);
     let userData = new Uint8Array(0);
     if (this.vault && this.stateValue === 'unsealed') {
-      const key = callbackPublicKey(this.vault.state.identity);
-      userData = new Uint8Array(this.deps.backends.identityUserData({ callbackSigningPublicKeyDer: key.spkiDer, buildId: this.deps.buildId }));
+      userData = new Uint8Array(this.deps.backends.identityUserData({ state: this.vault.state, buildId: this.deps.buildId }));
     }
     const document = await this.deps.attestor.attest({ ...(nonce ? { nonce } : {}), ...(userData.length ? { userData } : {}) });
     return { document, userData, attestationMode: this.deps.attestor.mode };

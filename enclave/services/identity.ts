@@ -3,7 +3,9 @@
 // authenticates this co-signer to the coordinator. Both are generated here and only ever leave the
 // enclave sealed inside the secrets DB.
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
-import type { CosignerIdentity } from '../vault/records.ts';
+import type { CosignerIdentity, SecretsState } from '../vault/records.ts';
+import type { IdentityFields } from '../../proto/attestation/identity.ts';
+import { ownerKeyFingerprint } from '../../proto/coordinator/owner-approval.ts';
 import { CosignerError } from '../../proto/errors.ts';
 
 /** Fresh identity keys and a random co-signer id. */
@@ -35,5 +37,28 @@ export function callbackPublicKey(identity: CosignerIdentity): { pem: string; sp
     pem: pub.export({ format: 'pem', type: 'spki' }).toString(),
     spkiDer,
     spkiSha256: createHash('sha256').update(spkiDer).digest('hex'),
+  };
+}
+
+/**
+ * Every key this co-signer uses towards the outside, as its attested identity binds them
+ * (proto/attestation/identity.ts): the caller adds the build id and the KMS policy flag.
+ */
+export function identityKeysOf(state: SecretsState): Omit<IdentityFields, 'protocolVersion' | 'buildId' | 'kmsPolicyChangeable'> {
+  const der = (k: KeyObject): Uint8Array => new Uint8Array(k.export({ format: 'der', type: 'spki' }));
+  let auth: KeyObject;
+  let coordinator: KeyObject;
+  try {
+    auth = createPublicKey(createPrivateKey({ key: Buffer.from(state.identity.coordinatorAuthKeyPkcs8, 'hex'), format: 'der', type: 'pkcs8' }));
+    coordinator = createPublicKey(state.coordinator.publicKeyPem);
+  } catch (err) {
+    throw new CosignerError('ERR_SECRETS_DB_CORRUPT', 'a sealed identity key does not parse', { cause: err });
+  }
+  return {
+    coordinatorAuthPublicKeyDer: der(auth),
+    callbackSigningPublicKeyDer: callbackPublicKey(state.identity).spkiDer,
+    coordinatorPublicKeyDer: der(coordinator),
+    ownerKeyFingerprint: state.owner ? ownerKeyFingerprint(state.owner.publicKeyPem) : undefined,
+    cosignerId: state.identity.cosignerId,
   };
 }

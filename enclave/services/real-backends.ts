@@ -21,7 +21,8 @@ import { createApprove } from './approve.ts';
 import type { Backends, KmsSettings, Upstream, UpstreamHooks, VaultHandle } from './backends.ts';
 import { readBootDescriptor, writeBootDescriptor, type BootDescriptor } from './boot-descriptor.ts';
 import { setupBinding, setupMismatch } from './setup-binding.ts';
-import { callbackSigningKey } from './identity.ts';
+import { UNBUNDLED_BUILD_ID } from './build-id.ts';
+import { callbackSigningKey, identityKeysOf } from './identity.ts';
 
 export interface RealBackendsOptions {
   readonly ports: EnclavePorts;
@@ -193,7 +194,7 @@ export function createRealBackends(opts: RealBackendsOptions): Backends {
       return handle(vault, ackTimeoutMs);
     },
 
-    startUpstream: (vault, hooks) => startUpstream(opts, endpointAllowed, clients, vault, hooks),
+    startUpstream: (vault, o) => startUpstream(opts, endpointAllowed, clients, vault, attestIdentity(attestor, vault, o?.buildId ?? UNBUNDLED_BUILD_ID, () => keyPolicy?.changeable), o ?? {}),
 
     async pairUser({ token, callback, upstream, signal }) {
       const client = upstream ? clients.get(upstream) : undefined;
@@ -217,13 +218,7 @@ export function createRealBackends(opts: RealBackendsOptions): Backends {
       return { settings: r.settings, changed: r.changed };
     },
 
-    identityUserData: (a) =>
-      identityUserData({
-        callbackSigningPublicKeyDer: a.callbackSigningPublicKeyDer,
-        protocolVersion: PROTOCOL_VERSION,
-        buildId: a.buildId,
-        ...(keyPolicy ? { kmsPolicyChangeable: keyPolicy.changeable } : {}),
-      }),
+    identityUserData: (a) => identityUserData({ ...identityKeysOf(a.state), protocolVersion: PROTOCOL_VERSION, buildId: a.buildId, kmsPolicyChangeable: keyPolicy?.changeable }),
 
     kmsKeyPolicy: () => (keyPolicy ? { changeable: keyPolicy.changeable, editors: keyPolicy.editors } : undefined),
 
@@ -232,10 +227,25 @@ export function createRealBackends(opts: RealBackendsOptions): Backends {
 }
 
 /**
+ * Every coordinator connection and every pairing opens with a fresh document: the coordinator's
+ * nonce and this identity, so only this enclave, running an allowed build, can speak for the co-signer.
+ */
+function attestIdentity(attestor: Attestor, vault: VaultHandle, buildId: string, kmsPolicyChangeable: () => boolean | undefined): (nonce: Uint8Array) => Promise<Uint8Array> {
+  return async (nonce) => attestor.attest({ nonce, userData: identityUserData({ ...identityKeysOf(vault.state), protocolVersion: PROTOCOL_VERSION, buildId, kmsPolicyChangeable: kmsPolicyChangeable() }) });
+}
+
+/**
  * The coordinator client for an open vault, with the Callback Handler client its approvals use;
  * it reports every sealed-DB write's generation to the coordinator.
  */
-function startUpstream(opts: RealBackendsOptions, endpointAllowed: boolean, clients: WeakMap<Upstream, CoordinatorClient>, vault: VaultHandle, hooks: UpstreamHooks = {}): Upstream {
+function startUpstream(
+  opts: RealBackendsOptions,
+  endpointAllowed: boolean,
+  clients: WeakMap<Upstream, CoordinatorClient>,
+  vault: VaultHandle,
+  attest: (nonce: Uint8Array) => Promise<Uint8Array>,
+  hooks: UpstreamHooks = {},
+): Upstream {
   const { ports, logger } = opts;
   const lifetime = new AbortController();
   const base = {
@@ -268,6 +278,8 @@ function startUpstream(opts: RealBackendsOptions, endpointAllowed: boolean, clie
     coordinator: vault.state.coordinator,
     ...(opts.tlsCaPem && endpointAllowed ? { tls: { ca: opts.tlsCaPem } } : {}),
     users: userStoreFromVault(vault),
+    attest,
+    ownerPublicKeyPem: vault.state.owner?.publicKeyPem,
     approve: createApprove({ callback, logger, signal: lifetime.signal, audit: (r) => auditTo.client?.audit(r) }),
     // The coordinator keeps a high-water mark of this co-signer's sealed DB: the floor an
     // enclave restart would otherwise lose (rollback by the parent, threat-model.md).

@@ -34,6 +34,13 @@ export interface CoordinatorClientOptions {
   readonly users: UserStore;
   readonly approve: ApproveFn;
   /**
+   * An attestation document with this nonce and the co-signer's identity (auth key, callback key,
+   * id, coordinator and owner keys, build) as user_data: sent at every hello and pairing.
+   */
+  readonly attest: (nonce: Uint8Array) => Promise<Uint8Array>;
+  /** The owner key sealed at setup: verifies user.activate. Undefined: every activation is refused. */
+  readonly ownerPublicKeyPem: string | undefined;
+  /**
    * The sealed secrets DB generation now in use. When given, every hello states it and the
    * coordinator's high-water mark is checked against it: a higher mark (an older DB served after a
    * restart) stops the client for good with ERR_ROLLBACK (see `refusal()`).
@@ -103,6 +110,8 @@ export class CoordinatorClient {
       registry: this.registry,
       log: (l, f, m) => this.log(l, f, m),
       audit: (r) => this.audit(r),
+      cosignerId: o.identity.cosignerId,
+      ownerPublicKeyPem: o.ownerPublicKeyPem,
       ...(o.onOwnerDecision ? { onOwnerDecision: o.onOwnerDecision } : {}),
     });
   }
@@ -280,6 +289,8 @@ export class CoordinatorClient {
       },
       coordinator: conn,
       callback: opts.callback,
+      cosignerId: this.o.identity.cosignerId,
+      attest: this.o.attest,
       ...(opts.schemes ? { schemes: opts.schemes } : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),
     }).finally(() => {
@@ -299,6 +310,11 @@ export class CoordinatorClient {
       this.stateValue = this.failures >= (this.o.unavailableAfter ?? 5) ? 'unavailable' : 'connecting';
       try {
         const conn = await this.connect(signal);
+        // stop() came while the handshake or attestation was in flight: it saw no link to close.
+        if (signal.aborted) {
+          conn.close('co-signer stopping');
+          break;
+        }
         this.failures = 0;
         this.conn = conn;
         // The welcome accepted the generation our hello stated: that is the floor of this run.
@@ -359,8 +375,10 @@ export class CoordinatorClient {
     const framed = new FramedSocket(socket);
     const gen = this.o.generation?.();
     this.statedGeneration = gen;
+    let serverNonce = '';
     try {
       const channel = await clientHandshake(framed, {
+        onWelcome: (n) => (serverNonce = n),
         ...(gen !== undefined ? { generation: Number(gen) } : {}),
         authKey: this.authKey,
         authPublicKey: this.authPublicKey,
@@ -368,7 +386,17 @@ export class CoordinatorClient {
         coordinatorKey: this.coordinatorKey,
         timeoutMs: this.o.handshakeTimeoutMs ?? 10_000,
       });
-      return new PeerConnection({ framed, channel, handler: (type, body, id) => this.dispatcher.handle(type, body, id), ...(this.o.requestTimeoutMs ? { requestTimeoutMs: this.o.requestTimeoutMs } : {}) });
+      const conn = new PeerConnection({ framed, channel, handler: (type, body, id) => this.dispatcher.handle(type, body, id), ...(this.o.requestTimeoutMs ? { requestTimeoutMs: this.o.requestTimeoutMs } : {}) });
+      // First request on the link: prove this is an enclave running an allowed build, holding the
+      // key hello was signed with. The coordinator routes nothing to us before it has checked it.
+      try {
+        const document = await this.o.attest(Buffer.from(serverNonce, 'hex'));
+        await conn.request('attest', { document: Buffer.from(document).toString('base64') }, { timeoutMs: this.o.handshakeTimeoutMs ?? 10_000 });
+      } catch (err) {
+        conn.close('attestation refused');
+        throw err;
+      }
+      return conn;
     } catch (err) {
       framed.fail(toCosignerError(err, 'ERR_COORDINATOR_AUTH'));
       throw err;

@@ -12,6 +12,7 @@ import { canonicalDigest, signApproval } from '../../proto/coordinator/approval-
 import { ID, obj, parseApprovalRequest, parseSignCommit, parseSignShare, str } from '../../proto/coordinator/messages.ts';
 import type { AuditSink } from './audit-outbox.ts';
 import type { UserStore } from './user-store.ts';
+import { activateUser } from './activation.ts';
 
 interface CachedReply {
   readonly digest: string;
@@ -27,6 +28,9 @@ export interface DispatcherDeps {
   readonly users: UserStore;
   readonly approve: ApproveFn;
   readonly registry: SessionRegistry;
+  /** This co-signer's id and the owner key sealed at setup (user.activate verifies the owner's signature). */
+  readonly cosignerId: string;
+  readonly ownerPublicKeyPem: string | undefined;
   readonly log: (level: 'info' | 'warn' | 'error', fields: Record<string, unknown>, msg: string) => void;
   /** `change.approve`: the owner's signed decision on a change the parent proposed. */
   readonly onOwnerDecision?: (body: unknown) => Promise<unknown>;
@@ -84,10 +88,14 @@ export class RequestDispatcher {
         return {};
       }
       case 'user.activate': {
-        const b = obj(body, 'user.activate', ['userId']);
-        const user = this.requireUser(str(b.userId, 'userId', /^[A-Za-z0-9._@-]{1,64}$/));
-        const next = user.status === 'active' ? user : await this.o.users.activate(user.id);
-        this.log('info', { userId: user.id, audit: true }, 'owner approved the key share: user active');
+        let next: ApiUserRecord;
+        try {
+          next = await activateUser({ users: this.o.users, cosignerId: this.o.cosignerId, ownerPublicKeyPem: this.o.ownerPublicKeyPem, now: this.o.clock.now() }, body);
+        } catch (err) {
+          if (err instanceof CosignerError && err.code === 'ERR_ACTIVATION_INVALID') this.log('warn', { ...(err.details ?? {}), code: err.code, audit: true }, 'owner approval of a key share refused: user stays pending');
+          throw err;
+        }
+        this.log('info', { userId: next.id, audit: true }, 'owner approved the key share: user active');
         return { userId: next.id, status: next.status };
       }
       case 'approval.request':

@@ -11,6 +11,8 @@ import type { ApiUserRecord, CallbackSettings, KeyShareRecord, ThresholdScheme }
 import { spkiB64 } from '../../proto/coordinator/envelope.ts';
 import { parseDkgRound1List, parseDkgRound2List, parsePairRegisterResult, type DkgFinishBody } from '../../proto/coordinator/messages.ts';
 import { verifyPairingToken } from '../../proto/coordinator/pairing-token.ts';
+import { parsePairChallenge } from '../../proto/coordinator/pair-challenge.ts';
+import { checkThresholdPolicy, pairingSummary } from './pairing-summary.ts';
 
 /** How pairing talks to the coordinator: one authenticated request at a time. */
 export interface CoordinatorRequester {
@@ -27,6 +29,10 @@ export interface PairOptions {
   readonly callback?: CallbackSettings | undefined;
   readonly schemes?: readonly ThresholdScheme[];
   readonly signal?: AbortSignal;
+  /** This co-signer's id (named in the pairing summary the owner approves). */
+  readonly cosignerId: string;
+  /** An attestation document with this nonce and the co-signer's identity as user_data. */
+  readonly attest: (nonce: Uint8Array) => Promise<Uint8Array>;
 }
 
 /** Verifies the token only (no network): what `pair` does first. */
@@ -41,22 +47,35 @@ export async function pair(o: PairOptions): Promise<ApiUserRecord> {
   const schemes = [...new Set(o.schemes ?? DEFAULT_SCHEMES)];
   if (schemes.length === 0 || !schemes.every(isThresholdScheme)) throw new CosignerError('ERR_UNSUPPORTED_SCHEME', 'unsupported threshold scheme requested');
   const approval = generateKeyPairSync('ed25519');
-  const reg = parsePairRegisterResult(await o.coordinator.request('pair.register', { token: o.token, approvalPublicKey: spkiB64(approval.publicKey), schemes }));
+  // The coordinator binds the pairing to an enclave it attested just now, not to whoever holds the token.
+  const nonce = parsePairChallenge(await o.coordinator.request('pair.challenge', {}));
+  const attestation = Buffer.from(await o.attest(Buffer.from(nonce, 'hex'))).toString('base64');
+  const reg = parsePairRegisterResult(await o.coordinator.request('pair.register', { token: o.token, approvalPublicKey: spkiB64(approval.publicKey), schemes, attestation }));
   if (reg.userId !== claims.userId || reg.workspace !== claims.workspace) {
     throw new CosignerError('ERR_COORDINATOR_AUTH', 'coordinator registered a different user than the token names');
   }
   checkParticipants(reg.threshold, reg.participants, reg.identifier);
+  try {
+    // Before any DKG: a key the other parties could use without us is never created.
+    checkThresholdPolicy(reg.threshold, reg.participants, reg.identifier);
+  } catch (err) {
+    await o.coordinator.request('pair.abort', { pairingId: reg.pairingId }, { timeoutMs: 5_000 }).catch(() => undefined);
+    throw err;
+  }
   const keyShares: KeyShareRecord[] = [];
   try {
     for (const scheme of schemes) {
       o.signal?.throwIfAborted();
-      keyShares.push(await runDkg(o, reg.pairingId, scheme, reg.threshold, reg.participants, reg.identifier));
+      const share = await runDkg(o, reg.pairingId, scheme, reg.threshold, reg.participants, reg.identifier);
+      // And on what the DKG produced: the share's own t-of-n is what signing will use.
+      checkThresholdPolicy(share.threshold, share.participants, share.identifier);
+      keyShares.push(share);
     }
   } catch (err) {
     await o.coordinator.request('pair.abort', { pairingId: reg.pairingId }, { timeoutMs: 5_000 }).catch(() => undefined);
     throw err;
   }
-  return {
+  const user: ApiUserRecord = {
     id: claims.userId,
     workspace: claims.workspace,
     createdAt: o.now,
@@ -66,6 +85,9 @@ export async function pair(o: PairOptions): Promise<ApiUserRecord> {
     keyShares,
     pairingNonce: claims.nonce,
   };
+  // What the owner approves (user.activate): shown at the coordinator, recomputed here on activation.
+  await o.coordinator.request('pair.summary', { summary: pairingSummary(user, o.cosignerId) });
+  return user;
 }
 
 async function runDkg(o: PairOptions, pairingId: string, scheme: ThresholdScheme, threshold: number, participants: readonly number[], identifier: number): Promise<KeyShareRecord> {

@@ -1,7 +1,9 @@
 // Reference coordinator (test stand-in, loopback only). The co-signer endpoint: TLS, the
 // authenticated handshake (with the sealed-DB generation check) and one PeerConnection per
 // co-signer, whose requests pairing.ts answers.
+import type { KeyObject } from 'node:crypto';
 import tls from 'node:tls';
+import { parseAttestBody, verifyCosignerAttestation } from '../../proto/coordinator/attested-link.ts';
 import { CosignerError, toCosignerError } from '../../proto/errors.ts';
 import { FramedSocket, PeerConnection } from '../../proto/coordinator/connection.ts';
 import { spkiB64 } from '../../proto/coordinator/envelope.ts';
@@ -9,8 +11,24 @@ import { serverHandshake } from '../../proto/coordinator/handshake.ts';
 import { handleCosigner } from './pairing.ts';
 import { markEntry, raiseMark, type CoordinatorState } from './state.ts';
 
-async function acceptCosigner(st: CoordinatorState, socket: tls.TLSSocket): Promise<void> {
+function register(st: CoordinatorState, cosignerId: string, clientKey: KeyObject, conn: PeerConnection): void {
   const { cosigners, provisional } = st;
+  const entry = cosigners.get(cosignerId);
+  if (entry) {
+    entry.conn?.close('replaced by a newer connection');
+    entry.conn = conn;
+  } else {
+    provisional.set(cosignerId, { key: spkiB64(clientKey), conn });
+  }
+  conn.onClose(() => {
+    const e = cosigners.get(cosignerId);
+    if (e?.conn === conn) e.conn = undefined;
+    if (provisional.get(cosignerId)?.conn === conn) provisional.delete(cosignerId);
+  });
+}
+
+async function acceptCosigner(st: CoordinatorState, socket: tls.TLSSocket): Promise<void> {
+  const { cosigners } = st;
   const framed = new FramedSocket(socket);
   try {
     const hs = await serverHandshake(framed, {
@@ -30,18 +48,31 @@ async function acceptCosigner(st: CoordinatorState, socket: tls.TLSSocket): Prom
       setTimeout(() => framed.fail(new CosignerError('ERR_ROLLBACK', 'co-signer runs on an older secrets DB')), 5_000).unref();
       return;
     }
-    const conn = new PeerConnection({ framed, channel: hs.channel, handler: (type, body) => handleCosigner(st, ctx, type, body) });
-    const entry = cosigners.get(hs.cosignerId);
-    if (entry) {
-      entry.conn?.close('replaced by a newer connection');
-      entry.conn = conn;
-    } else {
-      provisional.set(hs.cosignerId, { key: spkiB64(hs.clientKey), conn });
-    }
-    conn.onClose(() => {
-      const e = cosigners.get(hs.cosignerId);
-      if (e?.conn === conn) e.conn = undefined;
-      if (provisional.get(hs.cosignerId)?.conn === conn) provisional.delete(hs.cosignerId);
+    // Nothing is routed to or accepted from this connection until it proves, with a fresh
+    // document carrying the welcome's nonce, that an allowed enclave build holds hello's auth key.
+    let attested = false;
+    const conn: PeerConnection = new PeerConnection({
+      framed,
+      channel: hs.channel,
+      handler: async (type, body) => {
+        if (attested) return handleCosigner(st, ctx, type, body);
+        try {
+          if (type !== 'attest') throw new CosignerError('ERR_ATTESTATION_REFUSED', 'the first request must be attest');
+          if (!st.attestation) throw new CosignerError('ERR_ATTESTATION_REFUSED', 'this coordinator has no attestation policy configured');
+          verifyCosignerAttestation(
+            parseAttestBody(body),
+            { nonce: Buffer.from(hs.serverNonce, 'hex'), authKey: hs.clientKey, cosignerId: hs.cosignerId, coordinatorKey: st.key.publicKey, ownerKey: st.ownerKey.publicKey },
+            st.attestation,
+          );
+        } catch (err) {
+          // Answer (typed), then drop the link: one refusal per connection.
+          setTimeout(() => conn.close('attestation refused'), 50).unref();
+          throw err;
+        }
+        attested = true;
+        register(st, hs.cosignerId, hs.clientKey, conn);
+        return {};
+      },
     });
   } catch (err) {
     framed.fail(toCosignerError(err, 'ERR_COORDINATOR_AUTH'));

@@ -1,7 +1,7 @@
 // Reference coordinator (test stand-in, loopback only). Pairing a co-signer for a user: the pairing
 // token, then DKG per scheme with the co-signer as participant 1 while the coordinator holds the
 // other participants' shares, and the sealed-DB generation marks a paired co-signer reports.
-import { randomUUID, type KeyObject } from 'node:crypto';
+import { randomBytes, randomUUID, type KeyObject } from 'node:crypto';
 import { CosignerError } from '../../proto/errors.ts';
 import { DkgSession, type WireDkgRound1, type WireDkgRound2 } from '../../enclave/mpc/dkg.ts';
 import { isThresholdScheme } from '../../enclave/mpc/suites.ts';
@@ -9,6 +9,9 @@ import { ed25519PublicKey, spkiB64 } from '../../proto/coordinator/envelope.ts';
 import { isWireGeneration } from '../../proto/coordinator/handshake.ts';
 import { parseDkgRound1List, parseDkgRound2List } from '../../proto/coordinator/messages.ts';
 import { verifyPairingToken } from '../../proto/coordinator/pairing-token.ts';
+import { decodeDocument, PAIR_CHALLENGE_TTL_MS, verifyCosignerAttestation } from '../../proto/coordinator/attested-link.ts';
+import { decodeCoseSign1, decodePayload } from '../../proto/attestation/document.ts';
+import { parseSummary } from './attestation.ts';
 import type { ThresholdScheme } from '../../enclave/vault/records.ts';
 import { markEntry, raiseMark, type CoordinatorState, type Pairing } from './state.ts';
 import { proposeChange } from './changes.ts';
@@ -29,7 +32,36 @@ function pairingFor(st: CoordinatorState, ctx: { cosignerId: string }, pairingId
   return p;
 }
 
+function pairChallenge(st: CoordinatorState, ctx: CosignerContext): unknown {
+  const now = st.now();
+  for (const [n, c] of st.challenges) if (c.expiresAt <= now) st.challenges.delete(n);
+  if (st.challenges.size >= 1024) throw new CosignerError('ERR_BUSY', 'too many outstanding pairing challenges');
+  const nonce = randomBytes(32).toString('hex');
+  st.challenges.set(nonce, { cosignerId: ctx.cosignerId, expiresAt: now + PAIR_CHALLENGE_TTL_MS });
+  return { nonce };
+}
+
+/** A pairing is bound to an enclave attested just now for this request, not to the token holder. */
+function checkPairingAttestation(st: CoordinatorState, ctx: CosignerContext, b: Body): void {
+  const policy = st.attestation;
+  if (!policy) throw new CosignerError('ERR_ATTESTATION_REFUSED', 'this coordinator has no attestation policy configured');
+  const document = decodeDocument(b.attestation);
+  // Which challenge the document claims (unverified: only a lookup key); the full check below
+  // then requires exactly that nonce. A challenge is single use, whatever the outcome.
+  let claimed: string;
+  try {
+    claimed = Buffer.from(decodePayload(decodeCoseSign1(document).payload).nonce ?? new Uint8Array(0)).toString('hex');
+  } catch {
+    throw new CosignerError('ERR_ATTESTATION_REFUSED', 'attestation document does not parse');
+  }
+  const c = st.challenges.get(claimed);
+  if (!c || c.cosignerId !== ctx.cosignerId || c.expiresAt <= st.now()) throw new CosignerError('ERR_ATTESTATION_REFUSED', 'pair.register needs a document carrying a fresh pair.challenge nonce');
+  st.challenges.delete(claimed);
+  verifyCosignerAttestation(document, { nonce: Buffer.from(claimed, 'hex'), authKey: ctx.clientKey, cosignerId: ctx.cosignerId, coordinatorKey: st.key.publicKey, ownerKey: st.ownerKey.publicKey }, policy);
+}
+
 function pairRegister(st: CoordinatorState, ctx: CosignerContext, b: Body): unknown {
+  checkPairingAttestation(st, ctx, b);
   const claims = verifyPairingToken(b.token, { coordinatorKey: st.key.publicKey, now: st.now(), isUsed: (nonce) => st.usedTokens.has(nonce) });
   st.usedTokens.add(claims.nonce);
   if (st.users.has(claims.userId)) throw new CosignerError('ERR_ALREADY_EXISTS', 'user already paired');
@@ -41,6 +73,7 @@ function pairRegister(st: CoordinatorState, ctx: CosignerContext, b: Body): unkn
     workspace: claims.workspace,
     cosignerId: ctx.cosignerId,
     cosignerKey: ctx.clientKey,
+    attestedAuthKey: spkiB64(ctx.clientKey),
     approvalPublicKey: ed25519PublicKey(String(b.approvalPublicKey)),
     schemes: schemes as ThresholdScheme[],
     dkg: new Map(),
@@ -97,6 +130,17 @@ function dkgFinish(st: CoordinatorState, ctx: CosignerContext, b: Body): unknown
   return { keyId: first.keyId };
 }
 
+/** The co-signer reports what the owner is asked to approve; only for its own pending user. */
+function pairSummary(st: CoordinatorState, ctx: CosignerContext, b: Body): unknown {
+  const summary = parseSummary(b.summary);
+  const user = st.users.get(summary.userId);
+  if (!user || user.cosignerId !== ctx.cosignerId || user.status !== 'pending' || summary.cosignerId !== ctx.cosignerId) throw new CosignerError('ERR_NOT_FOUND', 'no such pending user of this co-signer');
+  const ours = user.keys.map((k) => `${k.keyId}:${k.groupPublicKey}`).sort().join(',');
+  if (summary.keys.map((k) => `${k.keyId}:${k.groupPublicKey}`).sort().join(',') !== ours) throw new CosignerError('ERR_INVALID_ARGUMENT', 'the summary names other keys than the DKG produced');
+  user.summary = summary;
+  return {};
+}
+
 function stateGeneration(st: CoordinatorState, ctx: CosignerContext, b: Body): unknown {
   if (typeof b !== 'object' || Object.keys(b).join(',') !== 'generation' || !isWireGeneration(b.generation)) throw new CosignerError('ERR_INVALID_ARGUMENT', 'state.generation takes { generation }');
   const m = markEntry(st, ctx.cosignerId, ctx.clientKey, true);
@@ -109,8 +153,12 @@ function stateGeneration(st: CoordinatorState, ctx: CosignerContext, b: Body): u
 export async function handleCosigner(st: CoordinatorState, ctx: CosignerContext, type: string, body: unknown): Promise<unknown> {
   const b = (body ?? {}) as Body;
   switch (type) {
+    case 'pair.challenge':
+      return pairChallenge(st, ctx);
     case 'pair.register':
       return pairRegister(st, ctx, b);
+    case 'pair.summary':
+      return pairSummary(st, ctx, b);
     case 'dkg.round1':
       return dkgRound1(st, ctx, b);
     case 'dkg.round2':

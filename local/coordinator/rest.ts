@@ -1,6 +1,7 @@
 // Reference coordinator (test stand-in, loopback only). The owner's REST API: status, pairing
 // tokens, users and their approval, generation marks, the policy and transactions. Loopback-only and
 // unauthenticated here; a real coordinator authenticates the workspace owner.
+import { createHash } from 'node:crypto';
 import http from 'node:http';
 import { CosignerError, toCosignerError } from '../../proto/errors.ts';
 import { isWireGeneration } from '../../proto/coordinator/handshake.ts';
@@ -9,6 +10,7 @@ import { acknowledgeRestore, approveUser, issuePairingToken, type CoordinatorSta
 import { createTransaction } from './transactions.ts';
 import { decideChange, listChanges } from './changes.ts';
 import { auditRecords } from './audit-log.ts';
+import type { PairingSummaryView } from './attestation.ts';
 
 const MAX_REST_BODY = 256 * 1024;
 
@@ -41,6 +43,20 @@ function statusOf(code: string): number {
   return 400;
 }
 
+/**
+ * The owner's view of a pairing: the Callback Handler (URL, auth mode, key fingerprints) and each
+ * key's fingerprint (SHA-256 of the group public key) with its t-of-n; the full summary rides along.
+ */
+function pairingView(summary: PairingSummaryView): Record<string, unknown> {
+  return {
+    handlerUrl: summary.callback?.url ?? null,
+    handlerAuthMode: summary.callback?.authMode ?? null,
+    handlerKeyFingerprint: summary.callback?.handlerKeyFingerprint ?? summary.callback?.certificateFingerprint ?? summary.callback?.rootCaFingerprint ?? null,
+    keys: summary.keys.map((k) => ({ keyId: k.keyId, scheme: k.scheme, fingerprint: createHash('sha256').update(Buffer.from(k.groupPublicKey, 'hex')).digest('hex'), t: k.threshold, n: k.participants.length })),
+    summary,
+  };
+}
+
 /** Routes about co-signers and users; false when `route` is not one of them. */
 async function handleUserRoutes(st: CoordinatorState, route: string, req: http.IncomingMessage, res: http.ServerResponse): Promise<boolean> {
   if (route === 'GET /v1/status') {
@@ -62,6 +78,14 @@ async function handleUserRoutes(st: CoordinatorState, route: string, req: http.I
   }
   if (route === 'GET /v1/users') {
     send(res, 200, { users: [...st.users.values()].map((u) => ({ id: u.id, workspace: u.workspace, status: u.status, cosignerId: u.cosignerId, keys: u.keys.map((k) => ({ scheme: k.scheme, keyId: k.keyId, publicKey: k.groupPublicKey })) })) });
+    return true;
+  }
+  // One user, with the pairing summary the co-signer reported: what the owner approves.
+  const one = /^GET \/v1\/users\/([A-Za-z0-9._@-]{1,64})$/.exec(route);
+  if (one) {
+    const u = st.users.get(one[1] as string);
+    if (!u) send(res, 404, { error: { code: 'ERR_NOT_FOUND', message: 'no such user' } });
+    else send(res, 200, { id: u.id, workspace: u.workspace, status: u.status, cosignerId: u.cosignerId, pairing: u.summary ? pairingView(u.summary) : null });
     return true;
   }
   const approve = /^POST \/v1\/users\/([A-Za-z0-9._@-]{1,64})\/approve$/.exec(route);

@@ -13,10 +13,13 @@ import { isWireGeneration } from '../../proto/coordinator/handshake.ts';
 import { createPairingToken } from '../../proto/coordinator/pairing-token.ts';
 import type { DkgSession, WireDkgRound1 } from '../../enclave/mpc/dkg.ts';
 import type { KeyShareRecord, ThresholdScheme } from '../../enclave/vault/records.ts';
+import type { AttestationPolicy } from '../../proto/coordinator/attested-link.ts';
+import type { PairingSummaryView } from './attestation.ts';
 import { DEFAULT_POLICY, type Policy } from './policy.ts';
 import type { CoordinatorSigner } from './signer-core.ts';
 import { localSigner } from './signer-core.ts';
 import { workerSigner } from './signer-pool.ts';
+import { ownerSignsActivation } from './attestation.ts';
 
 export interface CoordinatorOptions {
   /** Where the coordinator key is kept (coordinator-key.pem, 0600); in memory when absent. */
@@ -37,6 +40,12 @@ export interface CoordinatorOptions {
    * 0 (default) runs it in the main thread. main.ts uses one per core.
    */
   readonly cryptoWorkers?: number;
+  /**
+   * Which enclaves may connect and pair: the attestation root (the development authority's in local
+   * mode, the AWS Nitro root in production) and the allowed PCR0/1/2. Absent: every co-signer is
+   * refused (fail closed).
+   */
+  readonly attestation?: AttestationPolicy;
 }
 
 export interface TimingBreakdown {
@@ -82,6 +91,8 @@ export interface UserEntry {
   readonly approvalPublicKey: KeyObject;
   status: 'pending' | 'active';
   readonly keys: UserKey[];
+  /** What the co-signer reported at the end of pairing; the owner approves exactly this. */
+  summary?: PairingSummaryView;
 }
 
 export interface Pairing {
@@ -94,6 +105,8 @@ export interface Pairing {
   readonly schemes: ThresholdScheme[];
   readonly dkg: Map<ThresholdScheme, { parties: DkgSession[]; round1: WireDkgRound1[]; cosigner1?: WireDkgRound1; result?: KeyShareRecord[] }>;
   readonly keys: UserKey[];
+  /** The identity the co-signer attested at pair.register. */
+  readonly attestedAuthKey: string;
 }
 
 export function loadOrCreateKey(dir: string | undefined, name = 'coordinator-key.pem'): { privateKey: KeyObject; publicKey: KeyObject } {
@@ -158,6 +171,9 @@ export interface CoordinatorState {
   readonly sockets: Set<Socket>;
   readonly marks: Marks;
   policy: Policy;
+  readonly attestation: AttestationPolicy | undefined;
+  /** Outstanding pair.challenge nonces (hex) → co-signer id and expiry. */
+  readonly challenges: Map<string, { cosignerId: string; expiresAt: number }>;
 }
 
 export function createState(opts: CoordinatorOptions): CoordinatorState {
@@ -184,6 +200,8 @@ export function createState(opts: CoordinatorOptions): CoordinatorState {
     sockets: new Set(),
     marks: loadMarks(opts.dir),
     policy: opts.policy ?? DEFAULT_POLICY,
+    attestation: opts.attestation,
+    challenges: new Map(),
   };
 }
 
@@ -230,7 +248,7 @@ export function connFor(st: CoordinatorState, user: UserEntry): PeerConnection {
 export async function approveUser(st: CoordinatorState, userId: string): Promise<void> {
   const user = st.users.get(userId);
   if (!user) throw new CosignerError('ERR_NOT_FOUND', 'no such user');
-  await connFor(st, user).request('user.activate', { userId });
+  await connFor(st, user).request('user.activate', ownerSignsActivation(st.ownerKey.privateKey, user, st.now()));
   user.status = 'active';
 }
 

@@ -74,8 +74,17 @@ export async function startKmsStep(
 export async function startCoordinatorStep(
   ctx: StepContext,
   withLink: boolean,
+  trust: { readonly devRootPem: string; readonly measurementsPath: string },
 ): Promise<{ coordinator: CoordinatorHandle; link: TcpLink | undefined; endpoint: string }> {
-  const coordinator = await startCoordinator({ dir: join(ctx.dir, 'coordinator'), tls: await ctx.serverCert(), port: 0, restPort: 0 });
+  // The coordinator admits only the dev bundle's build, attested by the development authority.
+  const m = parseMeasurements(JSON.parse(await readFile(trust.measurementsPath, 'utf8')));
+  const coordinator = await startCoordinator({
+    dir: join(ctx.dir, 'coordinator'),
+    tls: await ctx.serverCert(),
+    port: 0,
+    restPort: 0,
+    attestation: { roots: [{ pem: trust.devRootPem }], allowedMeasurements: [{ PCR0: m.PCR0, PCR1: m.PCR1, PCR2: m.PCR2 }] },
+  });
   ctx.closers.push(() => coordinator.close());
   ctx.log(`local-stack: coordinator         REST ${coordinator.restUrl}  co-signer endpoint ${coordinator.cosignerUrl}`);
   let link: TcpLink | undefined;

@@ -7,6 +7,7 @@ import { CosignerError, toCosignerError } from '../../proto/errors.ts';
 import { decodeCoseSign1, decodePayload } from '../../proto/attestation/document.ts';
 import { pcrsFromMeasurements } from '../../proto/attestation/measure.ts';
 import { checkAttestation, sha256Hex, type CheckResult, type VerifyOptions } from '../../proto/attestation/verify.ts';
+import { parseIdentityUserData, type ParsedIdentity } from '../../proto/attestation/identity.ts';
 
 /** Streams and printers the command uses; tests pass their own. */
 export interface VerifyAttestationIo {
@@ -110,8 +111,31 @@ export interface VerifyReport {
   publicKeySha256: string | null;
   publicKeyBytes: number | null;
   userData: string | null;
+  /** user_data read as a co-signer identity (proto/attestation/identity.ts); null if it is not one. */
+  identity: ParsedIdentity | null;
   nonce: string | null;
   failures: { code: string; message: string }[];
+}
+
+function identityOf(userData: Uint8Array | null | undefined): ParsedIdentity | null {
+  if (!userData) return null;
+  try {
+    return parseIdentityUserData(userData);
+  } catch {
+    return null;
+  }
+}
+
+function identityLines(id: ParsedIdentity): string[] {
+  return [
+    `  identity     v${id.version}, protocol ${id.protocolVersion}, build ${id.buildId}`,
+    `    cosigner id              ${id.cosignerId}`,
+    `    coordinator auth key     sha256 ${id.coordinatorAuthKeySha256}`,
+    `    callback signing key     sha256 ${id.callbackSigningKeySha256}`,
+    `    coordinator key (setup)  sha256 ${id.coordinatorKeySha256}`,
+    `    owner key fingerprint    ${id.ownerKeyFingerprint ?? 'none (set up before owner keys)'}`,
+    `    KMS key policy           ${id.kmsPolicyChangeable === null ? 'not checked' : id.kmsPolicyChangeable ? 'changeable' : 'immutable'}`,
+  ];
 }
 
 function report(r: CheckResult, at: number): VerifyReport {
@@ -128,6 +152,7 @@ function report(r: CheckResult, at: number): VerifyReport {
     publicKeySha256: f?.publicKey ? sha256Hex(f.publicKey) : null,
     publicKeyBytes: f?.publicKey ? f.publicKey.length : null,
     userData: hex(f?.userData),
+    identity: identityOf(f?.userData),
     nonce: hex(f?.nonce),
     failures: r.failures.map((x) => ({ code: x.code, message: x.message })),
   };
@@ -140,7 +165,9 @@ function human(rep: VerifyReport): string {
     const zero = '0'.repeat(96);
     for (const [i, v] of Object.entries(rep.pcrs)) if (['0', '1', '2', '3', '4', '8'].includes(i) || v !== zero) lines.push(`  ${`PCR${i}`.padEnd(13)}${v}`);
     lines.push(`  public_key   ${rep.publicKeySha256 ? `sha256 ${rep.publicKeySha256} (${rep.publicKeyBytes} bytes)` : 'none'}`);
-    lines.push(`  user_data    ${rep.userData ?? 'none'}`, `  nonce        ${rep.nonce ?? 'none'}`);
+    lines.push(`  user_data    ${rep.userData ?? 'none'}`);
+    if (rep.identity) lines.push(...identityLines(rep.identity));
+    lines.push(`  nonce        ${rep.nonce ?? 'none'}`);
   }
   lines.push(`  checked at   ${rep.checkedAt}`);
   if (rep.failures.length) {

@@ -46,7 +46,7 @@ function authFail(message: string): never {
  */
 export async function clientHandshake(
   framed: FramedSocket,
-  o: { readonly authKey: KeyObject; readonly authPublicKey: KeyObject; readonly cosignerId: string; readonly coordinatorKey: KeyObject; readonly timeoutMs: number; readonly generation?: number },
+  o: { readonly authKey: KeyObject; readonly authPublicKey: KeyObject; readonly cosignerId: string; readonly coordinatorKey: KeyObject; readonly timeoutMs: number; readonly generation?: number; readonly onWelcome?: (serverNonce: string) => void },
 ): Promise<AuthChannel> {
   const clientNonce = randomBytes(32).toString('hex');
   if (o.generation !== undefined && !isWireGeneration(o.generation)) throw new CosignerError('ERR_INVALID_ARGUMENT', 'bad sealed DB generation');
@@ -71,6 +71,8 @@ export async function clientHandshake(
     if (!isWireGeneration(w.generation)) authFail('welcome carries no valid generation mark');
     if (w.generation > o.generation) throw rollbackRefusal(o.generation, w.generation);
   }
+  // The serverNonce is the nonce of the co-signer's attestation document (attested-link.ts).
+  o.onWelcome?.(w.serverNonce);
   return new AuthChannel(o.authKey, o.coordinatorKey, 'c2s', env.conn);
 }
 
@@ -81,6 +83,8 @@ export interface ServerHandshakeResult {
   readonly clientKey: KeyObject;
   /** The sealed-DB generation the co-signer stated in hello, if it did. */
   readonly generation: number | undefined;
+  /** The welcome's nonce: the co-signer's `attest` document must carry it (attested-link.ts). */
+  readonly serverNonce: string;
 }
 
 /**
@@ -129,5 +133,5 @@ export async function serverHandshake(
   const conn = connIdOf(h.clientNonce, serverNonce);
   const welcome = { clientNonce: h.clientNonce, serverNonce, ...(mark !== undefined ? { generation: mark } : {}) };
   framed.write(sealEnvelope(o.key, { dir: 's2c', conn, seq: 0, type: 'welcome', id: serverNonce.slice(0, 32), body: JSON.stringify(welcome) }));
-  return { channel: new AuthChannel(o.key, clientKey, 's2c', conn), cosignerId: h.cosignerId, clientKey, generation };
+  return { channel: new AuthChannel(o.key, clientKey, 's2c', conn), cosignerId: h.cosignerId, clientKey, generation, serverNonce };
 }

@@ -1758,6 +1758,15 @@ export namespace cosigner {
             /** ERR_ROTATION_INVALID value */
             ERR_ROTATION_INVALID = 333,
 
+            /** ERR_ATTESTATION_REFUSED value */
+            ERR_ATTESTATION_REFUSED = 340,
+
+            /** ERR_THRESHOLD_POLICY value */
+            ERR_THRESHOLD_POLICY = 341,
+
+            /** ERR_ACTIVATION_INVALID value */
+            ERR_ACTIVATION_INVALID = 342,
+
             /** approvals (400..499) */
             ERR_CALLBACK_REJECTED = 400,
 

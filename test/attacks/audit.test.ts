@@ -21,6 +21,7 @@ import { startCoordinator, type RunningCoordinator } from '../../local/coordinat
 import { startTcpLink, type TcpLink } from '../../local/tcp-link.ts';
 import { tempDir } from '../support/temp-dir.ts';
 import { until } from './enclave-harness.ts';
+import { testAttestation } from '../support/attested.ts';
 
 const parentLogDir = tempDir('audit-parent-log-');
 const coordinatorDir = tempDir('audit-coordinator-');
@@ -56,7 +57,8 @@ async function coordinatorAudit(): Promise<Kept[]> {
 
 beforeAll(async () => {
   const ca = await createEphemeralCa('audit coordinator CA');
-  coord = await startCoordinator({ tls: await ca.issueServerCert(), dir: coordinatorDir });
+  const att = await testAttestation();
+  coord = await startCoordinator({ tls: await ca.issueServerCert(), dir: coordinatorDir , attestation: att.policy });
   const [host, port] = coord.cosignerUrl.split(':') as [string, string];
   link = await startTcpLink({ host, port: Number(port) });
   const kp = generateKeyPairSync('ed25519');
@@ -66,6 +68,8 @@ beforeAll(async () => {
     dial: async (h, p) => net.connect({ host: h, port: p }),
     clock: systemClock,
     identity: { cosignerId: 'cosigner-audit', coordinatorAuthKeyPkcs8: kp.privateKey.export({ format: 'der', type: 'pkcs8' }).toString('hex') },
+    attest: att.attestFor({ cosignerId: 'cosigner-audit', coordinatorAuthKeyPkcs8: kp.privateKey.export({ format: 'der', type: 'pkcs8' }).toString('hex') }, coord.publicKeyPem, coord.ownerPublicKeyPem),
+    ownerPublicKeyPem: coord.ownerPublicKeyPem,
     coordinator: { url: link.address, publicKeyPem: coord.publicKeyPem },
     tls: { ca: ca.certPem },
     users,

@@ -7,7 +7,7 @@
 //   node --import tsx test/bench/signing.bench.ts [--quick]
 import { spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
@@ -23,6 +23,7 @@ import { AuthChannel } from '../../proto/coordinator/envelope.ts';
 import { approvalDigest, CoordinatorClient } from '../../enclave/upstream/client.ts';
 import { memoryUserStore } from '../../enclave/upstream/user-store.ts';
 import type { KeyShareRecord, ThresholdScheme } from '../../enclave/vault/records.ts';
+import { testAttestation } from '../support/attested.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, '..', '..');
@@ -106,14 +107,14 @@ const selfCpuMs = (): number => {
   return (u.user + u.system) / 1000;
 };
 
-async function startChildCoordinator(dir: string): Promise<{ restUrl: string; cosignerUrl: string; publicKeyPem: string; caCertFile: string; pid: number | undefined; stop(): void }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'local/coordinator/main.ts'), '--dir', dir], { stdio: ['ignore', 'pipe', 'inherit'], cwd: repoRoot });
+async function startChildCoordinator(dir: string, policyFile: string): Promise<{ restUrl: string; cosignerUrl: string; publicKeyPem: string; ownerPublicKeyPem: string; caCertFile: string; pid: number | undefined; stop(): void }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'local/coordinator/main.ts'), '--dir', dir, '--attestation', policyFile], { stdio: ['ignore', 'pipe', 'inherit'], cwd: repoRoot });
   const line = await new Promise<string>((resolve, reject) => {
     const rl = createInterface({ input: child.stdout });
     rl.once('line', resolve);
     child.once('exit', (c) => reject(new Error(`coordinator exited ${c}`)));
   });
-  return { ...(JSON.parse(line) as { restUrl: string; cosignerUrl: string; publicKeyPem: string; caCertFile: string }), pid: child.pid, stop: () => void child.kill('SIGTERM') };
+  return { ...(JSON.parse(line) as { restUrl: string; cosignerUrl: string; publicKeyPem: string; ownerPublicKeyPem: string; caCertFile: string }), pid: child.pid, stop: () => void child.kill('SIGTERM') };
 }
 
 // The REST caller stands for the customer's system, not for the co-signer: a plain keep-alive
@@ -155,14 +156,20 @@ async function main(): Promise<void> {
   const auth = authCost();
 
   const dir = mkdtempSync(path.join(os.tmpdir(), 'cosigner-bench-'));
-  const coord = await startChildCoordinator(dir);
+  const att = await testAttestation();
+  const policyFile = path.join(dir, 'attestation-policy.json');
+  writeFileSync(policyFile, JSON.stringify(att.policy));
+  const coord = await startChildCoordinator(dir, policyFile);
   const kp = generateKeyPairSync('ed25519');
   const users = memoryUserStore();
+  const identity = { cosignerId: 'bench', coordinatorAuthKeyPkcs8: kp.privateKey.export({ format: 'der', type: 'pkcs8' }).toString('hex') };
   const client = new CoordinatorClient({
     dial: async (host, port) => net.connect({ host, port }),
     clock: systemClock,
-    identity: { cosignerId: 'bench', coordinatorAuthKeyPkcs8: kp.privateKey.export({ format: 'der', type: 'pkcs8' }).toString('hex') },
+    identity,
     coordinator: { url: coord.cosignerUrl, publicKeyPem: coord.publicKeyPem },
+    attest: att.attestFor(identity, coord.publicKeyPem, coord.ownerPublicKeyPem),
+    ownerPublicKeyPem: coord.ownerPublicKeyPem,
     tls: { ca: readFileSync(coord.caCertFile, 'utf8') },
     users,
     approve: async (_u, req) => ({ approved: true, payloadDigest: approvalDigest(req) }),

@@ -7,7 +7,8 @@ import { callDaemon } from '../../parent/control/client.ts';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { DevAuthority } from '../../enclave/dev/dev-authority.ts';
-import { checkIdentityUserData } from '../../proto/attestation/identity.ts';
+import { parseIdentityUserData, spkiSha256 } from '../../proto/attestation/identity.ts';
+import { ownerKeyFingerprint } from '../../proto/coordinator/owner-approval.ts';
 import { verifyAttestation } from '../../proto/attestation/verify.ts';
 import { PROTOCOL_VERSION } from '../../proto/runtime/schema.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -124,7 +125,16 @@ describe('end to end: the demo flow', () => {
     const spki = new Uint8Array(createPublicKey(pk.publicKeyPem).export({ format: 'der', type: 'spki' }));
     // The generated key policy lets its administrator change it: the identity binds that.
     expect(st.enclave.kmsPolicy).toBe('changeable');
-    checkIdentityUserData(v.userData, { callbackSigningPublicKeyDer: spki, protocolVersion: PROTOCOL_VERSION, buildId: st.enclave.buildId, kmsPolicyChangeable: true });
+    const coord = e.stack.coordinator;
+    if (!coord) throw new Error('the demo stack runs a coordinator');
+    expect(parseIdentityUserData(v.userData)).toMatchObject({
+      callbackSigningKeySha256: spkiSha256(spki),
+      coordinatorKeySha256: spkiSha256(new Uint8Array(createPublicKey(coord.publicKeyPem).export({ format: 'der', type: 'spki' }))),
+      ownerKeyFingerprint: ownerKeyFingerprint(coord.ownerPublicKeyPem),
+      protocolVersion: PROTOCOL_VERSION,
+      buildId: st.enclave.buildId,
+      kmsPolicyChangeable: true,
+    });
     // and it is not an AWS document, nor one for another nonce
     expect(() => verifyAttestation(doc, { nonce: Buffer.from(nonce, 'hex') })).toThrow();
     expect(() => verifyAttestation(doc, { roots: [{ pem: root }], nonce: Buffer.from('b2'.repeat(16), 'hex') })).toThrow();

@@ -120,8 +120,8 @@ export class FakeBackends implements Backends {
     if (next?.handlerPublicKeyPem && !opts.confirmed) throw new CosignerError('ERR_PERMISSION_DENIED', 'confirm');
     return { settings: next, changed: ['url'] };
   }
-  identityUserData(args: { callbackSigningPublicKeyDer: Uint8Array; buildId: string }): Uint8Array {
-    return new Uint8Array([args.callbackSigningPublicKeyDer.length & 0xff, args.buildId.length]);
+  identityUserData(args: { state: SecretsState; buildId: string }): Uint8Array {
+    return new Uint8Array([args.state.identity.cosignerId.length & 0xff, args.buildId.length]);
   }
   missing(): readonly string[] {
     return [];

@@ -46,6 +46,7 @@ const { startCoordinator } = await import('../../../local/coordinator/server.ts'
 const { CoordinatorClient, approvalDigest } = await import('../../../enclave/upstream/client.ts');
 const { memoryUserStore } = await import('../../../enclave/upstream/user-store.ts');
 const { fakeAttestor } = await import('./fakes.ts');
+const { testAttestation } = await import('../../support/attested.ts');
 
 const ARN = 'arn:aws:kms:us-east-1:111122223333:key/abcd-1234';
 const auth = generateKeyPairSync('ed25519').privateKey.export({ format: 'der', type: 'pkcs8' }).toString('hex');
@@ -53,15 +54,18 @@ const callbackKey = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateK
 
 let ca: Awaited<ReturnType<typeof createEphemeralCa>>;
 let coord: Awaited<ReturnType<typeof startCoordinator>>;
+let att: Awaited<ReturnType<typeof testAttestation>>;
 
 beforeAll(async () => {
   ca = await createEphemeralCa('wiring CA');
-  coord = await startCoordinator({ tls: await ca.issueServerCert() });
+  att = await testAttestation();
+  coord = await startCoordinator({ tls: await ca.issueServerCert(), attestation: att.policy });
   db.state = {
     formatVersion: 1,
     identity: { cosignerId: 'c-wired', callbackSigningKeyPkcs8: callbackKey, coordinatorAuthKeyPkcs8: auth },
     coordinator: { url: coord.cosignerUrl, publicKeyPem: coord.publicKeyPem },
     kms: { keyArn: ARN, region: 'us-east-1' },
+    owner: { publicKeyPem: coord.ownerPublicKeyPem },
     users: [],
   };
   // Pair once (directly with the client) so the coordinator keeps a mark for this co-signer.
@@ -70,6 +74,8 @@ beforeAll(async () => {
     clock: systemClock,
     identity: db.state.identity,
     coordinator: db.state.coordinator,
+    attest: att.attestFor(db.state.identity, coord.publicKeyPem, coord.ownerPublicKeyPem),
+    ownerPublicKeyPem: coord.ownerPublicKeyPem,
     tls: { ca: ca.certPem },
     users: memoryUserStore(),
     approve: async (_u, req) => ({ approved: true, payloadDigest: approvalDigest(req) }),
@@ -87,7 +93,7 @@ async function unsealed() {
   const blobs = new MemoryBlobStore();
   await writeBootDescriptor(blobs, { version: 1, cosignerId: 'c-wired', keyArn: ARN, region: 'us-east-1' });
   const ports = { dial: async (host: string, port: number) => net.connect({ host, port }), blobs, credentials: { get: async () => ({ accessKeyId: 'A', secretAccessKey: 'B' }) }, logs: { write: () => undefined }, clock: systemClock };
-  const b = createRealBackends({ ports, attestor: fakeAttestor('dev'), logger: pino({ level: 'silent' }), localMode: true, tlsCaPem: ca.certPem, callback: {} });
+  const b = createRealBackends({ ports, attestor: att.attestor, logger: pino({ level: 'silent' }), localMode: true, tlsCaPem: ca.certPem, callback: {} });
   return { b, vault: await b.unsealVault({}) };
 }
 

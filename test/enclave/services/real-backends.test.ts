@@ -115,10 +115,15 @@ describe('real backends', () => {
     unsealed.state = state(ARN, 'us-east-1');
     await b.unsealVault({});
     expect(b.kmsKeyPolicy?.()).toEqual({ changeable: false, editors: [] });
-    const der = new Uint8Array([0x30, 0x00]);
-    const { identityUserData } = await import('../../../proto/attestation/identity.ts');
+    const { identityUserData, parseIdentityUserData } = await import('../../../proto/attestation/identity.ts');
     const { PROTOCOL_VERSION } = await import('../../../proto/runtime/schema.ts');
-    expect(b.identityUserData({ callbackSigningPublicKeyDer: der, buildId: 'b' })).toEqual(identityUserData({ callbackSigningPublicKeyDer: der, protocolVersion: PROTOCOL_VERSION, buildId: 'b', kmsPolicyChangeable: false }));
+    const { createIdentity, identityKeysOf } = await import('../../../enclave/services/identity.ts');
+    const { generateKeyPairSync } = await import('node:crypto');
+    const coordinatorPem = generateKeyPairSync('ed25519').publicKey.export({ format: 'pem', type: 'spki' }) as string;
+    const real: SecretsState = { ...state(ARN, 'us-east-1'), identity: createIdentity(), coordinator: { url: '127.0.0.1:1', publicKeyPem: coordinatorPem } };
+    const ud = b.identityUserData({ state: real, buildId: 'b' });
+    expect(ud).toEqual(identityUserData({ ...identityKeysOf(real), protocolVersion: PROTOCOL_VERSION, buildId: 'b', kmsPolicyChangeable: false }));
+    expect(parseIdentityUserData(ud)).toMatchObject({ cosignerId: real.identity.cosignerId, kmsPolicyChangeable: false, ownerKeyFingerprint: null });
   });
 
   it('recognises a setup that stored secrets.key but no DB, and only that', async () => {

@@ -16,6 +16,8 @@ import { memoryUserStore } from '../../../enclave/upstream/user-store.ts';
 import type { ApiUserRecord, KeyShareRecord } from '../../../enclave/vault/records.ts';
 import { createEphemeralCa, selfSignedCert, type IssuedCert } from '../../../local/local-ca.ts';
 import { runDkg } from '../mpc/helpers.ts';
+import { pairingSummary } from '../../../enclave/upstream/pairing-summary.ts';
+import { signOwnerApproval } from '../../../proto/coordinator/owner-approval.ts';
 
 interface Scripted {
   url: string;
@@ -44,9 +46,17 @@ async function scriptedCoordinator(cert: IssuedCert, key = generateKeyPairSync('
     const framed = new FramedSocket(socket);
     try {
       const hs = await serverHandshake(framed, { key: key.privateKey, authorize: () => undefined, timeoutMs: 5000 });
-      const conn = new PeerConnection({ framed, channel: hs.channel, handler: async () => ({}) });
+      // Like the reference coordinator, nothing is routed to the link before the co-signer's
+      // `attest` (accepted here without checking: attestation has its own tests).
+      const conn: PeerConnection = new PeerConnection({
+        framed,
+        channel: hs.channel,
+        handler: async (type) => {
+          if (type === 'attest') setImmediate(() => waiters.shift()?.(conn));
+          return {};
+        },
+      });
       s.connections.push(conn);
-      waiters.shift()?.(conn);
     } catch {
       framed.fail(new CosignerError('ERR_COORDINATOR_AUTH', 'x'));
     }
@@ -99,6 +109,9 @@ function newClient(coord: { url: string; publicKeyPem: string }, clock: Clock, e
     users: memoryUserStore([user]),
     approve: async (_u, req) => ({ approved: true, payloadDigest: approvalDigest(req) }),
     random: () => 0.5,
+    // The scripted coordinator answers every request, attest included, with {}.
+    attest: async () => new Uint8Array(0),
+    ownerPublicKeyPem: undefined,
     ...extra,
   });
   cleanups.push(() => c.stop());
@@ -191,10 +204,17 @@ describe('coordinator client', () => {
     const coord = await scriptedCoordinator(await ca.issueServerCert());
     cleanups.push(() => coord.close());
     const first = coord.next();
-    newClient(coord, recordingClock(), { users: memoryUserStore([{ ...user, status: 'pending' }]) }).start();
+    const owner = generateKeyPairSync('ed25519');
+    const pendingUser = { ...user, status: 'pending' as const };
+    newClient(coord, recordingClock(), { users: memoryUserStore([pendingUser]), ownerPublicKeyPem: owner.publicKey.export({ format: 'pem', type: 'spki' }) as string }).start();
     const conn = await first;
     await expect(conn.request('sign.commit', commitBody('s-p'))).rejects.toMatchObject({ code: 'ERR_USER_PENDING' });
-    expect((await conn.request('user.activate', { userId: 'alice' })) as object).toEqual({ userId: 'alice', status: 'active' });
+    // The owner's signed approval of this pairing (test/attacks/activation.test.ts covers forgeries).
+    await expect(conn.request('user.activate', { userId: 'alice' })).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT' });
+    const expiresAt = Date.now() + 60_000;
+    const digest = canonicalDigest(pairingSummary(pendingUser, identity.cosignerId));
+    const signature = signOwnerApproval(owner.privateKey, { cosignerId: identity.cosignerId, changeId: 'chg-act', kind: 'user.activate', subjectId: 'alice', digest, expiresAt, decision: 'approve' });
+    expect((await conn.request('user.activate', { userId: 'alice', changeId: 'chg-act', expiresAt, signature })) as object).toEqual({ userId: 'alice', status: 'active' });
     await expect(conn.request('sign.commit', commitBody('s-q'))).resolves.toHaveProperty('commitment');
   });
 

@@ -11,6 +11,7 @@ import { memoryUserStore } from '../../../enclave/upstream/user-store.ts';
 import { createEphemeralCa } from '../../../local/local-ca.ts';
 import { startCoordinator, type RunningCoordinator } from '../../../local/coordinator/server.ts';
 import { EnvelopeRecorder } from '../../proto/coordinator/schema-check.ts';
+import { testAttestation } from '../../support/attested.ts';
 
 // Every envelope either side frames (the client and the coordinator share proto/coordinator/framing.ts)
 // is recorded and checked against proto/coordinator.schema.json by the last test of this file.
@@ -25,6 +26,7 @@ envelopes.recorder = recorder;
 let coord: RunningCoordinator;
 let client: CoordinatorClient;
 let caPem: string;
+let att: Awaited<ReturnType<typeof testAttestation>>;
 const users = memoryUserStore();
 let approveImpl: ApproveFn = async (_u, req) => ({ approved: true, payloadDigest: approvalDigest(req) });
 const approvalsSeen: string[] = [];
@@ -37,11 +39,15 @@ function identity() {
 beforeAll(async () => {
   const ca = await createEphemeralCa('e2e coordinator CA');
   caPem = ca.certPem;
-  coord = await startCoordinator({ tls: await ca.issueServerCert(), cryptoWorkers: 1 }); // signing in a worker thread, as main.ts does
+  att = await testAttestation();
+  coord = await startCoordinator({ tls: await ca.issueServerCert(), cryptoWorkers: 1, attestation: att.policy }); // signing in a worker thread, as main.ts does
+  const id = identity();
   client = new CoordinatorClient({
     dial: async (host, port) => net.connect({ host, port }),
     clock: systemClock,
-    identity: identity(),
+    identity: id,
+    attest: att.attestFor(id, coord.publicKeyPem, coord.ownerPublicKeyPem),
+    ownerPublicKeyPem: coord.ownerPublicKeyPem,
     coordinator: { url: coord.cosignerUrl, publicKeyPem: coord.publicKeyPem },
     tls: { ca: caPem },
     users,
@@ -76,6 +82,12 @@ describe('reference coordinator ↔ enclave coordinator client', () => {
     expect(pending.status).toBe(502);
     expect(pending.json.error.code).toBe('ERR_USER_PENDING');
 
+    // What the owner is shown before approving: the co-signer's pairing summary (t and n per key).
+    const shown = await rest('/v1/users/alice');
+    expect(shown.json).toMatchObject({ id: 'alice', status: 'pending', cosignerId: 'cosigner-e2e', pairing: { handlerUrl: null, summary: { userId: 'alice', cosignerId: 'cosigner-e2e' } } });
+    expect(shown.json.pairing.keys).toHaveLength(2);
+    for (const k of shown.json.pairing.keys) expect(k).toMatchObject({ t: 2, n: 2, fingerprint: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect((await rest('/v1/users/nobody')).status).toBe(404);
     expect((await rest('/v1/users/alice/approve', 'POST')).status).toBe(200);
     expect(users.get('alice')?.status).toBe('active');
 
@@ -142,17 +154,20 @@ describe('reference coordinator ↔ enclave coordinator client', () => {
   });
 });
 
-describe('t-of-n with the reference coordinator (2-of-3, vault-backed user store)', () => {
+describe('n-of-n with the reference coordinator (3-of-3, vault-backed user store)', () => {
   it('pairs through a vault-backed client (as real-backends wires it), activates through the vault, signs with BIP-340 output', async () => {
     const { userStoreFromVault } = await import('../../../enclave/upstream/user-store.ts');
     const ca = await createEphemeralCa('t-of-n CA');
-    const c3 = await startCoordinator({ tls: await ca.issueServerCert(), threshold: 2, participants: 3 });
+    // n-of-n: the threshold rule refuses any t-of-n where the other parties could sign without us
+    // (test/attacks/threshold.test.ts covers 2-of-3).
+    const c3 = await startCoordinator({ tls: await ca.issueServerCert(), threshold: 3, participants: 3, attestation: att.policy });
     const id = identity();
     let state = {
       formatVersion: 1 as const,
       identity: { cosignerId: 'cosigner-3', callbackSigningKeyPkcs8: '', coordinatorAuthKeyPkcs8: id.coordinatorAuthKeyPkcs8 },
       coordinator: { url: c3.cosignerUrl, publicKeyPem: c3.publicKeyPem },
       kms: { keyArn: 'arn:aws:kms:eu-west-1:000000000000:key/x', region: 'eu-west-1' },
+      owner: { publicKeyPem: c3.ownerPublicKeyPem },
       users: [] as import('../../../enclave/vault/records.ts').ApiUserRecord[],
     };
     const vault = { get state() { return state; }, update: async (m: (s: typeof state) => typeof state) => void (state = m(state)) };
@@ -161,6 +176,8 @@ describe('t-of-n with the reference coordinator (2-of-3, vault-backed user store
       clock: systemClock,
       identity: state.identity,
       coordinator: state.coordinator,
+      attest: att.attestFor(state.identity, c3.publicKeyPem, c3.ownerPublicKeyPem),
+      ownerPublicKeyPem: state.owner.publicKeyPem,
       tls: { ca: ca.certPem },
       users: userStoreFromVault(vault),
       approve: async (_u, req) => ({ approved: true, payloadDigest: approvalDigest(req) }),
@@ -168,7 +185,7 @@ describe('t-of-n with the reference coordinator (2-of-3, vault-backed user store
     try {
       await up.waitConnected(10_000);
       const record = await up.pair(c3.issuePairingToken('carol', 'ws-3'), { schemes: ['frost-secp256k1-tr'] });
-      expect(record.keyShares[0]).toMatchObject({ threshold: 2, participants: [1, 2, 3], identifier: 1 });
+      expect(record.keyShares[0]).toMatchObject({ threshold: 3, participants: [1, 2, 3], identifier: 1 });
       await vault.update((s) => ({ ...s, users: [...s.users, record] }));
       await c3.approveUser('carol');
       expect(state.users[0]?.status).toBe('active');
@@ -186,7 +203,7 @@ describe('t-of-n with the reference coordinator (2-of-3, vault-backed user store
   // Runs last: by now the tests above drove pairing, DKG, activation, approvals, signing and aborts.
   it('every envelope both sides sent matches proto/coordinator.schema.json', () => {
     const kinds = recorder.kinds();
-    for (const k of ['c2s hello', 's2c welcome', 'c2s pair.register', 's2c reply:pair.register', 'c2s dkg.round1', 'c2s dkg.round2', 'c2s dkg.finish', 's2c reply:dkg.finish', 's2c user.activate', 'c2s reply:user.activate', 's2c sign.commit', 'c2s reply:sign.commit', 's2c sign.share', 'c2s reply:sign.share', 's2c approval.request', 'c2s reply:approval.request', 'c2s audit.record', 's2c reply:audit.record']) {
+    for (const k of ['c2s hello', 's2c welcome', 'c2s attest', 's2c reply:attest', 'c2s pair.challenge', 's2c reply:pair.challenge', 'c2s pair.summary', 'c2s pair.register', 's2c reply:pair.register', 'c2s dkg.round1', 'c2s dkg.round2', 'c2s dkg.finish', 's2c reply:dkg.finish', 's2c user.activate', 'c2s reply:user.activate', 's2c sign.commit', 'c2s reply:sign.commit', 's2c sign.share', 'c2s reply:sign.share', 's2c approval.request', 'c2s reply:approval.request', 'c2s audit.record', 's2c reply:audit.record']) {
       expect(kinds, k).toContain(k);
     }
     expect(recorder.errors()).toEqual([]);

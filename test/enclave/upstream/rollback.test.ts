@@ -18,6 +18,7 @@ import { clientHandshake } from '../../../proto/coordinator/handshake.ts';
 import { memoryUserStore } from '../../../enclave/upstream/user-store.ts';
 import { createEphemeralCa } from '../../../local/local-ca.ts';
 import { startCoordinator, type RunningCoordinator } from '../../../local/coordinator/server.ts';
+import { testAttestation } from '../../support/attested.ts';
 
 const COSIGNER_ID = 'cosigner-rollback';
 const kp = generateKeyPairSync('ed25519');
@@ -27,6 +28,7 @@ let dir: string;
 let ca: Awaited<ReturnType<typeof createEphemeralCa>>;
 let serverTls: { certPem: string; keyPem: string };
 let coord: RunningCoordinator;
+let att: Awaited<ReturnType<typeof testAttestation>>;
 const running: CoordinatorClient[] = [];
 
 function client(generation: bigint | undefined, id = identity): CoordinatorClient {
@@ -35,6 +37,8 @@ function client(generation: bigint | undefined, id = identity): CoordinatorClien
     clock: systemClock,
     identity: id,
     coordinator: { url: coord.cosignerUrl, publicKeyPem: coord.publicKeyPem },
+    attest: att.attestFor(id, coord.publicKeyPem, coord.ownerPublicKeyPem),
+    ownerPublicKeyPem: coord.ownerPublicKeyPem,
     tls: { ca: ca.certPem },
     users: memoryUserStore(),
     approve: async (_u, req) => ({ approved: true, payloadDigest: approvalDigest(req) }),
@@ -72,7 +76,8 @@ beforeAll(async () => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'coord-rollback-'));
   ca = await createEphemeralCa('rollback coordinator CA');
   serverTls = await ca.issueServerCert();
-  coord = await startCoordinator({ dir, tls: serverTls });
+  att = await testAttestation();
+  coord = await startCoordinator({ dir, tls: serverTls, attestation: att.policy });
   // Pair once, so the coordinator knows this co-signer and keeps a mark for it.
   const c = client(1n);
   await c.waitConnected(5_000);
@@ -129,7 +134,7 @@ describe('sealed-DB generation floor held by the coordinator', () => {
 
   it('the mark survives a coordinator restart', async () => {
     await coord.close();
-    coord = await startCoordinator({ dir, tls: serverTls });
+    coord = await startCoordinator({ dir, tls: serverTls, attestation: att.policy });
     expect(coord.generationMark(COSIGNER_ID)).toBe(9);
     const c = client(8n);
     await expect(c.waitConnected(5_000)).rejects.toMatchObject({ code: 'ERR_ROLLBACK' });

@@ -11,6 +11,7 @@ import { approvalDigest, CoordinatorClient } from '../../../enclave/upstream/cli
 import { memoryUserStore } from '../../../enclave/upstream/user-store.ts';
 import { createEphemeralCa } from '../../../local/local-ca.ts';
 import { startCoordinator, type RunningCoordinator } from '../../../local/coordinator/server.ts';
+import { testAttestation } from '../../support/attested.ts';
 
 // The coordinator's own round 1 fails for payloads that ask for it: at once (the co-signer is still
 // in its approval step) or late (the co-signer has opened its session by then).
@@ -42,12 +43,15 @@ const users = memoryUserStore();
 
 beforeAll(async () => {
   const ca = await createEphemeralCa('session cleanup CA');
-  coord = await startCoordinator({ tls: await ca.issueServerCert() });
+  const att = await testAttestation();
+  coord = await startCoordinator({ tls: await ca.issueServerCert() , attestation: att.policy });
   const kp = generateKeyPairSync('ed25519');
   client = new CoordinatorClient({
     dial: async (host, port) => net.connect({ host, port }),
     clock: systemClock,
     identity: { cosignerId: 'cosigner-cleanup', coordinatorAuthKeyPkcs8: kp.privateKey.export({ format: 'der', type: 'pkcs8' }).toString('hex') },
+    attest: att.attestFor({ cosignerId: 'cosigner-cleanup', coordinatorAuthKeyPkcs8: kp.privateKey.export({ format: 'der', type: 'pkcs8' }).toString('hex') }, coord.publicKeyPem, coord.ownerPublicKeyPem),
+    ownerPublicKeyPem: coord.ownerPublicKeyPem,
     coordinator: { url: coord.cosignerUrl, publicKeyPem: coord.publicKeyPem },
     tls: { ca: ca.certPem },
     users,

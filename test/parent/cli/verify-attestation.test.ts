@@ -2,10 +2,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import { generateKeyPairSync } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DevAttestor, DevAuthority } from '../../../enclave/dev/dev-authority.ts';
 import { measureBundle } from '../../../proto/attestation/measure.ts';
 import { verifyAttestationCommand } from '../../../parent/cli/verify-attestation.ts';
+import { ownerKeyFingerprint } from '../../../proto/coordinator/owner-approval.ts';
+import { testAttestation } from '../../support/attested.ts';
 import { EVERVAULT_SIGNED, SEQUENCE_PROD, SUI_DEBUG, vectorsDir } from '../../proto/attestation/vectors.ts';
 
 async function run(argv: string[], stdin: Uint8Array | string = ''): Promise<{ code: number; out: string; err: string }> {
@@ -109,5 +112,24 @@ describe('cosigner verify-attestation', () => {
     expect((await run([docPath, '--root', rootPath, '--measurements', measPath])).code).toBe(1);
     writeFileSync(measPath, '{not json');
     expect((await run([docPath, '--root', rootPath, '--measurements', measPath])).code).toBe(2);
+  });
+
+  it('prints the co-signer identity the user_data carries (identity v2)', async () => {
+    const att = await testAttestation();
+    const coordinatorKey = generateKeyPairSync('ed25519').publicKey.export({ format: 'pem', type: 'spki' }) as string;
+    const ownerKey = generateKeyPairSync('ed25519').publicKey.export({ format: 'pem', type: 'spki' }) as string;
+    const identity = { cosignerId: 'cs-printed', coordinatorAuthKeyPkcs8: generateKeyPairSync('ed25519').privateKey.export({ format: 'der', type: 'pkcs8' }).toString('hex') };
+    const docPath = path.join(tmp, 'identity.cose');
+    const rootPath = path.join(tmp, 'identity-root.pem');
+    writeFileSync(docPath, await att.attestFor(identity, coordinatorKey, ownerKey)(new Uint8Array(32)));
+    writeFileSync(rootPath, att.authority.rootPem);
+    const r = await run([docPath, '--root', rootPath]);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('cosigner id              cs-printed');
+    expect(r.out).toContain(`owner key fingerprint    ${ownerKeyFingerprint(ownerKey)}`);
+    expect(r.out).toMatch(/coordinator auth key {5}sha256 [0-9a-f]{64}/);
+    expect(r.out).toContain('build test-build');
+    const j = JSON.parse((await run([docPath, '--root', rootPath, '--json'])).out);
+    expect(j.identity).toMatchObject({ version: 2, cosignerId: 'cs-printed', ownerKeyFingerprint: ownerKeyFingerprint(ownerKey), kmsPolicyChangeable: null });
   });
 });

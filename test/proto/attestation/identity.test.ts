@@ -1,55 +1,69 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { CosignerError } from '../../../proto/errors.ts';
-import { checkIdentityUserData, identityEncoding, identityUserData } from '../../../proto/attestation/identity.ts';
+import { checkIdentityUserData, identityUserData, parseIdentityUserData, spkiSha256 } from '../../../proto/attestation/identity.ts';
 
-const key = Uint8Array.of(0x30, 0x03, 0x01, 0x02, 0x03);
-const fields = { callbackSigningPublicKeyDer: key, protocolVersion: 1, buildId: 'b1' };
+const der = (): Uint8Array => new Uint8Array(generateKeyPairSync('ed25519').publicKey.export({ format: 'der', type: 'spki' }));
+const fields = {
+  coordinatorAuthPublicKeyDer: der(),
+  callbackSigningPublicKeyDer: der(),
+  coordinatorPublicKeyDer: der(),
+  ownerKeyFingerprint: 'ab'.repeat(32),
+  cosignerId: 'cs-1',
+  protocolVersion: 1,
+  buildId: 'b1',
+};
 
-describe('identity user_data', () => {
-  it('hashes the documented length-prefixed encoding (golden bytes)', () => {
-    const enc = Buffer.from(identityEncoding(fields)).toString('hex');
-    const domain = Buffer.from('nitro-cosigner/identity/v1').toString('hex');
-    expect(enc).toBe(`0000001a${domain}00000005300301020300000001000000026231`);
-    expect(identityUserData(fields)).toHaveLength(32);
+describe('identity user_data v2', () => {
+  it('round-trips every field through the strict parser', () => {
+    const p = parseIdentityUserData(identityUserData({ ...fields, kmsPolicyChangeable: true }));
+    expect(p).toEqual({
+      version: 2,
+      protocolVersion: 1,
+      coordinatorAuthKeySha256: spkiSha256(fields.coordinatorAuthPublicKeyDer),
+      callbackSigningKeySha256: spkiSha256(fields.callbackSigningPublicKeyDer),
+      coordinatorKeySha256: spkiSha256(fields.coordinatorPublicKeyDer),
+      ownerKeyFingerprint: 'ab'.repeat(32),
+      cosignerId: 'cs-1',
+      buildId: 'b1',
+      kmsPolicyChangeable: true,
+    });
+    expect(parseIdentityUserData(identityUserData({ ...fields, ownerKeyFingerprint: undefined })).ownerKeyFingerprint).toBeNull();
+    expect(parseIdentityUserData(identityUserData(fields)).kmsPolicyChangeable).toBeNull();
   });
 
-  it('appends the KMS key policy flag once the enclave has checked the policy (golden bytes)', () => {
-    const without = Buffer.from(identityEncoding(fields)).toString('hex');
-    expect(Buffer.from(identityEncoding({ ...fields, kmsPolicyChangeable: true })).toString('hex')).toBe(`${without}0000000101`);
-    expect(Buffer.from(identityEncoding({ ...fields, kmsPolicyChangeable: false })).toString('hex')).toBe(`${without}0000000100`);
-    expect(() => checkIdentityUserData(identityUserData({ ...fields, kmsPolicyChangeable: true }), { ...fields, kmsPolicyChangeable: false })).toThrow(CosignerError);
-    expect(() => checkIdentityUserData(identityUserData({ ...fields, kmsPolicyChangeable: true }), fields)).toThrow(CosignerError);
+  it('stays under the 512 bytes the NSM accepts at the largest bounds', () => {
+    expect(identityUserData({ ...fields, cosignerId: 'x'.repeat(128), buildId: 'y'.repeat(200) }).length).toBeLessThanOrEqual(512);
   });
 
-  it('changes with every field, and field boundaries cannot be shifted', () => {
-    const base = Buffer.from(identityUserData(fields)).toString('hex');
-    const variants = [
-      { ...fields, callbackSigningPublicKeyDer: Uint8Array.of(0x30, 0x03, 0x01, 0x02, 0x04) },
-      { ...fields, protocolVersion: 2 },
-      { ...fields, buildId: 'b2' },
-      // Moving a byte from the key into the build id must not collide.
-      { ...fields, callbackSigningPublicKeyDer: key.subarray(0, 4), buildId: '\x03b1' },
-    ];
-    for (const v of variants) expect(Buffer.from(identityUserData(v)).toString('hex')).not.toBe(base);
-  });
-
-  it('the checker accepts the match and rejects anything else', () => {
-    expect(() => checkIdentityUserData(identityUserData(fields), fields)).not.toThrow();
-    for (const ud of [null, new Uint8Array(32), identityUserData({ ...fields, buildId: 'other' })]) {
-      try {
-        checkIdentityUserData(ud, fields);
-        throw new Error('accepted');
-      } catch (err) {
-        expect((err as CosignerError).code).toBe('ERR_ATTESTATION_USER_DATA');
-      }
+  it('refuses other versions, flags, trailing bytes and truncation', () => {
+    const ud = identityUserData(fields);
+    const mutate = (f: (b: Uint8Array) => Uint8Array): Uint8Array => f(Uint8Array.from(ud));
+    for (const bad of [
+      mutate((b) => ((b[4] = 1), b)),
+      mutate((b) => ((b[9] = 0x80), b)),
+      mutate((b) => ((b[0] = 0x41), b)),
+      Uint8Array.from([...ud, 0]),
+      ud.subarray(0, ud.length - 1),
+      null,
+    ]) {
+      expect(() => parseIdentityUserData(bad)).toThrow(expect.objectContaining({ code: 'ERR_ATTESTATION_USER_DATA' }));
     }
   });
 
-  it('refuses out-of-range inputs', () => {
+  it('each field changes the bytes; the check compares all of them', () => {
+    const base = identityUserData(fields);
+    expect(() => checkIdentityUserData(base, fields)).not.toThrow();
+    for (const v of [{ ...fields, cosignerId: 'cs-2' }, { ...fields, buildId: 'b2' }, { ...fields, coordinatorAuthPublicKeyDer: der() }, { ...fields, ownerKeyFingerprint: 'cd'.repeat(32) }, { ...fields, kmsPolicyChangeable: false }]) {
+      expect(() => checkIdentityUserData(identityUserData(v), fields)).toThrow(CosignerError);
+    }
+  });
+
+  it('refuses out-of-range input when encoding', () => {
     expect(() => identityUserData({ ...fields, callbackSigningPublicKeyDer: new Uint8Array(0) })).toThrow(CosignerError);
-    expect(() => identityUserData({ ...fields, protocolVersion: -1 })).toThrow(CosignerError);
     expect(() => identityUserData({ ...fields, protocolVersion: 2 ** 32 })).toThrow(CosignerError);
-    expect(() => identityUserData({ ...fields, buildId: '' })).toThrow(CosignerError);
-    expect(() => identityUserData({ ...fields, buildId: 'x'.repeat(257) })).toThrow(CosignerError);
+    expect(() => identityUserData({ ...fields, buildId: 'x'.repeat(201) })).toThrow(CosignerError);
+    expect(() => identityUserData({ ...fields, cosignerId: 'a b' })).toThrow(CosignerError);
+    expect(() => identityUserData({ ...fields, ownerKeyFingerprint: 'AB'.repeat(32) })).toThrow(CosignerError);
   });
 });

@@ -28,7 +28,7 @@ describe('proto/coordinator.schema.json', () => {
 
   it('the recorder reports a bad reply result and a request type the schema does not know', () => {
     const r = new EnvelopeRecorder();
-    r.record(seal('s2c', 1, 'user.activate', 'a1', { userId: 'alice' }));
+    r.record(seal('s2c', 1, 'user.activate', 'a1', { userId: 'alice', changeId: 'chg-1', expiresAt: 1, signature: `${'A'.repeat(86)}==` }));
     r.record(seal('c2s', 1, 'reply', 'a1', { ok: true, result: { userId: 'alice', status: 'pending' } }));
     r.record(seal('c2s', 2, 'user.delete', 'a2', { userId: 'alice' }));
     const errors = r.errors();
