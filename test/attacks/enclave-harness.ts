@@ -7,6 +7,7 @@ import net from 'node:net';
 import pino from 'pino';
 import { vi } from 'vitest';
 import { ImdsCredentialSource } from '../../parent/credentials/imds.ts';
+import type { AttestationPolicy } from '../../proto/coordinator/attested-link.ts';
 import { systemClock } from '../../proto/ports.ts';
 import { startStack, type Stack } from '../enclave/vault/stack.ts';
 
@@ -17,6 +18,11 @@ export interface Booted {
 
 export interface Harness {
   readonly stack: Stack;
+  /**
+   * The coordinator policy that admits exactly the enclaves `boot()` starts: the stack's development
+   * authority as root and the stack's PCR0/1/2, which `stack.attestor()` reports.
+   */
+  readonly attestation: AttestationPolicy;
   /** One enclave process over the stack's blob store; unseals if secrets exist. */
   boot(o?: { writeAckTimeoutMs?: number }): Promise<Booted>;
   setupInput(coordinator: { cosignerUrl: string; publicKeyPem: string; ownerPublicKeyPem: string }, pairingToken?: string): Record<string, unknown>;
@@ -26,8 +32,10 @@ export interface Harness {
 export async function startHarness(): Promise<Harness> {
   const stack = await startStack();
   const booted: Booted[] = [];
+  const { PCR0, PCR1, PCR2 } = stack.measurements;
   const h: Harness = {
     stack,
+    attestation: { roots: [{ pem: stack.authority.rootPem }], allowedMeasurements: [{ PCR0, PCR1, PCR2 }] },
     async boot(o = {}) {
       vi.resetModules();
       const { Cosigner } = await import('../../enclave/services/cosigner.ts');

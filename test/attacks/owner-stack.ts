@@ -16,14 +16,16 @@ import { systemClock } from '../../proto/ports.ts';
 import { createEphemeralCa } from '../../local/local-ca.ts';
 import { startCoordinator } from '../../local/coordinator/server.ts';
 import { startSampleHandler } from '../../local/callback-handler/handler.ts';
-import { fakeAttestor } from '../enclave/services/fakes.ts';
+import { testAttestation } from '../support/attested.ts';
 
 export const ARN = 'arn:aws:kms:us-east-1:111122223333:key/abcd-1234';
 
-
 export async function startOwnerStack() {
   const ca = await createEphemeralCa('owner attack CA');
-  const coord = await startCoordinator({ tls: await ca.issueServerCert() });
+  // A development attestor with fixed PCRs, and a coordinator whose policy admits exactly that build:
+  // the coordinator refuses any co-signer whose `attest` document does not verify.
+  const att = await testAttestation();
+  const coord = await startCoordinator({ tls: await ca.issueServerCert(), attestation: att.policy });
   const auth = generateKeyPairSync('ed25519').privateKey.export({ format: 'der', type: 'pkcs8' }).toString('hex');
   const callbackKey = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'der', type: 'pkcs8' }).toString('hex');
   const cosignerPublicKeyPem = createPublicKey(createPrivateKey({ key: Buffer.from(callbackKey, 'hex'), format: 'der', type: 'pkcs8' })).export({ type: 'spki', format: 'pem' }) as string;
@@ -41,11 +43,11 @@ export async function startOwnerStack() {
   await writeBootDescriptor(blobs, { version: 1, cosignerId: 'c-owner', keyArn: ARN, region: 'us-east-1' });
   const ports = { dial: async (host: string, port: number) => net.connect({ host, port }), blobs, credentials: { get: async () => ({ accessKeyId: 'A', secretAccessKey: 'B' }) }, logs: { write: () => undefined }, clock: systemClock };
   const logger = pino({ level: 'silent' });
-  const backends = createRealBackends({ ports, attestor: fakeAttestor('dev'), logger, localMode: true, tlsCaPem: ca.certPem, callback: {} });
+  const backends = createRealBackends({ ports, attestor: att.attestor, logger, localMode: true, tlsCaPem: ca.certPem, callback: {} });
   let hooks: UpstreamHooks | undefined;
   const start = backends.startUpstream.bind(backends);
   backends.startUpstream = (v, h) => ((hooks = h), start(v, h));
-  const cosigner = new Cosigner({ backends, attestor: fakeAttestor('dev'), buildId: 'b', localMode: true, logger, clock: systemClock });
+  const cosigner = new Cosigner({ backends, attestor: att.attestor, buildId: 'b', localMode: true, logger, clock: systemClock });
   await cosigner.boot();
   const control = createControlService(cosigner, logger);
   // Pair a user whose handler allows at most 5 ETH, and have the owner activate it.

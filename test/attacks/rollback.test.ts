@@ -18,8 +18,9 @@ describe('attack: secrets DB rollback by the parent', () => {
 
   beforeAll(async () => {
     h = await startHarness();
-    // The harness trusts the stack's local CA for every TLS peer, the coordinator included.
-    coord = await startCoordinator({ tls: await h.stack.ca.issueServerCert() });
+    // The harness trusts the stack's local CA for every TLS peer, the coordinator included; the
+    // coordinator admits the enclaves the harness boots (the stack's dev authority and PCRs).
+    coord = await startCoordinator({ tls: await h.stack.ca.issueServerCert(), attestation: h.attestation });
   }, 60_000);
   afterAll(async () => {
     await h?.close();
