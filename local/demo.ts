@@ -208,6 +208,36 @@ async function runTransactions(stack: LocalStack, handler: DemoHandler): Promise
 
 }
 
+/** Step 8: the handler's key changes; the operator can only propose it, the workspace owner approves. */
+async function ownerApprovedHandlerChange(stack: LocalStack): Promise<void> {
+  step('8. a Callback Handler change: proposed by the operator, approved by the workspace owner');
+  const pk = await cosigner(stack, ['print-public-key', '--json']);
+  const cosignerPem = String(((pk.json?.result ?? {}) as Obj).publicKeyPem ?? '');
+  // The handler's operator rotates its signing key (same URL, new key).
+  const fresh = await stack.startHandler({ cosignerPublicKeyPem: cosignerPem, rules: HANDLER_RULES });
+  if (!fresh) {
+    expectThat('owner-approved handler change', false, 'sample Callback Handler not available');
+    return;
+  }
+  const pemFile = join(stack.dir, 'handler-public-key-2.pem');
+  await writeFile(pemFile, fresh.publicKeyPem);
+  const base = { userId: USER, destination: '0x5dC69B1Fbb13Bafd09af88a782F0F285772Ad5f8', asset: 'ETH', amount: '1', scheme: 'frost-ed25519' };
+  const prop = await cosigner(stack, ['callback-update', USER, '--json', '--callback-url', fresh.url, '--auth-mode', 'public-key', '--handler-public-key', pemFile]);
+  const pending = ((prop.json?.result ?? {}) as Obj).pending as Obj | undefined;
+  const changeId = String(pending?.changeId ?? '');
+  expectThat('8a. handler change proposed, not applied', prop.code === 0 && changeId !== '', prop.code === 0 ? `change ${changeId} (digest ${String(pending?.digest ?? '').slice(0, 16)}…) waits for the owner` : `exit ${prop.code}: ${prop.stderr.trim() || prop.stdout.trim()}`);
+  if (changeId === '') return;
+  const listed = await cosigner(stack, ['changes']);
+  process.stdout.write(listed.stdout.replace(/^/gm, '    '));
+  const before = await transaction(stack, 'tx 5 (before the owner approves)', { ...base, payload: digestHex(`demo tx 5 ${Date.now()}`) });
+  expectThat('8b. not signed while the change waits', before.status !== 'signed' && !before.signature, `status ${before.status}: the enclave still trusts only the old handler key`);
+  say(`owner: POST /v1/changes/${changeId}/approve (the owner's key signs the change; the enclave verifies it)`);
+  await rest(stack, 'POST', `/v1/changes/${changeId}/approve`, {});
+  const after = await transaction(stack, 'tx 6 (after the owner approved)', { ...base, payload: digestHex(`demo tx 6 ${Date.now()}`) });
+  const good = verifyWithStandardVerifier(after);
+  expectThat('8c. owner-approved handler change applied: signed', after.status === 'signed' && good, `status ${after.status}; signature verified: ${good}`);
+}
+
 async function run(): Promise<void> {
   step('1. build artifacts');
   const bundle = join(repoRoot, 'build', 'enclave-dev.mjs');
@@ -232,8 +262,9 @@ async function run(): Promise<void> {
     const handler = await setUpAndPair(stack);
     if (!handler) return;
     await runTransactions(stack, handler);
+    await ownerApprovedHandlerChange(stack);
 
-    step('8. cosigner status and the last log lines');
+    step('9. cosigner status and the last log lines');
     const st = await cosigner(stack, ['status']);
     process.stdout.write(st.stdout.replace(/^/gm, '    '));
     const enclave = (((await cosigner(stack, ['status', '--json'])).json?.result ?? {}) as Obj).enclave as Obj | undefined;
@@ -241,7 +272,7 @@ async function run(): Promise<void> {
     const logs = await cosigner(stack, ['logs', '-n', '12']);
     process.stdout.write(logs.stdout.replace(/^/gm, '    ').slice(-6000));
   } finally {
-    step('9. shutdown');
+    step('10. shutdown');
     await stack.close();
     say('local stack stopped (state kept in .local/demo)');
   }
