@@ -10,6 +10,7 @@ import type { ApiUserRecord, CallbackSettings, ThresholdScheme } from '../vault/
 import type { ApproveFn } from './approval-request.ts';
 import { AuditOutbox, type AuditEntry } from './audit-outbox.ts';
 import { backoffDelay, type BackoffOptions } from './backoff.ts';
+import { attestLink } from '../../proto/coordinator/attested-link.ts';
 import { FramedSocket, PeerConnection } from '../../proto/coordinator/connection.ts';
 import { RequestDispatcher } from './dispatch.ts';
 import { ed25519PublicKey } from '../../proto/coordinator/envelope.ts';
@@ -60,7 +61,6 @@ export interface CoordinatorClientOptions {
   /** Structured log hook; never receives secrets. */
   readonly log?: (level: 'info' | 'warn' | 'error', fields: Record<string, unknown>, msg: string) => void;
 }
-
 
 /** The coordinator client of one co-signer. Implements the `Upstream` seam of enclave/services. */
 export class CoordinatorClient {
@@ -387,15 +387,8 @@ export class CoordinatorClient {
         timeoutMs: this.o.handshakeTimeoutMs ?? 10_000,
       });
       const conn = new PeerConnection({ framed, channel, handler: (type, body, id) => this.dispatcher.handle(type, body, id), ...(this.o.requestTimeoutMs ? { requestTimeoutMs: this.o.requestTimeoutMs } : {}) });
-      // First request on the link: prove this is an enclave running an allowed build, holding the
-      // key hello was signed with. The coordinator routes nothing to us before it has checked it.
-      try {
-        const document = await this.o.attest(Buffer.from(serverNonce, 'hex'));
-        await conn.request('attest', { document: Buffer.from(document).toString('base64') }, { timeoutMs: this.o.handshakeTimeoutMs ?? 10_000 });
-      } catch (err) {
-        conn.close('attestation refused');
-        throw err;
-      }
+      // Attested identity: nothing is routed to us before the coordinator has checked the document.
+      await attestLink(conn, this.o.attest, serverNonce, this.o.handshakeTimeoutMs ?? 10_000);
       return conn;
     } catch (err) {
       framed.fail(toCosignerError(err, 'ERR_COORDINATOR_AUTH'));

@@ -4,10 +4,8 @@
 // owner statement (proto/coordinator/owner-approval.ts) with its key and sends `change.approve` to the
 // co-signer, which verifies it against the owner key it sealed at setup. Audit records co-signers send are kept
 // by audit-log.ts.
-import { appendFileSync, existsSync, readFileSync } from 'node:fs';
-import path from 'node:path';
 import { CosignerError } from '../../proto/errors.ts';
-import { ID, NAME, arr, int, obj, str, type AuditRecordBody, type ChangeProposeBody } from '../../proto/coordinator/messages.ts';
+import { ID, NAME, arr, int, obj, str, type ChangeProposeBody } from '../../proto/coordinator/messages.ts';
 import { signOwnerApproval } from '../../proto/coordinator/owner-approval.ts';
 import type { CoordinatorState } from './state.ts';
 
