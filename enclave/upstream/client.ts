@@ -10,7 +10,7 @@ import type { ApiUserRecord, CallbackSettings, ThresholdScheme } from '../vault/
 import type { ApproveFn } from './approval-request.ts';
 import { AuditOutbox, type AuditEntry } from './audit-outbox.ts';
 import { backoffDelay, type BackoffOptions } from './backoff.ts';
-import { attestLink } from '../../proto/coordinator/attested-link.ts';
+import { attestLink } from '../../proto/coordinator/attest-link.ts';
 import { FramedSocket, PeerConnection } from '../../proto/coordinator/connection.ts';
 import { RequestDispatcher } from './dispatch.ts';
 import { ed25519PublicKey } from '../../proto/coordinator/envelope.ts';

@@ -10,7 +10,6 @@ import { createHash, type KeyObject } from 'node:crypto';
 import { CosignerError } from '../errors.ts';
 import { parseIdentityUserData, type ParsedIdentity } from '../attestation/identity.ts';
 import { checkAttestation } from '../attestation/verify.ts';
-import type { PeerConnection } from './connection.ts';
 import { obj } from './messages.ts';
 
 /** Maximum age of a hello or pairing document (the nonce is fresh anyway; this bounds the clock). */
@@ -90,25 +89,4 @@ export function verifyCosignerAttestation(
   if (id.coordinatorKeySha256 !== spkiSha(expect.coordinatorKey)) refuse('the co-signer was set up with another coordinator key');
   if (expect.ownerKey && id.ownerKeyFingerprint !== spkiSha(expect.ownerKey)) refuse('the co-signer was set up with another owner key');
   return id;
-}
-
-/**
- * Co-signer side: the first request on a fresh link, `attest` with a document over the welcome's
- * serverNonce, proving this is an enclave running an allowed build and holding the key hello was
- * signed with. The coordinator routes nothing to us before it has checked it. On any failure the
- * link is closed and the error rethrown.
- */
-export async function attestLink(
-  conn: PeerConnection,
-  attest: (nonce: Uint8Array) => Promise<Uint8Array>,
-  serverNonceHex: string,
-  timeoutMs: number,
-): Promise<void> {
-  try {
-    const document = await attest(Buffer.from(serverNonceHex, 'hex'));
-    await conn.request('attest', { document: Buffer.from(document).toString('base64') }, { timeoutMs });
-  } catch (err) {
-    conn.close('attestation refused');
-    throw err;
-  }
 }
