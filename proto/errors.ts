@@ -80,6 +80,8 @@ export const ERROR_CODES = {
   ERR_ATTESTATION_REFUSED: { retryable: false, fault: 'client' },
   ERR_THRESHOLD_POLICY: { retryable: false, fault: 'client' },
   ERR_ACTIVATION_INVALID: { retryable: false, fault: 'client' },
+  // A pairing whose co-signer has not confirmed its sealed share (pair.commit): retry add-user.
+  ERR_PAIRING_UNCOMMITTED: { retryable: true, fault: 'client' },
   // approvals
   ERR_CALLBACK_REJECTED: { retryable: false, fault: 'client' },
   ERR_CALLBACK_TIMEOUT: { retryable: true, fault: 'server' },

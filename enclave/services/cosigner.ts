@@ -10,6 +10,7 @@ import { callbackPublicKey, createIdentity } from './identity.ts';
 import { BOOT_UNSEAL_RETRY, CONTROL_LIMITS } from './limits.ts';
 import { ownerKeyFingerprint } from '../../proto/coordinator/owner-approval.ts';
 import { SerialQueue } from './serial-queue.ts';
+import { pairSealCommit } from './add-user.ts';
 import * as v from './validate.ts';
 
 export { userInfo, type CosignerDeps, type CosignerState, type KeyInfo, type SetupInput, type StatusInfo, type UserInfo } from './cosigner-types.ts';
@@ -320,13 +321,7 @@ export class Cosigner {
       if (vault.state.users.length >= CONTROL_LIMITS.maxUsers) {
         throw new CosignerError('ERR_LIMIT_EXCEEDED', `this co-signer already holds ${CONTROL_LIMITS.maxUsers} users`);
       }
-      const record = await this.deps.backends.pairUser({ token, callback, vault, upstream: this.upstream, signal: this.lifetime.signal });
-      await vault.update((s) => {
-        if (s.users.some((u) => u.id === record.id)) {
-          throw new CosignerError('ERR_ALREADY_EXISTS', `user ${record.id} is already paired`);
-        }
-        return { ...s, users: [...s.users, record] };
-      });
+      const record = await pairSealCommit({ token, callback, vault, upstream: this.upstream, backends: this.deps.backends, signal: this.lifetime.signal, now: this.deps.clock.now() });
       this.deps.logger.info({ userId: record.id, workspace: record.workspace, status: record.status, keys: record.keyShares.length }, 'user paired');
       return userInfo(record);
     });

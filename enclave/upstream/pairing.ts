@@ -84,6 +84,7 @@ export async function pair(o: PairOptions): Promise<ApiUserRecord> {
     approvalKeyPkcs8: approval.privateKey.export({ format: 'der', type: 'pkcs8' }).toString('hex'),
     keyShares,
     pairingNonce: claims.nonce,
+    pairingId: reg.pairingId,
   };
   // What the owner approves (user.activate): shown at the coordinator, recomputed here on activation.
   await o.coordinator.request('pair.summary', { summary: pairingSummary(user, o.cosignerId) });

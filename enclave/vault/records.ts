@@ -51,6 +51,8 @@ export interface ApiUserRecord {
   readonly keyShares: readonly KeyShareRecord[];
   /** Nonce of the pairing token that created this user: a token is accepted once (enclave/upstream/pairing.ts). */
   readonly pairingNonce?: string;
+  /** The coordinator's pairing id: `add-user` re-sends pair.commit with it until the coordinator confirms. */
+  readonly pairingId?: string;
 }
 
 export interface CosignerIdentity {

@@ -16,6 +16,7 @@ import type { ThresholdScheme } from '../../enclave/vault/records.ts';
 import { markEntry, raiseMark, type CoordinatorState, type Pairing } from './state.ts';
 import { proposeChange } from './changes.ts';
 import { appendAudit } from './audit-log.ts';
+import { claimToken, finishedPairing, pairCommit, tokenBlocked } from './pairing-commit.ts';
 
 /** The authenticated co-signer a request came from. */
 export interface CosignerContext {
@@ -62,9 +63,9 @@ function checkPairingAttestation(st: CoordinatorState, ctx: CosignerContext, b: 
 
 function pairRegister(st: CoordinatorState, ctx: CosignerContext, b: Body): unknown {
   checkPairingAttestation(st, ctx, b);
-  const claims = verifyPairingToken(b.token, { coordinatorKey: st.key.publicKey, now: st.now(), isUsed: (nonce) => st.usedTokens.has(nonce) });
-  st.usedTokens.add(claims.nonce);
+  const claims = verifyPairingToken(b.token, { coordinatorKey: st.key.publicKey, now: st.now(), isUsed: (nonce) => tokenBlocked(st, ctx, nonce) });
   if (st.users.has(claims.userId)) throw new CosignerError('ERR_ALREADY_EXISTS', 'user already paired');
+  claimToken(st, ctx, claims.nonce, claims.userId);
   const schemes = Array.isArray(b.schemes) ? b.schemes : [];
   if (schemes.length === 0 || schemes.length > 2 || !schemes.every(isThresholdScheme)) throw new CosignerError('ERR_UNSUPPORTED_SCHEME', 'bad schemes');
   const pairing: Pairing = {
@@ -78,6 +79,7 @@ function pairRegister(st: CoordinatorState, ctx: CosignerContext, b: Body): unkn
     schemes: schemes as ThresholdScheme[],
     dkg: new Map(),
     keys: [],
+    startedAt: st.now(),
   };
   st.pairings.set(pairing.id, pairing);
   return { pairingId: pairing.id, userId: claims.userId, workspace: claims.workspace, threshold: st.threshold, participants: st.participants, identifier: 1 };
@@ -120,9 +122,9 @@ function dkgFinish(st: CoordinatorState, ctx: CosignerContext, b: Body): unknown
     throw new CosignerError('ERR_BAD_SHARE', 'co-signer and coordinator disagree on the DKG result', { details: { identifier: 1 } });
   }
   p.keys.push({ scheme, keyId: first.keyId, groupPublicKey: first.groupPublicKey, own: s.result });
+  // The user is committed only by pair.commit, once the co-signer sealed its share. The co-signer
+  // is registered now: its sealed write waits for the coordinator's ack of the new generation.
   if (p.keys.length === p.schemes.length) {
-    st.users.set(p.userId, { id: p.userId, workspace: p.workspace, cosignerId: p.cosignerId, approvalPublicKey: p.approvalPublicKey, status: 'pending', keys: p.keys });
-    st.pairings.delete(p.id);
     const prov = st.provisional.get(ctx.cosignerId);
     if (!st.cosigners.has(ctx.cosignerId)) st.cosigners.set(ctx.cosignerId, { key: spkiB64(ctx.clientKey), ...(prov ? { conn: prov.conn } : {}) });
     st.provisional.delete(ctx.cosignerId);
@@ -130,11 +132,11 @@ function dkgFinish(st: CoordinatorState, ctx: CosignerContext, b: Body): unknown
   return { keyId: first.keyId };
 }
 
-/** The co-signer reports what the owner is asked to approve; only for its own pending user. */
+/** The co-signer reports what the owner is asked to approve; only for its own finished pairing. */
 function pairSummary(st: CoordinatorState, ctx: CosignerContext, b: Body): unknown {
   const summary = parseSummary(b.summary);
-  const user = st.users.get(summary.userId);
-  if (!user || user.cosignerId !== ctx.cosignerId || user.status !== 'pending' || summary.cosignerId !== ctx.cosignerId) throw new CosignerError('ERR_NOT_FOUND', 'no such pending user of this co-signer');
+  const user = finishedPairing(st, ctx, summary.userId);
+  if (!user || summary.cosignerId !== ctx.cosignerId) throw new CosignerError('ERR_NOT_FOUND', 'no such finished pairing of this co-signer');
   const ours = user.keys.map((k) => `${k.keyId}:${k.groupPublicKey}`).sort().join(',');
   if (summary.keys.map((k) => `${k.keyId}:${k.groupPublicKey}`).sort().join(',') !== ours) throw new CosignerError('ERR_INVALID_ARGUMENT', 'the summary names other keys than the DKG produced');
   user.summary = summary;
@@ -165,6 +167,8 @@ export async function handleCosigner(st: CoordinatorState, ctx: CosignerContext,
       return dkgRound2(st, ctx, b);
     case 'dkg.finish':
       return dkgFinish(st, ctx, b);
+    case 'pair.commit':
+      return pairCommit(st, ctx, b);
     case 'state.generation':
       return stateGeneration(st, ctx, b);
     case 'change.propose':

@@ -6,7 +6,7 @@ import http from 'node:http';
 import { CosignerError, toCosignerError } from '../../proto/errors.ts';
 import { isWireGeneration } from '../../proto/coordinator/handshake.ts';
 import { parsePolicy } from './policy.ts';
-import { acknowledgeRestore, approveUser, issuePairingToken, type CoordinatorState } from './state.ts';
+import { acknowledgeRestore, approveUser, issuePairingToken, notCommitted, type CoordinatorState } from './state.ts';
 import { createTransaction } from './transactions.ts';
 import { decideChange, listChanges } from './changes.ts';
 import { auditRecords } from './audit-log.ts';
@@ -39,7 +39,7 @@ async function readJson(req: http.IncomingMessage): Promise<unknown> {
 function statusOf(code: string): number {
   if (code === 'ERR_NOT_FOUND') return 404;
   if (code === 'ERR_UNAVAILABLE' || code === 'ERR_COORDINATOR_UNAVAILABLE') return 503;
-  if (code === 'ERR_ALREADY_EXISTS') return 409;
+  if (code === 'ERR_ALREADY_EXISTS' || code === 'ERR_PAIRING_UNCOMMITTED') return 409;
   return 400;
 }
 
@@ -84,7 +84,7 @@ async function handleUserRoutes(st: CoordinatorState, route: string, req: http.I
   const one = /^GET \/v1\/users\/([A-Za-z0-9._@-]{1,64})$/.exec(route);
   if (one) {
     const u = st.users.get(one[1] as string);
-    if (!u) send(res, 404, { error: { code: 'ERR_NOT_FOUND', message: 'no such user' } });
+    if (!u) throw notCommitted(st, one[1] as string);
     else send(res, 200, { id: u.id, workspace: u.workspace, status: u.status, cosignerId: u.cosignerId, pairing: u.summary ? pairingView(u.summary) : null });
     return true;
   }

@@ -93,6 +93,8 @@ export interface UserEntry {
   readonly keys: UserKey[];
   /** What the co-signer reported at the end of pairing; the owner approves exactly this. */
   summary?: PairingSummaryView;
+  /** The pairing this user was committed from (pair.commit is idempotent on it). */
+  readonly pairingId?: string;
 }
 
 export interface Pairing {
@@ -107,6 +109,10 @@ export interface Pairing {
   readonly keys: UserKey[];
   /** The identity the co-signer attested at pair.register. */
   readonly attestedAuthKey: string;
+  /** When pair.register created it: uncommitted pairings are dropped after PAIRING_COMMIT_TTL_MS. */
+  readonly startedAt?: number;
+  /** The pairing summary, kept until pair.commit turns the pairing into a user. */
+  summary?: PairingSummaryView;
 }
 
 export function loadOrCreateKey(dir: string | undefined, name = 'coordinator-key.pem'): { privateKey: KeyObject; publicKey: KeyObject } {
@@ -161,6 +167,11 @@ export interface CoordinatorState {
   readonly participants: number[];
   readonly signer: CoordinatorSigner;
   readonly usedTokens: Set<string>;
+  /**
+   * Who spent each used token nonce: only that co-signer (same auth key) may present the token
+   * again, to restart a pairing that never reached pair.commit.
+   */
+  readonly tokenHolders: Map<string, { cosignerId: string; key: string; userId: string }>;
   /** Paired co-signers, by id, with their auth key and current connection. */
   readonly cosigners: Map<string, { key: string; conn?: PeerConnection }>;
   /** Connected co-signers that have not paired yet (may only pair). */
@@ -192,6 +203,7 @@ export function createState(opts: CoordinatorOptions): CoordinatorState {
     participants: Array.from({ length: n }, (_, i) => i + 1),
     signer,
     usedTokens: new Set(),
+    tokenHolders: new Map(),
     cosigners: new Map(),
     provisional: new Map(),
     pairings: new Map(),
@@ -247,9 +259,30 @@ export function connFor(st: CoordinatorState, user: UserEntry): PeerConnection {
 
 export async function approveUser(st: CoordinatorState, userId: string): Promise<void> {
   const user = st.users.get(userId);
-  if (!user) throw new CosignerError('ERR_NOT_FOUND', 'no such user');
+  if (!user) throw notCommitted(st, userId);
   await connFor(st, user).request('user.activate', ownerSignsActivation(st.ownerKey.privateKey, user, st.now()));
   user.status = 'active';
+}
+
+/** Uncommitted pairings (no pair.commit) live this long; then the co-signer pairs afresh. */
+export const PAIRING_COMMIT_TTL_MS = 10 * 60_000;
+
+/** Drops pairings that never reached pair.commit in time. */
+export function sweepPairings(st: CoordinatorState): void {
+  const now = st.now();
+  for (const [id, p] of st.pairings) if ((p.startedAt ?? now) + PAIRING_COMMIT_TTL_MS <= now) st.pairings.delete(id);
+}
+
+/** Why there is no user: still being paired (the owner cannot approve it yet) or unknown. */
+export function notCommitted(st: CoordinatorState, userId: string): CosignerError {
+  sweepPairings(st);
+  const inFlight = [...st.pairings.values()].find((p) => p.userId === userId);
+  if (!inFlight) return new CosignerError('ERR_NOT_FOUND', 'no such user');
+  return new CosignerError(
+    'ERR_PAIRING_UNCOMMITTED',
+    `user ${userId} is still being paired by co-signer ${inFlight.cosignerId}: it has not confirmed its sealed key share (pair.commit); re-run add-user with the same token on that co-signer`,
+    { details: { userId, cosignerId: inFlight.cosignerId, pairingId: inFlight.id } },
+  );
 }
 
 export function issuePairingToken(st: CoordinatorState, userId: string, workspace: string, o: { lifetimeMs?: number } = {}): string {

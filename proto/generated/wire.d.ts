@@ -1767,6 +1767,9 @@ export namespace cosigner {
             /** ERR_ACTIVATION_INVALID value */
             ERR_ACTIVATION_INVALID = 342,
 
+            /** ERR_PAIRING_UNCOMMITTED value */
+            ERR_PAIRING_UNCOMMITTED = 390,
+
             /** approvals (400..499) */
             ERR_CALLBACK_REJECTED = 400,
 

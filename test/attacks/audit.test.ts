@@ -77,7 +77,9 @@ beforeAll(async () => {
     backoff: { initialMs: 20, maxMs: 100 },
   }).start();
   await client.waitConnected(10_000);
-  users.put(await client.pair(coord.issuePairingToken('alice', 'ws-a'), { schemes: ['frost-ed25519'] }));
+  const record = await client.pair(coord.issuePairingToken('alice', 'ws-a'), { schemes: ['frost-ed25519'] });
+  users.put(record);
+  await client.send('pair.commit', { pairingId: record.pairingId });
   await coord.approveUser('alice');
 });
 

@@ -180,7 +180,9 @@ async function main(): Promise<void> {
   try {
     await client.waitConnected(20_000);
     const { token } = await post(`${coord.restUrl}/v1/pairing-tokens`, { userId: 'bench', workspace: 'bench' });
-    users.put(await client.pair(token));
+    const record = await client.pair(token);
+    users.put(record);
+    await client.send('pair.commit', { pairingId: record.pairingId });
     await post(`${coord.restUrl}/v1/users/bench/approve`);
     await fetch(`${coord.restUrl}/v1/policy`, { method: 'PUT', body: JSON.stringify({ rules: [], defaultAction: 'allow' }) }).then((r) => r.text());
 

@@ -76,6 +76,8 @@ describe('reference coordinator ↔ enclave coordinator client', () => {
     expect(record).toMatchObject({ id: 'alice', workspace: 'ws-1', status: 'pending' });
     expect(record.keyShares.map((k) => k.scheme).sort()).toEqual(['frost-ed25519', 'frost-secp256k1-tr']);
     users.put(record); // what the vault seals
+    // Sealed: the second phase commits the user at the coordinator.
+    expect(await client.send('pair.commit', { pairingId: record.pairingId })).toEqual({ userId: 'alice' });
 
     const payload = Buffer.from('transfer 1 SOL to 9xQe...').toString('hex');
     const pending = await rest('/v1/transactions', 'POST', { userId: 'alice', asset: 'SOL', amount: '1', destination: 'dest-1', payload, scheme: 'frost-ed25519' });
@@ -111,7 +113,9 @@ describe('reference coordinator ↔ enclave coordinator client', () => {
 
   it('refuses a reused pairing token before any DKG', async () => {
     const token = coord.issuePairingToken('bob', 'ws-1');
-    users.put(await client.pair(token, { schemes: ['frost-secp256k1-tr'] }));
+    const record = await client.pair(token, { schemes: ['frost-secp256k1-tr'] });
+    users.put(record);
+    await client.send('pair.commit', { pairingId: record.pairingId });
     await expect(client.pair(token)).rejects.toMatchObject({ code: 'ERR_PAIRING_TOKEN_REUSED' });
   });
 
@@ -187,6 +191,7 @@ describe('n-of-n with the reference coordinator (3-of-3, vault-backed user store
       const record = await up.pair(c3.issuePairingToken('carol', 'ws-3'), { schemes: ['frost-secp256k1-tr'] });
       expect(record.keyShares[0]).toMatchObject({ threshold: 3, participants: [1, 2, 3], identifier: 1 });
       await vault.update((s) => ({ ...s, users: [...s.users, record] }));
+      await up.send('pair.commit', { pairingId: record.pairingId });
       await c3.approveUser('carol');
       expect(state.users[0]?.status).toBe('active');
       const payload = 'dd'.repeat(32);

@@ -63,7 +63,9 @@ beforeAll(async () => {
     },
   }).start();
   await client.waitConnected(10_000);
-  users.put(await client.pair(coord.issuePairingToken('bob', 'ws-1')));
+  const record = await client.pair(coord.issuePairingToken('bob', 'ws-1'));
+  users.put(record);
+  await client.send('pair.commit', { pairingId: record.pairingId });
   await coord.approveUser('bob');
   const end = Date.now() + 10_000;
   while (users.get('bob')?.status !== 'active' && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
