@@ -55,6 +55,8 @@ export async function startOwnerStack() {
   await control.AddUser({ pairingToken: token, callback: { url: handler.url, authMode: 'public-key', handlerPublicKeyPem: handler.publicKeyPem } } as never, {} as never);
   await coord.approveUser('alice');
   return {
+    ca,
+    att,
     coord,
     handler,
     cosigner,
