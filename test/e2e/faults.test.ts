@@ -7,29 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { callDaemon } from '../../parent/control/client.ts';
 import { verifyWithStandardVerifier } from '../../local/demo.ts';
 import { buildIdFor } from '../../enclave/services/build-id.ts';
-import { cliJson, setUpStack, type E2eStack, type TxRecord } from './helpers.ts';
+import { cliJson, setUpStack, signingReady, waitForStatus as waitFor, type E2eStack, type TxRecord } from './helpers.ts';
 
 const msg = (s: string): string => createHash('sha256').update(s).digest('hex');
-type Status = { enclave?: { state?: string; coordinator?: string } | null; wire?: { connected?: boolean } };
-
-async function waitFor(what: string, e: E2eStack, ok: (s: Status) => boolean, timeoutMs = 30_000): Promise<Status> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const s = await callDaemon<Status>(e.stack.paths.controlSocket, 'status', {}, 5_000);
-      last = s;
-      if (ok(s)) return s;
-    } catch (err) {
-      last = (err as Error).message;
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}; last status ${JSON.stringify(last).slice(0, 400)}`);
-}
-
-const signingReady = (s: Status): boolean => s.wire?.connected === true && s.enclave?.state === 'unsealed' && s.enclave?.coordinator === 'connected';
-
 describe('end to end: faults', () => {
   let e: E2eStack;
   const enclavePid = (): number => Number(readFileSync(join(e.stack.paths.home, 'run', 'enclave.pid'), 'utf8').trim());

@@ -5,6 +5,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bundleEnclave, copyRuntimeFiles, writeDevMeasurements } from '../../scripts/bundle-enclave.ts';
+import { callDaemon } from '../../parent/control/client.ts';
 import { startLocalStack, type HandlerHandle, type LocalStack, type LocalStackOptions } from '../../local/stack.ts';
 
 export interface E2eStack {
@@ -32,6 +33,29 @@ export interface TxRecord {
 }
 
 export type CliResult = Awaited<ReturnType<LocalStack['cli']>>;
+
+/** The daemon's `status`, as far as the e2e tests read it. */
+export type DaemonStatus = { enclave?: { state?: string; coordinator?: string } | null; wire?: { connected?: boolean } };
+
+/** Polls the daemon's `status` (every 100 ms) until `ok`; throws with the last status after the timeout. */
+export async function waitForStatus(what: string, e: E2eStack, ok: (s: DaemonStatus) => boolean, timeoutMs = 30_000): Promise<DaemonStatus> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const s = await callDaemon<DaemonStatus>(e.stack.paths.controlSocket, 'status', {}, 5_000);
+      last = s;
+      if (ok(s)) return s;
+    } catch (err) {
+      last = (err as Error).message;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}; last status ${JSON.stringify(last).slice(0, 400)}`);
+}
+
+/** The enclave is unsealed, its wire link to the daemon is up and it is connected to the coordinator. */
+export const signingReady = (s: DaemonStatus): boolean => s.wire?.connected === true && s.enclave?.state === 'unsealed' && s.enclave?.coordinator === 'connected';
 
 /** Parse the last stdout line of a `--json` CLI run. */
 export function cliJson(r: CliResult): Record<string, unknown> {
