@@ -167,9 +167,9 @@ async function main(): Promise<void> {
   const watcher = (async () => {
     while (!stopped && !stack.handler) {
       try {
-        const st = await callDaemon<{ enclave?: { state?: string } | null }>(sock, 'status', {}, 5_000);
+        const st = await (callDaemon(sock, 'status', {}, 5_000) as Promise<{ enclave?: { state?: string } | null }>);
         if (st.enclave?.state === 'unsealed') {
-          const pk = await callDaemon<{ publicKeyPem: string }>(sock, 'printPublicKey', {}, 5_000);
+          const pk = await (callDaemon(sock, 'printPublicKey', {}, 5_000) as Promise<{ publicKeyPem: string }>);
           const h = await stack.startHandler({ cosignerPublicKeyPem: pk.publicKeyPem, rules: { maxAmountPerAsset: { ETH: '10', BTC: '1' } } });
           if (h && stack.coordinator) {
             const pem = join(stack.dir, 'handler-public-key.pem');

@@ -15,7 +15,7 @@ export async function waitReady(controlSocket: string, timeoutMs: number): Promi
   let last: unknown;
   while (Date.now() < deadline) {
     try {
-      const st = await callDaemon<Record<string, unknown>>(controlSocket, 'status', {}, 5_000);
+      const st = await (callDaemon(controlSocket, 'status', {}, 5_000) as Promise<Record<string, unknown>>);
       last = st;
       const wire = st.wire as { connected?: boolean } | undefined;
       const enclave = st.enclave as { state?: string } | null | undefined;

@@ -4,7 +4,7 @@
 // handler key rotation signed by the current handler key (--rotation-signature FILE) applies at once.
 import { readFile } from 'node:fs/promises';
 import { CosignerError } from '../../proto/errors.ts';
-import type { Method } from '../control/protocol.ts';
+import type { ControlArgs, ControlMethod } from '../control/method-types.ts';
 import { callDaemon } from '../control/client.ts';
 import type { ParsedCommand } from './args.ts';
 import { callbackFromFlags } from './callback-settings.ts';
@@ -14,8 +14,8 @@ import type { Prompter } from './prompt.ts';
 type Obj = Record<string, unknown>;
 const s = (v: unknown): string => (v === undefined || v === null || v === '' ? '-' : String(v));
 
-function call<T = Obj>(p: ParsedCommand, method: Method, params: Obj = {}): Promise<T> {
-  return callDaemon<T>(p.socket, method, params);
+async function call<M extends ControlMethod>(p: ParsedCommand, method: M, ...args: ControlArgs<M>): Promise<Obj> {
+  return (await callDaemon(p.socket, method, ...args)) as Obj;
 }
 
 /** A pending change as the operator reads it. */
@@ -47,8 +47,10 @@ export async function callbackUpdateCommand(p: ParsedCommand, io: CliIo, prompte
   const userId = p.positionals[0] ?? (await pickUser());
   if (v.confirm === true && !p.json) io.stderr('callback-update: --confirm no longer does anything: the workspace owner approves the change at the coordinator\n');
   const callback = await callbackFromFlags(v, io, prompter, { requireUrl: true });
+  // requireUrl already refuses a missing URL; this only narrows the type for the daemon's required field.
+  if (!callback) throw usage('--callback-url is required');
   const rotationSignature = v['rotation-signature'] ? await readRotation(v['rotation-signature'] as string) : undefined;
-  const r = await call<Obj>(p, 'callbackUpdate', { userId, callback, ...(rotationSignature ? { rotationSignature } : {}) });
+  const r = await call(p, 'callbackUpdate', { userId, callback, ...(rotationSignature ? { rotationSignature } : {}) });
   return ok(io, p.json, 'callback-update', r, () => {
     if (r.applied === true) return `handler key rotated for ${s(userId)} (signed by the current handler key): ${((r.changed ?? []) as string[]).join(', ')}`;
     const pending = r.pending as Obj | undefined;
@@ -60,13 +62,13 @@ export async function callbackUpdateCommand(p: ParsedCommand, io: CliIo, prompte
 /** `remove-user USER`: proposes the removal; the user and its key shares stay until the owner approves. */
 export async function removeUserCommand(p: ParsedCommand, io: CliIo): Promise<number> {
   const userId = p.positionals[0] as string;
-  const r = await call<Obj>(p, 'removeUser', { userId });
+  const r = await call(p, 'removeUser', { userId });
   return ok(io, p.json, 'remove-user', r, () => `proposed removing API user ${s(r.userId)}:\n${renderPending((r.pending ?? {}) as Obj)}\n${OWNER_HINT}`);
 }
 
 /** `changes`: proposals waiting for the owner. */
 export async function changesCommand(p: ParsedCommand, io: CliIo): Promise<number> {
-  const r = await call<Obj>(p, 'listChanges');
+  const r = await call(p, 'listChanges');
   const list = (r.changes ?? []) as Obj[];
   return ok(io, p.json, 'changes', r, () => (list.length === 0 ? 'no changes waiting for the workspace owner' : list.map(renderPending).join('\n')));
 }

@@ -5,7 +5,7 @@ import { stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { CosignerError, isErrorCode as isCode, toCosignerError } from '../../proto/errors.ts';
 import { ControlClient, callDaemon } from '../control/client.ts';
-import type { Method } from '../control/protocol.ts';
+import type { ControlArgs, ControlMethod, ControlParams } from '../control/method-types.ts';
 import { commandHelp, mainHelp, parseCommand, parseSince, type ParsedCommand } from './args.ts';
 import { callbackFromFlags } from './callback-settings.ts';
 import { callbackUpdateCommand, changesCommand, removeUserCommand } from './changes.ts';
@@ -48,8 +48,10 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
   }
 }
 
-async function call<T = Obj>(p: ParsedCommand, method: Method, params: Obj = {}, timeoutMs?: number): Promise<T> {
-  return callDaemon<T>(p.socket, method, params, timeoutMs);
+// The CLI reads every result as a loose object and renders what it finds (see render*), so it asks
+// only for the params to be checked here.
+async function call<M extends ControlMethod>(p: ParsedCommand, method: M, ...args: ControlArgs<M>): Promise<Obj> {
+  return (await callDaemon(p.socket, method, ...args)) as Obj;
 }
 
 /** A required value: from its flag, else a prompt, else (non-interactive) ERR_USAGE. */
@@ -67,7 +69,7 @@ async function lifecycleCommand(p: ParsedCommand, io: CliIo, command: 'start' | 
   const v = p.values;
   const timeoutMs = v.timeout ? Number(v.timeout) * 1000 : 120_000;
   if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 1000 || timeoutMs > 3_600_000) throw usage('--timeout is in seconds, 1 to 3600');
-  const r = await withProgress(io, p.json, `${command}: waiting for the enclave`, call<Obj>(p, command, {}, 300_000));
+  const r = await withProgress(io, p.json, `${command}: waiting for the enclave`, call(p, command, {}, 300_000));
   if (command === 'stop' || v['no-wait']) return ok(io, p.json, command, r, () => `enclave ${s(r.state)}${r.enclaveId ? ` (${s(r.enclaveId)})` : ''}`);
   const settled = await waitBooted(p, io, timeoutMs);
   const state = String((settled.enclave as Obj | null)?.state ?? 'unknown');
@@ -90,18 +92,18 @@ async function setupCommand(p: ParsedCommand, io: CliIo, prompter: Prompter | nu
   if (pairingToken === undefined && prompter) pairingToken = await prompter.ask('Pairing token for the first API user (empty: pair later with add-user)');
   const callback = await callbackFromFlags(v, io, prompter);
   const coordinatorPublicKeyPem = v['coordinator-public-key'] ? await readSmall(v['coordinator-public-key'] as string) : undefined;
-  const params: Obj = {
+  const params: ControlParams<'setup'> = {
     kmsKeyArn,
     region,
     ...(pairingToken ? { pairingToken } : {}),
-    ...(v['kms-endpoint'] ? { kmsEndpoint: v['kms-endpoint'] } : {}),
-    ...(v['coordinator-url'] ? { coordinatorUrl: v['coordinator-url'] } : {}),
+    ...(v['kms-endpoint'] ? { kmsEndpoint: v['kms-endpoint'] as string } : {}),
+    ...(v['coordinator-url'] ? { coordinatorUrl: v['coordinator-url'] as string } : {}),
     ...(coordinatorPublicKeyPem ? { coordinatorPublicKeyPem } : {}),
     ownerPublicKeyPem,
     ...(callback ? { callback } : {}),
   };
   if (!p.json) io.stderr('setup: creating secrets.key with KMS inside the enclave and sealing the secrets DB…\n');
-  const r = await withProgress(io, p.json, 'setup: working (KMS, sealing' + (pairingToken ? ', key generation with the coordinator' : '') + ')', call<Obj>(p, 'setup', params, 300_000));
+  const r = await withProgress(io, p.json, 'setup: working (KMS, sealing' + (pairingToken ? ', key generation with the coordinator' : '') + ')', call(p, 'setup', params, 300_000));
   return ok(io, p.json, 'setup', r, () => {
     const user = r.user as Obj | null | undefined;
     return [
@@ -116,7 +118,7 @@ async function setupCommand(p: ParsedCommand, io: CliIo, prompter: Prompter | nu
 /** Asks which user (interactive only), showing the list first. */
 async function pickUser(p: ParsedCommand, io: CliIo, prompter: Prompter | null): Promise<string> {
   if (!prompter) throw usage(`${p.command} needs a USER_ID in non-interactive use`);
-  const users = ((await call<Obj>(p, 'listUsers')).users ?? []) as Obj[];
+  const users = ((await call(p, 'listUsers')).users ?? []) as Obj[];
   io.stderr(renderUsers(users) + '\n');
   const userId = await prompter.ask('User id');
   if (!userId) throw usage('a user id is required');
@@ -134,7 +136,7 @@ async function attestationCommand(p: ParsedCommand, io: CliIo): Promise<number> 
     const st = await stat(dir).catch(() => null);
     if (!st?.isDirectory()) throw usage(`--out: directory ${dir} does not exist; create it first`);
   }
-  const r = await call<Obj>(p, 'getAttestation', nonce ? { nonce } : {});
+  const r = await call(p, 'getAttestation', nonce ? { nonce } : {});
   const doc = Buffer.from(String(r.document ?? ''), 'base64');
   if (v.out) await writeFileAtomic(v.out as string, doc);
   return ok(io, p.json, 'attestation', { ...r, ...(v.out ? { out: v.out } : {}) }, () =>
@@ -167,7 +169,7 @@ async function upgradeCommand(p: ParsedCommand, io: CliIo): Promise<number> {
     io,
     p.json,
     'upgrade: waiting for the new enclave to unseal',
-    call<Obj>(p, 'upgrade', { eifPath, measurementsPath, policyChecked: true, timeoutMs }, timeoutMs * 2 + 30_000),
+    call(p, 'upgrade', { eifPath, measurementsPath, policyChecked: true, timeoutMs }, timeoutMs * 2 + 30_000),
   );
   return ok(io, p.json, 'upgrade', r, () => `upgraded: now running ${s(r.current)} (${s(r.state)}); previous image kept at ${s(r.previous)}`);
 }
@@ -176,13 +178,13 @@ async function run(p: ParsedCommand, io: CliIo, prompter: Prompter | null): Prom
   const v = p.values;
   switch (p.command) {
     case 'status': {
-      const r = await call<Obj>(p, 'status');
+      const r = await call(p, 'status');
       return ok(io, p.json, 'status', r, () => renderStatus(r));
     }
     case 'unseal': {
       const gen = v['allow-rollback-to'] as string | undefined;
       if (gen !== undefined && !/^\d{1,20}$/.test(gen)) throw usage('--allow-rollback-to takes a generation number (see the backups in COSIGNER_HOME/backup)');
-      const r = await withProgress(io, p.json, 'unseal: KMS and the secrets DB', call<Obj>(p, 'unseal', gen ? { allowRollbackTo: gen } : {}, 300_000));
+      const r = await withProgress(io, p.json, 'unseal: KMS and the secrets DB', call(p, 'unseal', gen ? { allowRollbackTo: gen } : {}, 300_000));
       return ok(io, p.json, 'unseal', r, () => `secrets ${s(r.state)}${r.errorCode ? ` (${s(r.errorCode)}: ${s(r.errorMessage)})` : ''}`);
     }
     case 'start':
@@ -194,12 +196,12 @@ async function run(p: ParsedCommand, io: CliIo, prompter: Prompter | null): Prom
     case 'add-user': {
       const pairingToken = await required(p, prompter, 'pairing-token', 'Pairing token');
       const callback = await callbackFromFlags(v, io, prompter);
-      const r = await withProgress(io, p.json, 'add-user: key generation with the coordinator', call<Obj>(p, 'addUser', { pairingToken, ...(callback ? { callback } : {}) }, 300_000));
+      const r = await withProgress(io, p.json, 'add-user: key generation with the coordinator', call(p, 'addUser', { pairingToken, ...(callback ? { callback } : {}) }, 300_000));
       const u = (r.user ?? {}) as Obj;
       return ok(io, p.json, 'add-user', r, () => `paired API user ${s(u.id)} in workspace ${s(u.workspace)}: ${s(u.status)}${u.status === 'pending' ? ' (waiting for the workspace owner\'s approval at the coordinator)' : ''}`);
     }
     case 'list-users': {
-      const r = await call<Obj>(p, 'listUsers');
+      const r = await call(p, 'listUsers');
       return ok(io, p.json, 'list-users', r, () => renderUsers((r.users ?? []) as Obj[]));
     }
     case 'remove-user':
@@ -209,7 +211,7 @@ async function run(p: ParsedCommand, io: CliIo, prompter: Prompter | null): Prom
     case 'changes':
       return changesCommand(p, io);
     case 'print-public-key': {
-      const r = await call<Obj>(p, 'printPublicKey');
+      const r = await call(p, 'printPublicKey');
       return ok(io, p.json, 'print-public-key', r, () => `${String(r.publicKeyPem ?? '').trim()}\n# SPKI SHA-256: ${s(r.spkiSha256)}`);
     }
     case 'attestation':
@@ -230,7 +232,7 @@ async function waitBooted(p: ParsedCommand, io: CliIo, timeoutMs: number): Promi
   let last = '';
   let st: Obj = {};
   while (Date.now() < end) {
-    st = await call<Obj>(p, 'status');
+    st = await call(p, 'status');
     const sup = (st.supervisor ?? {}) as Obj;
     const e = st.enclave as Obj | null;
     const now = e ? `enclave ${String(e.state)}` : `enclave ${String(sup.state)}, wire ${((st.wire ?? {}) as Obj).connected ? 'connected' : 'connecting'}`;
@@ -249,7 +251,7 @@ async function logsCommand(p: ParsedCommand, io: CliIo): Promise<number> {
   const sinceMs = v.since ? parseSince(v.since as string) : undefined;
   const c = await ControlClient.connect(p.socket);
   try {
-    const r = await c.request<{ lines: string[]; next: number }>('logs', { n, ...(sinceMs !== undefined ? { sinceMs } : {}) });
+    const r = await (c.request('logs', { n, ...(sinceMs !== undefined ? { sinceMs } : {}) }) as Promise<{ lines: string[]; next: number }>);
     const print = (lines: string[]): void => {
       for (const l of lines) io.stdout((p.json ? l : humanLogLine(l)) + '\n');
     };
@@ -259,7 +261,7 @@ async function logsCommand(p: ParsedCommand, io: CliIo): Promise<number> {
     // Follow until the connection drops or the process is interrupted; bounded polling.
     for (;;) {
       await new Promise((res) => setTimeout(res, 500));
-      const more = await c.request<{ lines: string[]; next: number }>('logs', { from: next });
+      const more = await (c.request('logs', { from: next }) as Promise<{ lines: string[]; next: number }>);
       print(more.lines);
       next = more.next;
     }

@@ -2,7 +2,8 @@
 // connection, requests matched to responses by id, response size bounded.
 import { connect, type Socket } from 'node:net';
 import { CosignerError, isErrorCode } from '../../proto/errors.ts';
-import { MAX_RESPONSE_BYTES, type ControlResponse, type Method } from './protocol.ts';
+import type { ControlArgs, ControlMethod, ControlResult } from './method-types.ts';
+import { MAX_RESPONSE_BYTES, type ControlResponse } from './protocol.ts';
 
 /** A connection to the daemon's control socket. */
 export class ControlClient {
@@ -79,10 +80,11 @@ export class ControlClient {
   }
 
   /** Send one request; resolves with its result or rejects with the daemon's CosignerError. */
-  request<T = unknown>(method: Method, params: Record<string, unknown> = {}, timeoutMs = 130_000): Promise<T> {
+  request<M extends ControlMethod>(method: M, ...args: ControlArgs<M>): Promise<ControlResult<M>> {
+    const [params = {}, timeoutMs = 130_000] = args as [object?, number?];
     if (this.#closed) return Promise.reject(this.#closed);
     const id = this.#next++;
-    return new Promise<T>((resolve, reject) => {
+    return new Promise<ControlResult<M>>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#pending.delete(id);
         reject(new CosignerError('ERR_TIMEOUT', `cosigner-parent did not answer ${method} within ${Math.round(timeoutMs / 1000)} s`));
@@ -90,6 +92,14 @@ export class ControlClient {
       this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer });
       this.#sock.write(JSON.stringify({ id, method, params }) + '\n');
     });
+  }
+
+  /**
+   * Send a request that bypasses the compile-time params check (tests of the daemon's own validation,
+   * which must still refuse what the types would have caught).
+   */
+  requestUnchecked(method: string, params: unknown, timeoutMs = 130_000): Promise<unknown> {
+    return (this.request as (m: string, p: unknown, t: number) => Promise<unknown>).call(this, method, params, timeoutMs);
   }
 
   /** Write raw bytes (tests of malformed input). */
@@ -117,10 +127,10 @@ function toError(e: { code?: unknown; message?: unknown; retryable?: unknown; de
 }
 
 /** One request on a fresh connection. */
-export async function callDaemon<T = unknown>(path: string, method: Method, params: Record<string, unknown> = {}, timeoutMs?: number): Promise<T> {
+export async function callDaemon<M extends ControlMethod>(path: string, method: M, ...args: ControlArgs<M>): Promise<ControlResult<M>> {
   const c = await ControlClient.connect(path);
   try {
-    return await c.request<T>(method, params, timeoutMs);
+    return await c.request(method, ...args);
   } finally {
     c.close();
   }

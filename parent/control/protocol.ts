@@ -20,7 +20,7 @@ type Spec = Scalar | { type: 'object'; fields: Record<string, Field> };
 type Field = Spec & { required?: boolean };
 
 const PEM = 16 * 1024;
-const callbackSpec: Field = {
+const callbackSpec = {
   type: 'object',
   fields: {
     url: { type: 'string', max: 2048 },
@@ -29,7 +29,7 @@ const callbackSpec: Field = {
     certificatePem: { type: 'string', max: PEM },
     rootCaPem: { type: 'string', max: PEM },
   },
-};
+} as const satisfies Field;
 
 /**
  * Every control method and its params. `forward` names the enclave's `cosigner.v1.Control` RPC the

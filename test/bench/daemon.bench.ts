@@ -113,7 +113,7 @@ async function main(): Promise<void> {
   const client = await ControlClient.connect(config.controlSocket);
   const localLat = await timeSeq(N, () => client.request('logs', { n: 0 }));
   for (let i = 0; i < 400; i++) {
-    if ((await client.request<{ wire: { connected: boolean } }>('status')).wire.connected) break;
+    if ((await (client.request('status') as Promise<{ wire: { connected: boolean } }>)).wire.connected) break;
     await new Promise((r) => setTimeout(r, 25));
   }
   const fwdLat = await timeSeq(N, () => client.request('listUsers'));

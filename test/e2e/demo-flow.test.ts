@@ -151,7 +151,7 @@ describe('end to end: the demo flow', () => {
       expect(readFileSync(db).equals(before)).toBe(true);
       const users = (cliJson(await e.stack.cli(['list-users', '--json'])).result as { users: { id: string }[] }).users;
       expect(users.map((u) => u.id)).toEqual([e.userId]);
-      const st = await callDaemon<{ enclave: { state: string } }>(e.stack.paths.controlSocket, 'status', {});
+      const st = await (callDaemon(e.stack.paths.controlSocket, 'status', {}) as Promise<{ enclave: { state: string } }>);
       expect(st.enclave.state).toBe('unsealed');
       const tx = await e.tx({ asset: 'ETH', amount: '1', scheme: 'frost-ed25519', payload: msg('disk full') });
       expect(tx.status).toBe('signed');

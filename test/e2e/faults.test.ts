@@ -121,7 +121,7 @@ describe('end to end: faults', () => {
   });
   // Last: it leaves the co-signer sealed.
   it('a changed enclave bundle (new PCR0) is refused by KMS: status access-denied, nothing overwritten', async () => {
-    const st = await callDaemon<{ supervisor?: { image?: string } }>(e.stack.paths.controlSocket, 'status', {});
+    const st = await (callDaemon(e.stack.paths.controlSocket, 'status', {}) as Promise<{ supervisor?: { image?: string } }>);
     const bundle = st.supervisor?.image;
     expect(bundle).toBeTruthy();
     const dbBefore = readFileSync(join(e.stack.paths.home, 'db', 'secrets.db'));

@@ -43,7 +43,7 @@ export async function waitForStatus(what: string, e: E2eStack, ok: (s: DaemonSta
   let last: unknown;
   while (Date.now() < deadline) {
     try {
-      const s = await callDaemon<DaemonStatus>(e.stack.paths.controlSocket, 'status', {}, 5_000);
+      const s = await (callDaemon(e.stack.paths.controlSocket, 'status', {}, 5_000) as Promise<DaemonStatus>);
       last = s;
       if (ok(s)) return s;
     } catch (err) {

@@ -55,16 +55,16 @@ describe('home on a full filesystem (tmpfs)', () => {
     if (skip) return ctx.skip();
     daemon = await startTestDaemon({ home: join(mnt, 'a') });
     client = await ControlClient.connect(daemon.controlSocketPath);
-    await until('wire connection', async () => (await client!.request<Status>('status')).wire.connected);
+    await until('wire connection', async () => (await (client!.request('status') as Promise<Status>)).wire.connected);
     const filler = fill(mnt);
     // The live log's last page still has room: fill it so the next records really fail.
     for (let i = 0; i < 100; i++) daemon.logger.info({ pad: 'x'.repeat(200) }, 'padding');
 
     // Every control request logs; a restart logs from the supervisor and the wire's catch blocks.
     await client.request('restart', {}, 30_000);
-    await until('reconnected after restart', async () => (await client!.request<Status>('status')).wire.connected);
+    await until('reconnected after restart', async () => (await (client!.request('status') as Promise<Status>)).wire.connected);
     daemon.logger.info({ audit: true, event: 'test.audit' }, 'audit record while the disk is full');
-    const st = await client.request<Status>('status');
+    const st = await (client.request('status') as Promise<Status>);
     expect(st.supervisor.state).toBe('running');
     expect(st.log.failing).toBe(true);
     expect(st.log.lastError).toBe('ENOSPC');
@@ -84,7 +84,7 @@ describe('home on a full filesystem (tmpfs)', () => {
     expect(note).toBeGreaterThan(audit);
     expect(recs[note]!.dropped).toBeGreaterThan(0);
     expect(recs.at(-1)!.msg).toBe('space is back');
-    expect((await client.request<Status>('status')).log.failing).toBe(false);
+    expect((await (client.request('status') as Promise<Status>)).log.failing).toBe(false);
   });
 
   it('a daemon started on a full disk runs or exits, and never leaves a stray enclave', async (ctx) => {

@@ -33,22 +33,22 @@ describe('cosigner-parent daemon (local mode, fake enclave)', () => {
     daemon = await startTestDaemon();
     expect(statSync(daemon.controlSocketPath).mode & 0o777).toBe(0o600);
     client = await ControlClient.connect(daemon.controlSocketPath);
-    await until('wire connection', async () => (await client!.request<Status>('status')).wire.connected);
-    const st = await client.request<Status>('status');
+    await until('wire connection', async () => (await (client!.request('status') as Promise<Status>)).wire.connected);
+    const st = await (client.request('status') as Promise<Status>);
     expect(st.supervisor.state).toBe('running');
     expect(st.enclave?.state).toBe('not-set-up');
 
-    const setup = await client.request<{ cosignerId: string }>('setup', { kmsKeyArn: 'arn:aws:kms:us-east-1:111122223333:key/abcd-1234', region: 'us-east-1' });
+    const setup = await (client.request('setup', { kmsKeyArn: 'arn:aws:kms:us-east-1:111122223333:key/abcd-1234', region: 'us-east-1' }) as Promise<{ cosignerId: string }>);
     expect(setup.cosignerId).toBe('cs-fake');
     // The enclave's blob went to COSIGNER_HOME/db through the wire.
     expect(existsSync(join(daemon.config.home, 'db', 'secrets.key'))).toBe(true);
-    const added = await client.request<{ user: { id: string } }>('addUser', { pairingToken: 'tok-1' });
-    expect((await client.request<{ users: Array<{ id: string }> }>('listUsers')).users.map((u) => u.id)).toEqual([added.user.id]);
+    const added = await (client.request('addUser', { pairingToken: 'tok-1' }) as Promise<{ user: { id: string } }>);
+    expect((await (client.request('listUsers') as Promise<{ users: Array<{ id: string }> }>)).users.map((u) => u.id)).toEqual([added.user.id]);
     await expect(client.request('addUser', { pairingToken: 'expired' })).rejects.toMatchObject({ code: 'ERR_PAIRING_TOKEN_EXPIRED' });
-    const att = await client.request<{ document: string }>('getAttestation', { nonce: '0102ff' });
+    const att = await (client.request('getAttestation', { nonce: '0102ff' }) as Promise<{ document: string }>);
     expect(Buffer.from(att.document, 'base64').toString('hex')).toBe('840102ff');
 
-    const logs = await client.request<{ lines: string[] }>('logs', { n: 200 });
+    const logs = await (client.request('logs', { n: 200 }) as Promise<{ lines: string[] }>);
     const enclaveLines = logs.lines.map((l) => JSON.parse(l) as { src: string; msg: string }).filter((r) => r.src === 'enclave');
     expect(enclaveLines.map((r) => r.msg)).toContain('fake enclave ready');
     expect(logs.lines.join('\n')).not.toContain('secret-canary-123');
@@ -68,12 +68,12 @@ describe('cosigner-parent daemon (local mode, fake enclave)', () => {
   it('restarts a crashed enclave, reconnects and the enclave unseals again', async () => {
     daemon = await startTestDaemon();
     client = await ControlClient.connect(daemon.controlSocketPath);
-    await until('wire connection', async () => (await client!.request<Status>('status')).wire.connected);
+    await until('wire connection', async () => (await (client!.request('status') as Promise<Status>)).wire.connected);
     await client.request('setup', { kmsKeyArn: 'arn:aws:kms:us-east-1:111122223333:key/abcd-1234', region: 'us-east-1' });
     const pid = Number(daemon.supervisor.status().info.pid);
     process.kill(pid, 'SIGKILL');
     await until('restart', () => daemon!.supervisor.status().restarts >= 1);
-    await until('unsealed after restart', async () => (await client!.request<Status>('status')).enclave?.state === 'unsealed');
+    await until('unsealed after restart', async () => (await (client!.request('status') as Promise<Status>)).enclave?.state === 'unsealed');
     expect(Number(daemon.supervisor.status().info.pid)).not.toBe(pid);
   });
 
@@ -81,11 +81,11 @@ describe('cosigner-parent daemon (local mode, fake enclave)', () => {
     daemon = await startTestDaemon();
     client = await ControlClient.connect(daemon.controlSocketPath);
     await until('wire connection', () => daemon!.link.connected);
-    expect((await client.request<{ state: string }>('stop')).state).toBe('stopped');
+    expect((await (client.request('stop') as Promise<{ state: string }>)).state).toBe('stopped');
     await expect(client.request('listUsers')).rejects.toMatchObject({ code: 'ERR_ENCLAVE_NOT_RUNNING' });
-    expect((await client.request<{ state: string }>('start')).state).toBe('running');
+    expect((await (client.request('start') as Promise<{ state: string }>)).state).toBe('running');
     await until('wire connection', () => daemon!.link.connected);
-    expect((await client.request<{ users: unknown[] }>('listUsers')).users).toEqual([]);
+    expect((await (client.request('listUsers') as Promise<{ users: unknown[] }>)).users).toEqual([]);
   });
 
   it('refuses an enclave whose handshake build id differs from the bundle\'s sidecar', async () => {
@@ -134,7 +134,7 @@ describe('cosigner-parent daemon (local mode, fake enclave)', () => {
     expect(daemon.supervisor.image).toBe(FAKE_ENCLAVE);
     expect(await readImageState(daemon.config.home)).toBeNull();
 
-    const ok = await client.request<{ state: string; previous: string }>('upgrade', { eifPath: good, measurementsPath: mfile, policyChecked: true, timeoutMs: 20_000 });
+    const ok = await (client.request('upgrade', { eifPath: good, measurementsPath: mfile, policyChecked: true, timeoutMs: 20_000 }) as Promise<{ state: string; previous: string }>);
     expect(ok).toMatchObject({ state: 'unsealed', previous: FAKE_ENCLAVE });
     expect(daemon.supervisor.image).toBe(good);
     expect(existsSync(FAKE_ENCLAVE)).toBe(true);

@@ -51,15 +51,15 @@ describe('bin/cosigner-parent.mjs', () => {
     writeFileSync(file, JSON.stringify({ ...c, enclaveArgs: [...c.enclaveArgs] }));
     const first = await startBin(file);
     type S = { wire: { connected: boolean }; supervisor: { info: { pid?: number } } };
-    await until(async () => (await callDaemon<S>(c.controlSocket, 'status')).wire.connected);
+    await until(async () => (await (callDaemon(c.controlSocket, 'status') as Promise<S>)).wire.connected);
     const orphan = Number(readFileSync(join(c.home, 'run', 'enclave.pid'), 'utf8'));
     first.kill('SIGKILL');
     await new Promise((r) => first.once('exit', r));
     expect(() => process.kill(orphan, 0)).not.toThrow(); // still alive: nothing reaped it
 
     await startBin(file);
-    await until(async () => (await callDaemon<S>(c.controlSocket, 'status')).wire.connected);
-    const st = await callDaemon<S>(c.controlSocket, 'status');
+    await until(async () => (await (callDaemon(c.controlSocket, 'status') as Promise<S>)).wire.connected);
+    const st = await (callDaemon(c.controlSocket, 'status') as Promise<S>);
     expect(st.supervisor.info.pid).not.toBe(orphan);
     expect(() => process.kill(orphan, 0)).toThrow();
     expect(existsSync(join(c.home, 'run', 'enclave.pid'))).toBe(true);
