@@ -2,33 +2,8 @@
 // user and its key shares stay sealed (and keep signing) until the workspace owner approves the
 // removal at the coordinator; after that approval the user is gone.
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { SecretsState } from '../../enclave/vault/records.ts';
 
-vi.mock('../../enclave/vault/vault.ts', async () => {
-  const { db } = await import('./owner-db.ts');
-  return {
-    SECRETS_KEY_BLOB: 'secrets.key',
-    SECRETS_DB_BLOB: 'secrets.db',
-    Vault: {
-      setup: vi.fn(async () => {
-        throw new Error('not reached');
-      }),
-      unseal: vi.fn(async () => ({
-        get state() {
-          return db.state;
-        },
-        get dbGeneration() {
-          return db.generation;
-        },
-        update: async (m: (s: SecretsState) => SecretsState) => {
-          db.state = m(db.state as SecretsState);
-          db.generation++;
-        },
-        close: () => undefined,
-      })),
-    },
-  };
-});
+vi.mock('../../enclave/vault/vault.ts', async () => (await import('./owner-db.ts')).mockedVaultModule());
 vi.mock('../../enclave/kms/key-admission.ts', () => ({ admitKmsKey: vi.fn(async () => ({ admitted: true, problems: [], changeable: false, editors: [] })) }));
 
 const { startOwnerStack } = await import('./owner-stack.ts');

@@ -7,58 +7,17 @@
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { SecretsState } from '../../enclave/vault/records.ts';
-import type { CoordinatorState } from '../../local/coordinator/state.ts';
 import { FramedSocket, PeerConnection } from '../../proto/coordinator/connection.ts';
 import { ed25519PublicKey, spkiB64 } from '../../proto/coordinator/envelope.ts';
 import { clientHandshake } from '../../proto/coordinator/handshake.ts';
-import { CosignerError } from '../../proto/errors.ts';
 
 // Where to cut A's connection at the coordinator (as in test/faults/pairing-kill.test.ts).
 const fault = vi.hoisted(() => ({ cutAt: undefined as { type: string; when: 'before' | 'after' } | undefined }));
 
-vi.mock('../../local/coordinator/pairing.ts', async (importOriginal) => {
-  const actual = await importOriginal<typeof import('../../local/coordinator/pairing.ts')>();
-  const cut = (st: CoordinatorState): never => {
-    fault.cutAt = undefined;
-    for (const s of st.sockets) s.destroy();
-    throw new CosignerError('ERR_UNAVAILABLE', 'connection cut by the test');
-  };
-  return {
-    ...actual,
-    handleCosigner: async (st: CoordinatorState, ctx: never, type: string, body: unknown) => {
-      if (fault.cutAt?.type === type && fault.cutAt.when === 'before') cut(st);
-      const r = await actual.handleCosigner(st, ctx, type, body);
-      if (fault.cutAt?.type === type && fault.cutAt.when === 'after') cut(st);
-      return r;
-    },
-  };
-});
-vi.mock('../../enclave/vault/vault.ts', async () => {
-  const { db } = await import('./owner-db.ts');
-  return {
-    SECRETS_KEY_BLOB: 'secrets.key',
-    SECRETS_DB_BLOB: 'secrets.db',
-    Vault: {
-      setup: vi.fn(async () => {
-        throw new Error('not reached');
-      }),
-      unseal: vi.fn(async () => ({
-        get state() {
-          return db.state;
-        },
-        get dbGeneration() {
-          return db.generation;
-        },
-        update: async (m: (s: SecretsState) => SecretsState) => {
-          db.state = m(db.state as SecretsState);
-          db.generation++;
-        },
-        close: () => undefined,
-      })),
-    },
-  };
-});
+vi.mock('../../local/coordinator/pairing.ts', async (importOriginal) =>
+  (await import('./coordinator-cut.ts')).cuttablePairing(await importOriginal<typeof import('../../local/coordinator/pairing.ts')>(), fault),
+);
+vi.mock('../../enclave/vault/vault.ts', async () => (await import('./owner-db.ts')).mockedVaultModule());
 vi.mock('../../enclave/kms/key-admission.ts', () => ({ admitKmsKey: vi.fn(async () => ({ admitted: true, problems: [], changeable: false, editors: [] })) }));
 
 const { startOwnerStack } = await import('./owner-stack.ts');

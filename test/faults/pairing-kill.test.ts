@@ -3,61 +3,21 @@
 // pairing (pair.commit for a user already sealed, a fresh DKG otherwise), the owner can then
 // approve, and the user signs. Approving before the co-signer committed is ERR_PAIRING_UNCOMMITTED.
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { SecretsState } from '../../enclave/vault/records.ts';
-import type { CoordinatorState } from '../../local/coordinator/state.ts';
 import { CosignerError } from '../../proto/errors.ts';
 
 // Where to cut the co-signer's connection: at the coordinator, just before or just after it handled
 // a message of this type (after: the coordinator recorded it, the co-signer never hears back).
 const fault = vi.hoisted(() => ({ cutAt: undefined as { type: string; when: 'before' | 'after' } | undefined, diskFullOnce: false }));
 
-vi.mock('../../local/coordinator/pairing.ts', async (importOriginal) => {
-  const actual = await importOriginal<typeof import('../../local/coordinator/pairing.ts')>();
-  const cut = (st: CoordinatorState): never => {
-    fault.cutAt = undefined;
-    for (const s of st.sockets) s.destroy();
-    throw new CosignerError('ERR_UNAVAILABLE', 'connection cut by the test');
-  };
-  return {
-    ...actual,
-    handleCosigner: async (st: CoordinatorState, ctx: never, type: string, body: unknown) => {
-      if (fault.cutAt?.type === type && fault.cutAt.when === 'before') cut(st);
-      const r = await actual.handleCosigner(st, ctx, type, body);
-      if (fault.cutAt?.type === type && fault.cutAt.when === 'after') cut(st);
-      return r;
-    },
-  };
-});
-vi.mock('../../enclave/vault/vault.ts', async () => {
-  const { db } = await import('../attacks/owner-db.ts');
-  return {
-    SECRETS_KEY_BLOB: 'secrets.key',
-    SECRETS_DB_BLOB: 'secrets.db',
-    Vault: {
-      setup: vi.fn(async () => {
-        throw new Error('not reached');
-      }),
-      unseal: vi.fn(async () => ({
-        get state() {
-          return db.state;
-        },
-        get dbGeneration() {
-          return db.generation;
-        },
-        update: async (m: (s: SecretsState) => SecretsState) => {
-          const next = m(db.state as SecretsState);
-          if (fault.diskFullOnce) {
-            fault.diskFullOnce = false;
-            throw new CosignerError('ERR_DISK_FULL', 'no space left on device (test)');
-          }
-          db.state = next;
-          db.generation++;
-        },
-        close: () => undefined,
-      })),
-    },
-  };
-});
+vi.mock('../../local/coordinator/pairing.ts', async (importOriginal) =>
+  (await import('../attacks/coordinator-cut.ts')).cuttablePairing(await importOriginal<typeof import('../../local/coordinator/pairing.ts')>(), fault),
+);
+vi.mock('../../enclave/vault/vault.ts', async () => (await import('../attacks/owner-db.ts')).mockedVaultModule(() => {
+    if (fault.diskFullOnce) {
+      fault.diskFullOnce = false;
+      throw new CosignerError('ERR_DISK_FULL', 'no space left on device (test)');
+    }
+  }));
 vi.mock('../../enclave/kms/key-admission.ts', () => ({ admitKmsKey: vi.fn(async () => ({ admitted: true, problems: [], changeable: false, editors: [] })) }));
 
 const { startOwnerStack } = await import('../attacks/owner-stack.ts');
