@@ -80,6 +80,10 @@ export const ERROR_CODES = {
   ERR_ATTESTATION_REFUSED: { retryable: false, fault: 'client' },
   ERR_THRESHOLD_POLICY: { retryable: false, fault: 'client' },
   ERR_ACTIVATION_INVALID: { retryable: false, fault: 'client' },
+  // transactions (360..369): derivation paths and raw transactions the enclave checks itself
+  ERR_DERIVATION_UNSUPPORTED: { retryable: false, fault: 'client' },
+  ERR_PAYLOAD_MISMATCH: { retryable: false, fault: 'client' },
+  ERR_TX_FORMAT: { retryable: false, fault: 'client' },
   // A pairing whose co-signer has not confirmed its sealed share (pair.commit): retry add-user.
   ERR_PAIRING_UNCOMMITTED: { retryable: true, fault: 'client' },
   // approvals

@@ -37,6 +37,13 @@ export interface KeyShareRecord {
   readonly groupPublicKey: string; // hex
   readonly verifyingShares: Readonly<Record<string, string>>; // identifier -> hex
   readonly createdAt: number;
+  /**
+   * 32-byte hex chain code agreed during DKG (commit–reveal): enables non-hardened derivation of
+   * this share (enclave/mpc/derivation.ts). Absent on keys made before derivation existed: those
+   * sign with the root key only. For frost-secp256k1-tr keys with a chain code, `groupPublicKey` is
+   * the untweaked (even-y) internal key; derived keys are tweaked per path as BIP-86 does.
+   */
+  readonly chainCode?: string;
 }
 
 export interface ApiUserRecord {

@@ -1767,6 +1767,15 @@ export namespace cosigner {
             /** ERR_ACTIVATION_INVALID value */
             ERR_ACTIVATION_INVALID = 342,
 
+            /** ERR_DERIVATION_UNSUPPORTED value */
+            ERR_DERIVATION_UNSUPPORTED = 360,
+
+            /** ERR_PAYLOAD_MISMATCH value */
+            ERR_PAYLOAD_MISMATCH = 361,
+
+            /** ERR_TX_FORMAT value */
+            ERR_TX_FORMAT = 362,
+
             /** ERR_PAIRING_UNCOMMITTED value */
             ERR_PAIRING_UNCOMMITTED = 390,
 
