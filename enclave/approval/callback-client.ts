@@ -13,6 +13,7 @@ import { CosignerError, toCosignerError } from '../../proto/errors.ts';
 import { systemClock, type Clock, type Dial } from '../../proto/ports.ts';
 import type { CallbackSettings } from '../vault/records.ts';
 import { openTlsTunnel } from '../wire/tls-tunnel.ts';
+import { recordCallback } from '../services/signing-stats.ts';
 import { recordDecision, cleanReason } from './audit.ts';
 import { payloadDigest, serializePayload, MAX_PAYLOAD_BYTES, type ConfigChangeSignRequest, type TxSignRequest } from './payload.ts';
 import {
@@ -131,6 +132,8 @@ export class CallbackClient {
     const started = this.clock.now();
     const audit = { requestId, userId: user.id, kind, purpose: opts.purpose, payloadDigest: digest };
     let attempts = 0;
+    /** Set while a handler call is in flight, so a failed call is counted as `error`. */
+    let callStarted: number | undefined;
     const elapsed = (): number => Math.max(0, this.clock.now() - started);
     try {
       if (payload.signerId !== user.id) throw fail('ERR_INVALID_ARGUMENT', 'the request names a different API user than the one asked for');
@@ -154,8 +157,12 @@ export class CallbackClient {
       for (;;) {
         if (opts.signal?.aborted) throw fail('ERR_CANCELLED', 'approval cancelled');
         attempts++;
+        callStarted = this.clock.now();
         const raw = await this.call(target, body, jws ? 'text/plain' : 'application/json', opts.signal);
         const answer = await this.readAnswer(settings, raw, requestId);
+        // Metrics: every verified answer counts, RETRY included, with this call's latency.
+        recordCallback(answer.action, this.clock.now() - callStarted);
+        callStarted = undefined;
         if (answer.action === 'RETRY') {
           if (attempts > maxRetries) {
             throw fail('ERR_CALLBACK_RETRY_EXHAUSTED', `the handler answered RETRY ${attempts} times; giving up after ${schedule.totalMs} ms`, { attempts });
@@ -181,6 +188,7 @@ export class CallbackClient {
       }
     } catch (err) {
       const e = toCosignerError(err, 'ERR_INTERNAL');
+      if (callStarted !== undefined) recordCallback('error', this.clock.now() - callStarted);
       if (e.code !== 'ERR_CALLBACK_REJECTED') {
         recordDecision(this.logger, { ...audit, action: 'FAIL', handler: user.callback !== undefined, code: e.code, attempts, latencyMs: elapsed() });
       }

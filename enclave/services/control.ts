@@ -9,6 +9,7 @@ import type { cosigner as wire } from '../../proto/generated/wire.d.ts';
 import type { Cosigner, StatusInfo, UserInfo } from './cosigner.ts';
 import type { PendingChange } from './owner-changes.ts';
 import { CONTROL_LIMITS } from './limits.ts';
+import { signingStatsSnapshot } from './signing-stats.ts';
 
 function obj(value: unknown): Record<string, unknown> {
   return value !== null && typeof value === 'object' ? (value as Record<string, unknown>) : {};
@@ -36,6 +37,8 @@ function statusMessage(s: StatusInfo): Input<wire.v1.StatusResponse> {
     nextUnsealAttemptAt: s.nextUnsealAttemptAt,
     unsealAttempts: s.unsealAttempts,
     pendingChanges: s.pendingChanges,
+    // Process-wide counters (signing-stats.ts), not Cosigner state: they survive a re-unseal.
+    stats: signingStatsSnapshot(),
   };
 }
 

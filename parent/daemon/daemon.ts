@@ -12,6 +12,7 @@ import { startControlServer } from '../control/server.ts';
 import { BoundedQueue } from '../control/queue.ts';
 import { RotatingLog } from '../logs/rotating-log.ts';
 import { createCosignerMetrics, type CosignerMetrics } from '../metrics/cosigner-metrics.ts';
+import { EnclaveStatsMirror, imageIdOf } from '../metrics/enclave-stats.ts';
 import { startMetricsServer } from '../metrics/server.ts';
 import { ImdsCredentialSource } from '../credentials/imds.ts';
 import { createRelay, loadAllowList, parseAllowList, type Relay } from '../relay/index.ts';
@@ -66,15 +67,15 @@ function daemonLogger(sink: RotatingLog): pino.Logger {
 /** /metrics and /healthz, when configured; null otherwise. */
 async function startMetrics(
   config: DaemonConfig,
-  o: { supervisor: Supervisor; link: EnclaveLink; metrics: CosignerMetrics; cleanups: Array<() => Promise<void> | void> },
+  o: { supervisor: Supervisor; link: EnclaveLink; metrics: CosignerMetrics; stats: EnclaveStatsMirror; cleanups: Array<() => Promise<void> | void> },
 ): Promise<string | null> {
   if (!config.metricsAddress) return null;
-  const { supervisor, link, metrics } = o;
+  const { supervisor, link, metrics, stats } = o;
   const m = await startMetricsServer(config.metricsAddress, metrics.registry, () => ({
     ok: supervisor.state === 'running' && link.connected,
     enclave: supervisor.state,
     wire: link.connected ? 'connected' : 'disconnected',
-    sealed: metrics.unsealed.get() === 1 ? 'unsealed' : 'sealed',
+    sealed: stats.state === 'unsealed' ? 'unsealed' : 'sealed',
   }));
   o.cleanups.push(() => m.close());
   return m.url;
@@ -86,7 +87,7 @@ async function startMetrics(
  */
 export async function startDaemon(config: DaemonConfig, overrides: DaemonOverrides = {}): Promise<RunningDaemon> {
   for (const d of ['db', 'backup', 'log', 'run']) mkdirSync(join(config.home, d), { recursive: true, mode: 0o700 });
-  const metrics = createCosignerMetrics();
+  const metrics = createCosignerMetrics({ version: VERSION });
   const sink = new RotatingLog({
     dir: join(config.home, 'log'),
     maxBytes: config.logMaxBytes,
@@ -103,14 +104,18 @@ export async function startDaemon(config: DaemonConfig, overrides: DaemonOverrid
     const blobs = overrides.blobs ?? (await FileBlobStore.open(config.home));
     const credentials = overrides.credentials ?? new ImdsCredentialSource({ endpoint: config.imdsEndpoint });
     const relay = overrides.relay ?? createRelay(config.allowListPath ? loadAllowList(config.allowListPath) : parseAllowList({ allowlist: [] }), { logger });
-    const { onEnclaveLog, onConsole } = enclaveLogHandlers(sink, metrics);
+    const { onEnclaveLog, onConsole } = enclaveLogHandlers(sink);
 
     const imageState = await readImageState(config.home);
     const image = imageState?.current ?? (config.mode === 'nitro' ? config.eifPath : config.bundlePath);
     const backend = enclaveBackend(config, overrides, onConsole, logger);
     const supervisor = new Supervisor({ backend, image, restartInitialMs: config.restartInitialMs, restartMaxMs: config.restartMaxMs });
     const link = new EnclaveLink({ wireUrl: config.wireUrl, expectBuild: () => expectedBuildId(config, supervisor.image), blobs, credentials, relay, onLog: onEnclaveLog, logger: logger.child({ component: 'wire' }) });
-    const watch = watchEnclave({ config, supervisor, link, relay, metrics, logger });
+    // Short id of the running image's measurements for cosigner_build_info; image.json changes on upgrade.
+    let imageId = imageIdOf(imageState?.measurements);
+    supervisor.on('started', () => void readImageState(config.home).then((st) => (imageId = imageIdOf(st?.measurements))));
+    const stats = new EnclaveStatsMirror(metrics, { version: VERSION, imageId: () => imageId });
+    const watch = watchEnclave({ config, supervisor, link, relay, metrics, stats, logger });
     cleanups.push(async () => {
       await link.disconnect();
       await supervisor.stop().catch(() => undefined);
@@ -124,12 +129,12 @@ export async function startDaemon(config: DaemonConfig, overrides: DaemonOverrid
       onInternalError: (err) => logger.error({ err: err instanceof Error ? err.message : String(err) }, 'control handler failed'),
       onRequest: (method, outcome, seconds) => {
         metrics.requests.inc({ method, outcome });
-        metrics.latency.observe(seconds, { method });
+        metrics.latency.observe({ method }, seconds);
         if (outcome === 'ERR_BUSY') metrics.busyRejections.inc();
       },
     });
     cleanups.push(() => control.close());
-    const metricsUrl = await startMetrics(config, { supervisor, link, metrics, cleanups });
+    const metricsUrl = await startMetrics(config, { supervisor, link, metrics, stats, cleanups });
 
     if (config.debug) logger.warn('debug mode: the enclave\'s PCRs read as zeros, so KMS will not release secrets to it; never use with production keys');
     logger.info({ mode: config.mode, image, wireUrl: config.wireUrl, control: config.controlSocket, metrics: metricsUrl, version: VERSION }, 'cosigner-parent started');

@@ -7,15 +7,13 @@ import type { CosignerError } from '../../proto/errors.ts';
 import type { DaemonConfig } from '../config/config.ts';
 import { enclaveRecord, type RotatingLog } from '../logs/rotating-log.ts';
 import { setEnclaveState, type CosignerMetrics } from '../metrics/cosigner-metrics.ts';
+import type { EnclaveStatsMirror } from '../metrics/enclave-stats.ts';
 import type { Relay } from '../relay/index.ts';
 import { localBackend, nitroBackend, type EnclaveBackend } from '../supervisor/backends.ts';
 import type { Supervisor } from '../supervisor/supervisor.ts';
 import type { EnclaveLink } from './enclave-link.ts';
 import { toJsonSafe } from './control-handler.ts';
 import type { DaemonOverrides } from './daemon.ts';
-
-/** Decision actions counted from the enclave's `callback.decision` audit records; others count as OTHER. */
-const ACTIONS = new Set(['APPROVE', 'REJECT', 'IGNORE', 'FAIL']);
 
 /**
  * Build id the parent expects in the handshake for `image`: the config's `buildId` for the configured
@@ -37,17 +35,15 @@ export function expectedBuildId(c: DaemonConfig, image: string): { buildId: stri
   return { buildId: 'nitro-cosigner-parent', strict: false };
 }
 
-/** Where the enclave's log lines (over the wire) and console lines (from the backend) go. */
-export function enclaveLogHandlers(sink: RotatingLog, metrics: CosignerMetrics): { onEnclaveLog(line: string): void; onConsole(line: string): void } {
+/**
+ * Where the enclave's log lines (over the wire) and console lines (from the backend) go. Decisions are
+ * counted from the enclave's Status counters (metrics/enclave-stats.ts), not from log lines, which
+ * the sink may drop when the disk is full.
+ */
+export function enclaveLogHandlers(sink: RotatingLog): { onEnclaveLog(line: string): void; onConsole(line: string): void } {
   return {
     onEnclaveLog: (line: string): void => {
-      const rec = enclaveRecord(line);
-      sink.write(rec);
-      // Audit records of Callback Handler decisions (enclave/approval) feed cosigner_decisions_total.
-      if (rec.includes('"callback.decision"')) {
-        const r = JSON.parse(rec) as { event?: unknown; action?: unknown };
-        if (r.event === 'callback.decision' && typeof r.action === 'string') metrics.decisions.inc({ action: ACTIONS.has(r.action) ? r.action : 'OTHER' });
-      }
+      sink.write(enclaveRecord(line));
     },
     onConsole: (line: string): void => {
       sink.write(JSON.stringify({ level: 30, time: Date.now(), src: 'enclave-console', msg: line.slice(0, 4096) }));
@@ -82,9 +78,11 @@ export function watchEnclave(o: {
   readonly link: EnclaveLink;
   readonly relay: Relay;
   readonly metrics: CosignerMetrics;
+  /** Feeds the enclave's Status into the metrics (state, sessions, build, signing counters). */
+  readonly stats: EnclaveStatsMirror;
   readonly logger: pino.Logger;
 }): { refreshEnclaveStatus(): Promise<Record<string, unknown> | null>; stopPolling(): void } {
-  const { config, supervisor, link, relay, metrics, logger } = o;
+  const { config, supervisor, link, relay, metrics, stats, logger } = o;
   supervisor.on('state', (s) => {
     setEnclaveState(metrics, s);
     logger.info({ state: s }, 'enclave state');
@@ -107,8 +105,7 @@ export function watchEnclave(o: {
   });
   link.on('disconnected', (err?: CosignerError) => {
     metrics.wireConnected.set(0);
-    metrics.unsealed.set(0);
-    metrics.coordinatorConnected.set(0);
+    stats.disconnected();
     logger.warn({ code: err?.code }, 'enclave connection closed');
   });
 
@@ -117,9 +114,10 @@ export function watchEnclave(o: {
     if (!link.connected) return (lastEnclaveStatus = null);
     try {
       const s = await link.control().Status!({}, { deadlineMs: 5000 });
-      lastEnclaveStatus = toJsonSafe(s) as Record<string, unknown>;
-      metrics.unsealed.set(s.state === 'unsealed' ? 1 : 0);
-      metrics.coordinatorConnected.set(s.coordinator === 'connected' ? 1 : 0);
+      stats.applyStatus(s);
+      // The counters are for /metrics; `cosigner status` shows the co-signer's state without them.
+      const { stats: _counters, ...shown } = s;
+      lastEnclaveStatus = toJsonSafe(shown) as Record<string, unknown>;
     } catch {
       lastEnclaveStatus = null;
     }

@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { CosignerError } from '../../proto/errors.ts';
 import { parseLoopbackAddress } from '../config/config.ts';
-import type { Registry } from './registry.ts';
+import type { Registry } from 'prom-client';
 
 /** What /healthz reports; `ok` decides 200 vs 503. */
 export interface Health {
@@ -27,7 +27,11 @@ export async function startMetricsServer(
     }
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/metrics') {
-      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }).end(registry.render());
+      registry.metrics().then(
+        (text) => res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }).end(text),
+        // A collector failed: say so without detail (the scrape shows as down), never a stack.
+        () => res.writeHead(500).end(),
+      );
     } else if (path === '/healthz') {
       const h = health();
       res.writeHead(h.ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(h));

@@ -655,6 +655,12 @@ export namespace cosigner {
 
             /** Owner-gated changes proposed and waiting for the owner (see ListChanges). */
             pendingChanges: number;
+
+            /**
+             * Signing and Callback Handler counters since this enclave process started (the parent exports
+             * them as Prometheus metrics; docs/operations.md). No user ids, key ids or payloads.
+             */
+            stats?: (cosigner.v1.SigningStats.$Properties|null);
         }
 
         namespace StatusResponse {
@@ -733,12 +739,276 @@ export namespace cosigner {
                 /** Owner-gated changes proposed and waiting for the owner (see ListChanges). */
                 pendingChanges?: (number|null);
 
+                /**
+                 * Signing and Callback Handler counters since this enclave process started (the parent exports
+                 * them as Prometheus metrics; docs/operations.md). No user ids, key ids or payloads.
+                 */
+                stats?: (cosigner.v1.SigningStats.$Properties|null);
+
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];
             }
 
             /** Shape of a StatusResponse. */
             type $Shape = cosigner.v1.StatusResponse.$Properties;
+        }
+
+        /**
+         * Properties of a SigningStats.
+         * @deprecated Use cosigner.v1.SigningStats.$Properties instead.
+         */
+        interface ISigningStats extends cosigner.v1.SigningStats.$Properties {
+        }
+
+        /** Counts travel as double: exact up to 2^53 and free of protobufjs long handling. */
+        class SigningStats {
+
+            /**
+             * Constructs a new SigningStats.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: cosigner.v1.SigningStats.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** Random per enclave process; a new epoch means the counters restarted from zero. */
+            epoch: string;
+
+            /** SigningStats signatures. */
+            signatures: cosigner.v1.SignatureCount.$Properties[];
+
+            /** SigningStats signingSeconds. */
+            signingSeconds: cosigner.v1.SchemeHistogram.$Properties[];
+
+            /** SigningStats callbackSeconds. */
+            callbackSeconds?: (cosigner.v1.LatencyHistogram.$Properties|null);
+
+            /** SigningStats approvals. */
+            approvals: cosigner.v1.ActionCount.$Properties[];
+        }
+
+        namespace SigningStats {
+
+            /** Properties of a SigningStats. */
+            interface $Properties {
+
+                /** Random per enclave process; a new epoch means the counters restarted from zero. */
+                epoch?: (string|null);
+
+                /** SigningStats signatures */
+                signatures?: (cosigner.v1.SignatureCount.$Properties[]|null);
+
+                /** SigningStats signingSeconds */
+                signingSeconds?: (cosigner.v1.SchemeHistogram.$Properties[]|null);
+
+                /** SigningStats callbackSeconds */
+                callbackSeconds?: (cosigner.v1.LatencyHistogram.$Properties|null);
+
+                /** SigningStats approvals */
+                approvals?: (cosigner.v1.ActionCount.$Properties[]|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a SigningStats. */
+            type $Shape = cosigner.v1.SigningStats.$Properties;
+        }
+
+        /**
+         * Properties of a SignatureCount.
+         * @deprecated Use cosigner.v1.SignatureCount.$Properties instead.
+         */
+        interface ISignatureCount extends cosigner.v1.SignatureCount.$Properties {
+        }
+
+        /** Represents a SignatureCount. */
+        class SignatureCount {
+
+            /**
+             * Constructs a new SignatureCount.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: cosigner.v1.SignatureCount.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** SignatureCount scheme. */
+            scheme: string;
+
+            /** signed | rejected | failed */
+            outcome: string;
+
+            /** SignatureCount count. */
+            count: number;
+        }
+
+        namespace SignatureCount {
+
+            /** Properties of a SignatureCount. */
+            interface $Properties {
+
+                /** SignatureCount scheme */
+                scheme?: (string|null);
+
+                /** signed | rejected | failed */
+                outcome?: (string|null);
+
+                /** SignatureCount count */
+                count?: (number|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a SignatureCount. */
+            type $Shape = cosigner.v1.SignatureCount.$Properties;
+        }
+
+        /**
+         * Properties of a SchemeHistogram.
+         * @deprecated Use cosigner.v1.SchemeHistogram.$Properties instead.
+         */
+        interface ISchemeHistogram extends cosigner.v1.SchemeHistogram.$Properties {
+        }
+
+        /** Represents a SchemeHistogram. */
+        class SchemeHistogram {
+
+            /**
+             * Constructs a new SchemeHistogram.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: cosigner.v1.SchemeHistogram.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** SchemeHistogram scheme. */
+            scheme: string;
+
+            /** SchemeHistogram histogram. */
+            histogram?: (cosigner.v1.LatencyHistogram.$Properties|null);
+        }
+
+        namespace SchemeHistogram {
+
+            /** Properties of a SchemeHistogram. */
+            interface $Properties {
+
+                /** SchemeHistogram scheme */
+                scheme?: (string|null);
+
+                /** SchemeHistogram histogram */
+                histogram?: (cosigner.v1.LatencyHistogram.$Properties|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a SchemeHistogram. */
+            type $Shape = cosigner.v1.SchemeHistogram.$Properties;
+        }
+
+        /**
+         * Properties of a LatencyHistogram.
+         * @deprecated Use cosigner.v1.LatencyHistogram.$Properties instead.
+         */
+        interface ILatencyHistogram extends cosigner.v1.LatencyHistogram.$Properties {
+        }
+
+        /**
+         * Fixed buckets (enclave/services/signing-stats.ts LATENCY_BUCKETS_S): one count per bucket, not
+         * cumulative, the last above every bound.
+         */
+        class LatencyHistogram {
+
+            /**
+             * Constructs a new LatencyHistogram.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: cosigner.v1.LatencyHistogram.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** LatencyHistogram counts. */
+            counts: number[];
+
+            /** LatencyHistogram sum. */
+            sum: number;
+
+            /** LatencyHistogram count. */
+            count: number;
+        }
+
+        namespace LatencyHistogram {
+
+            /** Properties of a LatencyHistogram. */
+            interface $Properties {
+
+                /** LatencyHistogram counts */
+                counts?: (number[]|null);
+
+                /** LatencyHistogram sum */
+                sum?: (number|null);
+
+                /** LatencyHistogram count */
+                count?: (number|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a LatencyHistogram. */
+            type $Shape = cosigner.v1.LatencyHistogram.$Properties;
+        }
+
+        /**
+         * Properties of an ActionCount.
+         * @deprecated Use cosigner.v1.ActionCount.$Properties instead.
+         */
+        interface IActionCount extends cosigner.v1.ActionCount.$Properties {
+        }
+
+        /** Represents an ActionCount. */
+        class ActionCount {
+
+            /**
+             * Constructs a new ActionCount.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: cosigner.v1.ActionCount.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** APPROVE | REJECT | RETRY | IGNORE | error */
+            action: string;
+
+            /** ActionCount count. */
+            count: number;
+        }
+
+        namespace ActionCount {
+
+            /** Properties of an ActionCount. */
+            interface $Properties {
+
+                /** APPROVE | REJECT | RETRY | IGNORE | error */
+                action?: (string|null);
+
+                /** ActionCount count */
+                count?: (number|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of an ActionCount. */
+            type $Shape = cosigner.v1.ActionCount.$Properties;
         }
 
         /**

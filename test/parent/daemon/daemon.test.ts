@@ -59,8 +59,8 @@ describe('cosigner-parent daemon (local mode, fake enclave)', () => {
     expect(metrics).toContain('cosigner_wire_connected 1');
     expect(metrics).toMatch(/cosigner_requests_total\{method="setup",outcome="ok"\} 1/);
     expect(metrics).toMatch(/cosigner_requests_total\{method="addUser",outcome="ERR_PAIRING_TOKEN_EXPIRED"\} 1/);
-    expect(metrics).toContain('cosigner_decisions_total{action="APPROVE"}');
-    expect(metrics).toContain('cosigner_request_duration_seconds_bucket{method="setup",le="+Inf"} 1');
+    expect(metrics).toContain('cosigner_approvals_total{action="APPROVE"} 0');
+    expect(metrics).toContain('cosigner_request_duration_seconds_bucket{le="+Inf",method="setup"} 1');
     const health = await fetch(`${daemon.metricsUrl}/healthz`);
     expect(health.status).toBe(200);
   });
@@ -108,7 +108,7 @@ describe('cosigner-parent daemon (local mode, fake enclave)', () => {
     const slow = client.request('setup', { kmsKeyArn: 'arn:aws:kms:us-east-1:111122223333:key/abcd-1234', region: 'us-east-1' });
     await expect(client.request('listUsers')).rejects.toMatchObject({ code: 'ERR_BUSY' });
     await slow;
-    expect(daemon.metrics.busyRejections.get()).toBe(1);
+    expect((await daemon.metrics.busyRejections.get()).values[0]?.value).toBe(1);
   });
 
   it('upgrade: rolls back when the new image cannot unseal, switches when it can, keeps the old image', async () => {
