@@ -12,6 +12,7 @@ import { startImdsStandin, type ImdsStandin } from '../imds/server.ts';
 import { startKmsStandin } from '../kms/server.ts';
 import type { IssuedCert } from '../local-ca.ts';
 import { startTcpLink, type TcpLink } from '../tcp-link.ts';
+import { loadOrCreateKmsAdmin } from './kms-admin.ts';
 import { LOCAL_ACCOUNT, LOCAL_ADMIN_ARN, LOCAL_INSTANCE_ROLE, LOCAL_REGION, hostPortOf, type CoordinatorHandle, type LocalStack, type StackPaths } from './types.ts';
 
 /** What every step needs: where to put state, how to report, and where to register its shutdown. */
@@ -47,11 +48,13 @@ export async function startKmsStep(
   const policy = buildKeyPolicy({ measurements, instanceRoleArn: o.imds.roleArn, adminArn: LOCAL_ADMIN_ARN });
   await writeFileAtomic(paths.policy, `${JSON.stringify(policy, null, 2)}\n`);
   const imds = o.imds;
+  // The key administrator (may PutKeyPolicy) besides the instance role (may not): upgrades can be rehearsed.
+  const admin = await loadOrCreateKmsAdmin(dir);
   const server = await startKmsStandin({
     dir: join(dir, 'kms'),
     trustRootsPem: [o.devRootPem],
     tls: await ctx.serverCert(),
-    principals: (id: string) => imds.lookup(id),
+    principals: (id: string) => (id === admin.accessKeyId ? { secretAccessKey: admin.secretAccessKey, arn: admin.arn } : imds.lookup(id)),
     region: LOCAL_REGION,
     account: LOCAL_ACCOUNT,
   });
@@ -67,7 +70,8 @@ export async function startKmsStep(
   }
   ctx.log(`local-stack: KMS stand-in        ${server.url}  key ${keyArn}`);
   ctx.log(`local-stack:   key policy        ${relative(process.cwd(), paths.policy)}  (PCR0 ${measurements.PCR0.slice(0, 16)}…)`);
-  return { url: server.url, keyArn, region: LOCAL_REGION };
+  ctx.log(`local-stack:   key admin         ${admin.arn}  (credentials in ${relative(process.cwd(), join(dir, 'kms-admin.json'))})`);
+  return { url: server.url, keyArn, region: LOCAL_REGION, admin };
 }
 
 /** Reference coordinator (REST + TLS co-signer endpoint), optionally behind a cuttable link. */

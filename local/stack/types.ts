@@ -65,7 +65,15 @@ export interface LocalStack {
   readonly dir: string;
   readonly paths: StackPaths;
   readonly ca: LocalCa;
-  readonly kms: { readonly url: string; readonly keyArn: string; readonly region: string } | undefined;
+  readonly kms:
+    | {
+        readonly url: string;
+        readonly keyArn: string;
+        readonly region: string;
+        /** The key policy's administrator (local/stack/kms-admin.ts): the principal that may PutKeyPolicy. */
+        readonly admin: { readonly accessKeyId: string; readonly secretAccessKey: string; readonly arn: string };
+      }
+    | undefined;
   readonly imds: { readonly url: string } | undefined;
   readonly coordinator: CoordinatorHandle | undefined;
   /** `host:port` the co-signer is told to reach the coordinator at (the link when there is one). */
