@@ -1,5 +1,6 @@
 // Sample Callback Handler (tests and `make demo` only): the example approval rules, the kind a
 // customer writes. Plain functions over the published request fields, no co-signer code.
+import { checkRawTxEntries } from './raw-tx.ts';
 
 /** Example rules. Everything not denied is approved. */
 export interface HandlerRules {
@@ -13,6 +14,11 @@ export interface HandlerRules {
   ignoreConfigTypes?: string[];
   /** REJECT configuration changes of these types. */
   rejectConfigTypes?: string[];
+  /**
+   * REJECT rawTx entries that carry no `format` (so cannot be recomputed). Entries with a format
+   * are always recomputed and checked against the destinations and amounts.
+   */
+  requireRawTxFormat?: boolean;
 }
 
 export interface Verdict {
@@ -44,6 +50,10 @@ export function decideTx(rules: HandlerRules, tx: Record<string, unknown>, seen:
     const dest = typeof tx.destAddress === 'string' ? tx.destAddress.toLowerCase() : '';
     if (!allowed.has(dest)) return { action: 'REJECT', rejectionReason: `destination ${dest || '(none)'} is not on the allow-list` };
   }
+  // Approve only what will really be signed: each payload recomputed from its raw transaction, and
+  // the transaction paying exactly the destinations and amounts the request shows.
+  const rawTxProblem = checkRawTxEntries(tx, rules.requireRawTxFormat ?? false);
+  if (rawTxProblem) return { action: 'REJECT', rejectionReason: rawTxProblem };
   return { action: 'APPROVE' };
 }
 

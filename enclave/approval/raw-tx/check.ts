@@ -4,10 +4,14 @@
 import { timingSafeEqual } from 'node:crypto';
 import { CosignerError } from '../../../proto/errors.ts';
 import type { ThresholdScheme } from '../../vault/records.ts';
+import { checkBitcoinPsbt } from './bitcoin-psbt.ts';
+import { checkSolana } from './solana.ts';
 
 /**
  * How `rawTx` is to be read. `raw`: the bytes are the message itself (operation RAW and messages
- * the enclave cannot parse); `payload` must equal them.
+ * the enclave cannot parse); `payload` must equal them. `bitcoin-psbt`: an unsigned PSBT; `payload`
+ * is the BIP-341 key-path sighash of an input the key spends. `solana`: a wire transaction;
+ * `payload` is its message, which the key must be required to sign.
  */
 export type RawTxFormat = 'raw' | 'bitcoin-psbt' | 'solana';
 
@@ -33,6 +37,15 @@ export function checkRawTx(entry: RawTxToCheck): void {
       if (entry.rawTx.length !== entry.payload.length || !timingSafeEqual(entry.rawTx, entry.payload)) {
         throw new CosignerError('ERR_PAYLOAD_MISMATCH', 'a raw message entry must sign exactly its rawTx bytes');
       }
+      return;
+    case 'bitcoin-psbt':
+      // A Taproot key-path signature is BIP-340: only that scheme's (already tweaked) output key fits.
+      if (entry.scheme !== 'frost-secp256k1-tr') throw new CosignerError('ERR_PAYLOAD_MISMATCH', 'bitcoin-psbt entries are signed by frost-secp256k1-tr keys only');
+      checkBitcoinPsbt(entry.rawTx, entry.payload, entry.signingPublicKey);
+      return;
+    case 'solana':
+      if (entry.scheme !== 'frost-ed25519') throw new CosignerError('ERR_PAYLOAD_MISMATCH', 'solana entries are signed by frost-ed25519 keys only');
+      checkSolana(entry.rawTx, entry.payload, entry.signingPublicKey);
       return;
     default:
       throw new CosignerError('ERR_TX_FORMAT', 'unsupported raw transaction format', { details: { format: String(entry.format).slice(0, 32) } });

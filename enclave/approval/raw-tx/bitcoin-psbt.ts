@@ -1,0 +1,83 @@
+// Runs in the enclave. `bitcoin-psbt` entries: rawTx is an unsigned PSBT (BIP-174) and payload must
+// be the BIP-341 key-path signature hash of one of its inputs that our Taproot output key spends.
+// The PSBT is parsed and the sighash computed by @scure/btc-signer; nothing here serialises or
+// hashes by hand. Amounts and scripts of every input come from the PSBT's witnessUtxo fields, and
+// BIP-341 commits to all of them, so a coordinator that lies about any of them gets a signature
+// that no node accepts.
+import { timingSafeEqual } from 'node:crypto';
+import { OutScript, SigHash, Transaction } from '@scure/btc-signer';
+import { CosignerError } from '../../../proto/errors.ts';
+
+/** Largest PSBT read (bytes); the handler-facing request bounds rawTx hex at 32 KiB anyway. */
+export const MAX_PSBT_BYTES = 16 * 1024;
+/** Most inputs / outputs read: one rawTx entry per input, and a request holds at most 64 of them. */
+export const MAX_PSBT_INPUTS = 64;
+export const MAX_PSBT_OUTPUTS = 256;
+/** 21 million BTC in satoshis: no amount above it exists. */
+const MAX_SATS = 2_100_000_000_000_000n;
+
+const formatError = (why: string): CosignerError => new CosignerError('ERR_TX_FORMAT', `bitcoin-psbt: ${why}`);
+
+function parse(rawTx: Uint8Array): Transaction {
+  if (rawTx.length === 0 || rawTx.length > MAX_PSBT_BYTES) throw formatError(`a PSBT must hold 1..${MAX_PSBT_BYTES} bytes`);
+  try {
+    // Defaults are strict: unknown output scripts, unknown versions and malformed keys are refused.
+    return Transaction.fromPSBT(rawTx);
+  } catch {
+    throw formatError('not a readable PSBT');
+  }
+}
+
+/** The prevout scripts and amounts of every input, as BIP-341 commits to them; throws ERR_TX_FORMAT. */
+function prevouts(tx: Transaction): { scripts: Uint8Array[]; amounts: bigint[] } {
+  if (tx.inputsLength === 0 || tx.inputsLength > MAX_PSBT_INPUTS) throw formatError(`a PSBT must have 1..${MAX_PSBT_INPUTS} inputs`);
+  if (tx.outputsLength === 0 || tx.outputsLength > MAX_PSBT_OUTPUTS) throw formatError(`a PSBT must have 1..${MAX_PSBT_OUTPUTS} outputs`);
+  const scripts: Uint8Array[] = [];
+  const amounts: bigint[] = [];
+  let total = 0n;
+  for (let i = 0; i < tx.inputsLength; i++) {
+    const input = tx.getInput(i);
+    // Without witnessUtxo the amount and script the sighash commits to would be taken on trust.
+    if (!input.witnessUtxo) throw formatError(`input ${i} has no witnessUtxo`);
+    if (input.finalScriptWitness || input.finalScriptSig) throw formatError(`input ${i} is already finalized`);
+    const { script, amount } = input.witnessUtxo;
+    if (amount < 0n || amount > MAX_SATS) throw formatError(`input ${i} has an impossible amount`);
+    // The payload is always the SIGHASH_DEFAULT hash: a PSBT that asks for another type (which would
+    // let others change parts of the transaction after we sign) is refused, for every input.
+    if (input.sighashType !== undefined && input.sighashType !== SigHash.DEFAULT) throw formatError(`input ${i} requests sighash type ${input.sighashType}`);
+    scripts.push(script);
+    amounts.push(amount);
+    total += amount;
+  }
+  let out = 0n;
+  for (let i = 0; i < tx.outputsLength; i++) out += tx.getOutput(i).amount ?? 0n;
+  if (out > total) throw formatError('outputs spend more than the inputs hold');
+  return { scripts, amounts };
+}
+
+/**
+ * Throws unless `payload` is the BIP-341 key-path sighash (SIGHASH_DEFAULT, no annex) of an input of
+ * the PSBT `rawTx` whose prevout is P2TR of `outputKey` (32-byte x-only Taproot output key).
+ */
+export function checkBitcoinPsbt(rawTx: Uint8Array, payload: Uint8Array, outputKey: Uint8Array): void {
+  if (outputKey.length !== 32) throw new CosignerError('ERR_PAYLOAD_MISMATCH', 'bitcoin-psbt needs a 32-byte x-only Taproot output key');
+  const tx = parse(rawTx);
+  const { scripts, amounts } = prevouts(tx);
+  const ours = OutScript.encode({ type: 'tr', pubkey: outputKey });
+  let spendsOurKey = false;
+  for (let i = 0; i < scripts.length; i++) {
+    const script = scripts[i] as Uint8Array;
+    if (script.length !== ours.length || !timingSafeEqual(script, ours)) continue;
+    spendsOurKey = true;
+    let sighash: Uint8Array;
+    try {
+      sighash = tx.preimageWitnessV1(i, scripts, SigHash.DEFAULT, amounts);
+    } catch {
+      throw formatError(`cannot compute the signature hash of input ${i}`);
+    }
+    if (payload.length === sighash.length && timingSafeEqual(payload, sighash)) return;
+  }
+  throw new CosignerError('ERR_PAYLOAD_MISMATCH', spendsOurKey
+    ? 'payload is not the key-path signature hash of an input this key spends'
+    : 'no input of this PSBT is spent by the signing key');
+}
