@@ -142,7 +142,7 @@ describe('reference coordinator ↔ enclave coordinator client', () => {
     expect(rejected.json.signature).toBeUndefined();
 
     // The handler approved a different message than the one the session would sign.
-    approveImpl = async (_u, req) => ({ approved: true, payloadDigest: approvalDigest({ ...req, rawTx: req.rawTx.map(() => ({ payload: 'cc'.repeat(40) })) }) });
+    approveImpl = async (_u, req) => ({ approved: true, payloadDigest: approvalDigest({ ...req, rawTx: req.rawTx.map((r) => ({ ...r, payload: 'cc'.repeat(40) })) }) });
     const mismatch = await rest('/v1/transactions', 'POST', { userId: 'alice', asset: 'BTC', amount: '1', destination: 'd', payload, scheme: 'frost-ed25519' });
     expect(mismatch.json.status).toBe('failed');
     expect(mismatch.json.error.code).toBe('ERR_MESSAGE_MISMATCH');
