@@ -149,6 +149,7 @@ export function arr<T>(v: unknown, field: string, max: number, item: (x: unknown
 export const ID = /^[A-Za-z0-9._:-]{1,128}$/;
 export const NAME = /^[A-Za-z0-9._@-]{1,64}$/;
 export const HEX = /^(?:[0-9a-f]{2})*$/;
+const DERIVED_KEY_ID = /^[A-Za-z0-9._:-]{1,128}(?:\/[0-9]{1,10}){0,10}$/;
 
 /** Most entries (sessions) one `sign.commit` opens. */
 export const MAX_SIGN_ENTRIES = 64;
@@ -200,7 +201,8 @@ export function parseSignShare(v: unknown): SignShareBody {
   const o = obj(v, 'sign.share', ['sessionId', 'keyId', 'messageDigest', 'commitments']);
   return {
     sessionId: str(o.sessionId, 'sessionId', ID),
-    keyId: str(o.keyId, 'keyId', ID),
+    // A derived key id: the base key id, then the path ("…/44/0/0/0/0", enclave/mpc/derivation.ts).
+    keyId: str(o.keyId, 'keyId', DERIVED_KEY_ID),
     messageDigest: str(o.messageDigest, 'messageDigest', /^[0-9a-f]{64}$/),
     commitments: arr(o.commitments, 'commitments', 16, commitment),
   };
