@@ -22,15 +22,19 @@ const ID_RE = /^[A-Za-z0-9._:@/+-]*$/;
 const ENUM_RE = /^[A-Z][A-Z0-9_]{0,47}$/;
 const DECIMAL_RE = /^-?\d{1,40}(\.\d{1,40})?$/;
 const HEX_RE = /^(?:[0-9a-fA-F]{2})*$/;
-const DERIVATION_RE = /^\[\s*\d{1,10}(?:\s*,\s*\d{1,10}){0,9}\s*\]$/;
+// "[ ]" (the base key itself) included.
+const DERIVATION_RE = /^\[\s*(?:\d{1,10}(?:\s*,\s*\d{1,10}){0,9})?\s*\]$/;
 
-/** Operations a handler may see; the list is the published one, unknown ones are refused. */
+/**
+ * The published operations. Any other well-formed operation (enum text) still reaches the user's
+ * Callback Handler, which decides; without a handler the co-signer refuses it (policy.ts).
+ */
 export const TX_OPERATIONS = [
   'TRANSFER', 'CONTRACT_CALL', 'RAW', 'TYPED_MESSAGE', 'MINT', 'BURN', 'PROGRAM_CALL', 'APPROVE',
   'ENABLE_ASSET', 'STAKE', 'UNSTAKE', 'WITHDRAW', 'REDEEM_FROM_COMPOUND', 'SUPPLY_TO_COMPOUND',
 ] as const;
 
-/** Configuration change types a handler may see. */
+/** The published configuration change types (others: as for operations). */
 export const CONFIG_CHANGE_TYPES = [
   'UNMANAGED_WALLET', 'EXCHANGE', 'FIAT_ACCOUNT', 'POLICY_APPROVAL', 'POLICY_CHANGE', 'ADD_USER',
   'RE_ENROLL_DEVICE', 'ENABLE_ONE_TIME_ADDRESS', 'CHANGE_QUORUM_THRESHOLD', 'ADD_NETWORK_CONNECTION',
@@ -226,6 +230,28 @@ function rawTxEntry(v: unknown, f: string): RawTxEntry {
   };
 }
 
+/** The batch suffix a requestId may add to its txId: "-<n>", n 1..9999 without leading zeros. */
+const BATCH_SUFFIX_RE = /^-[1-9][0-9]{0,3}$/;
+
+/**
+ * The published relation of a handler's `requestId` to `txId`: equal, or `txId` plus a batch
+ * suffix (one transaction signed in several requests). Anything else could make a handler that
+ * keys its decisions on `requestId` apply one transaction's decision to another.
+ */
+export function isRequestIdOf(requestId: string, txId: string): boolean {
+  return requestId === txId || (requestId.startsWith(txId) && BATCH_SUFFIX_RE.test(requestId.slice(txId.length)));
+}
+
+/** True for an operation of the published list. */
+export function isKnownOperation(operation: string): boolean {
+  return (TX_OPERATIONS as readonly string[]).includes(operation);
+}
+
+/** True for a configuration change type of the published list. */
+export function isKnownConfigType(type: string): boolean {
+  return (CONFIG_CHANGE_TYPES as readonly string[]).includes(type);
+}
+
 const TX_FIELDS = [
   'txId', 'operation', 'sourceType', 'sourceId', 'destType', 'destId', 'asset', 'amount', 'amountStr',
   'requestedAmount', 'requestedAmountStr', 'fee', 'destAddressType', 'destAddress', 'note',
@@ -247,9 +273,8 @@ export function buildTxSignRequest(input: unknown, ctx: { signerId: string; stag
   const txId = id(o.txId, 'tx.txId');
   if (txId === '') throw bad('tx.txId', 'is required');
   const requestId = o.requestId === undefined ? txId : id(o.requestId, 'tx.requestId');
-  if (requestId === '') throw bad('tx.requestId', 'is required');
+  if (!isRequestIdOf(requestId, txId)) throw bad('tx.requestId', 'must be the txId, or the txId followed by a batch suffix "-<n>" (n 1..9999)');
   const operation = o.operation === undefined ? 'TRANSFER' : enumText(o.operation, 'tx.operation');
-  if (!(TX_OPERATIONS as readonly string[]).includes(operation)) throw bad('tx.operation', 'is not a known operation');
   const rest = pick<Partial<TxSignRequest>>(o, [
     ['sourceType', enumOrEmpty], ['sourceId', id], ['destType', enumOrEmpty], ['destId', id], ['asset', id],
     ['amount', num], ['amountStr', decimal], ['requestedAmount', num], ['requestedAmountStr', decimal],
@@ -284,7 +309,6 @@ export function buildConfigChangeSignRequest(input: unknown, ctx: { signerId: st
   const requestId = id(o.requestId, 'config.requestId');
   if (requestId === '') throw bad('config.requestId', 'is required');
   const type = enumText(o.type, 'config.type');
-  if (!(CONFIG_CHANGE_TYPES as readonly string[]).includes(type)) throw bad('config.type', 'is not a known configuration change type');
   const extraInfo = o.extraInfo === undefined ? {} : jsonObject(o.extraInfo, 'config.extraInfo');
   const out: ConfigChangeSignRequest = { requestId, signerId: ctx.signerId, type, extraInfo };
   checkSize(out);

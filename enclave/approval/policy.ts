@@ -5,7 +5,7 @@
 import { CosignerError } from '../../proto/errors.ts';
 import type { ApiUserRecord } from '../vault/records.ts';
 import {
-  buildConfigChangeSignRequest, buildTxSignRequest, checkSignedMessagesMatch, payloadDigest,
+  buildConfigChangeSignRequest, buildTxSignRequest, checkSignedMessagesMatch, isKnownConfigType, isKnownOperation, payloadDigest,
   type ConfigChangeSignRequest, type Stage, type TxSignRequest,
 } from './payload.ts';
 
@@ -38,6 +38,11 @@ export function checkTxRequest(
 ): CheckedTxRequest {
   const u = requireActive(user, args.userId);
   const payload = buildTxSignRequest(args.tx, { signerId: u.id, stage: args.stage });
+  // An operation outside the published list is the handler's to judge; with no handler there is
+  // nobody who knows what it means, so the co-signer does not approve it on its own.
+  if (!isKnownOperation(payload.operation) && !u.callback) {
+    throw new CosignerError('ERR_POLICY_DENIED', 'an unknown operation needs the user\'s Callback Handler to decide', { details: { operation: payload.operation } });
+  }
   if (args.stage === 'sign') {
     if (!args.messagesToSign) throw new CosignerError('ERR_MESSAGE_MISMATCH', 'a signing request must name the messages it signs');
     checkSignedMessagesMatch({ request: payload, payloadDigest: payloadDigest(payload) }, args.messagesToSign);
@@ -48,5 +53,9 @@ export function checkTxRequest(
 /** Checks a configuration change request from the coordinator for `user`. */
 export function checkConfigChangeRequest(user: ApiUserRecord | undefined, args: { userId: string; change: unknown }): CheckedConfigRequest {
   const u = requireActive(user, args.userId);
-  return { kind: 'config_change_sign_request', payload: buildConfigChangeSignRequest(args.change, { signerId: u.id }) };
+  const payload = buildConfigChangeSignRequest(args.change, { signerId: u.id });
+  if (!isKnownConfigType(payload.type) && !u.callback) {
+    throw new CosignerError('ERR_POLICY_DENIED', 'an unknown configuration change type needs the user\'s Callback Handler to decide', { details: { type: payload.type } });
+  }
+  return { kind: 'config_change_sign_request', payload };
 }

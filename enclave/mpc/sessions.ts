@@ -3,7 +3,7 @@
 // impossible. Bounded in count and lifetime; a session id is accepted once.
 import { CosignerError } from '../../proto/errors.ts';
 import type { Clock } from '../../proto/ports.ts';
-import type { KeyShareRecord } from '../vault/records.ts';
+import type { KeyShareLike } from './key-package.ts';
 import { FrostSigningSession, type SessionBinding, type WireCommitment } from './signing-session.ts';
 
 export interface SessionRegistryOptions {
@@ -45,9 +45,11 @@ export class SessionRegistry {
 
   /**
    * Round 1 of a new session: binds session id, key, message and signer set, returns this
-   * participant's commitments. A session id seen before (open or finished) is refused.
+   * participant's commitments. `key` is the derived share that signs (enclave/mpc/derivation.ts):
+   * the binding's keyId is its id, which round 2 must name. A session id seen before (open or
+   * finished) is refused.
    */
-  begin(sessionId: string, key: KeyShareRecord, message: Uint8Array, signers: readonly number[]): { commitment: WireCommitment; binding: SessionBinding } {
+  begin(sessionId: string, key: KeyShareLike, message: Uint8Array, signers: readonly number[]): { commitment: WireCommitment; binding: SessionBinding } {
     this.expire();
     if (this.open.has(sessionId) || this.closed.has(sessionId)) {
       const entry = this.open.get(sessionId);

@@ -11,35 +11,14 @@ import { approvalDigest, type ApprovalDecision, type ApproveFn, type SignApprova
 import type { ApiUserRecord } from '../vault/records.ts';
 import type { AuditSink } from '../upstream/audit-outbox.ts';
 
-/** Derivation path shown to handlers when the coordinator names none (a raw message signature). */
-export const DEFAULT_DERIVATION_PATH = '[ 44, 0, 0, 0, 0 ]';
-
-/** Handler-facing fields copied as they are from a coordinator payload when their type fits. */
-const PASSTHROUGH_STRING_FIELDS = ['operation', 'sourceType', 'sourceId', 'destType', 'destId', 'destAddressType', 'externalTxId', 'fee'] as const;
-
 /**
- * The handler-facing transaction description of a coordinator request (strictly validated next by
- * enclave/approval/payload.ts). The coordinator's `asset`, `amount`, `destination`, `note` become the
- * published `asset`, `amountStr`/`requestedAmountStr`, `destAddress`, `note`.
+ * The handler-facing transaction description of a request (strictly validated next by
+ * enclave/approval/payload.ts): the coordinator's description as it came, plus at the signing stage
+ * the rawTx entries exactly as the handler reads them (path, raw transaction, payload).
  */
 export function txInput(req: SignApprovalRequest, stage: 'sign' | 'approve'): Record<string, unknown> {
-  const tx: Record<string, unknown> = {};
-  const from = req.payload ?? {};
-  for (const k of PASSTHROUGH_STRING_FIELDS) if (typeof from[k] === 'string') tx[k] = from[k];
-  const asset = req.asset ?? from.asset;
-  const amount = req.amount ?? from.amount;
-  const destination = req.destination ?? from.destination;
-  const note = req.note ?? from.note;
-  tx.txId = req.txId;
-  tx.requestId = req.requestId;
-  if (asset !== undefined) tx.asset = asset;
-  if (amount !== undefined) {
-    tx.amountStr = amount;
-    tx.requestedAmountStr = amount;
-  }
-  if (destination !== undefined) tx.destAddress = destination;
-  if (note !== undefined) tx.note = note;
-  if (stage === 'sign') tx.rawTx = req.rawTx.map((r) => ({ keyDerivationPath: DEFAULT_DERIVATION_PATH, rawTx: '', payload: r.payload }));
+  const tx: Record<string, unknown> = { ...(req.payload ?? {}) };
+  if (stage === 'sign') tx.rawTx = req.rawTx.map((r) => ({ keyDerivationPath: r.keyDerivationPath, rawTx: r.rawTx, payload: r.payload }));
   return tx;
 }
 
@@ -85,7 +64,7 @@ function decider(deps: { callback: CallbackClient; logger: Logger; signal?: Abor
     try {
       if (req.kind === 'config') {
         const p = req.payload ?? {};
-        const checked = checkConfigChangeRequest(user, { userId: req.userId, change: { requestId: req.requestId, type: p.type, ...(p.extraInfo !== undefined ? { extraInfo: p.extraInfo } : {}) } });
+        const checked = checkConfigChangeRequest(user, { userId: req.userId, change: { requestId: req.txId, type: p.type, ...(p.extraInfo !== undefined ? { extraInfo: p.extraInfo } : {}) } });
         const d = await deps.callback.ask(user, 'config_change_sign_request', checked.payload, { purpose: 'approve', ...opts });
         return d.action === 'APPROVE' ? { approved: true, payloadDigest: digest } : { approved: false, payloadDigest: digest, reason: 'IGNORED by the handler' };
       }

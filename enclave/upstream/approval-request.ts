@@ -1,23 +1,42 @@
 // Runs in the enclave. The contract between the coordinator client and the approval step (enclave/
 // services/approve.ts wires the Callback Handler and the enclave policy behind it): what is asked,
 // and the digest that binds the answer to exactly that question.
-import type { ApiUserRecord, ThresholdScheme } from '../vault/records.ts';
+import type { ApiUserRecord } from '../vault/records.ts';
 import { canonicalDigest } from '../../proto/coordinator/approval-signature.ts';
 
-/** What the Callback Handler is asked about a sign request (rawTx payloads are what gets signed). */
+/**
+ * One message of a signing request. The handler is shown `keyDerivationPath`, `rawTx` and
+ * `payload`; the rest binds the approval to the session, the derived key and the format the enclave
+ * checked `payload` against (all of it is inside the approval digest).
+ */
+export interface ApprovalRawTx {
+  readonly keyDerivationPath: string;
+  readonly rawTx: string;
+  readonly payload: string;
+  readonly sessionId?: string;
+  /** The derived key id the session binds to. */
+  readonly keyId?: string;
+  readonly format?: string;
+  /** The derived key as a standard verifier takes it, hex. */
+  readonly publicKey?: string;
+}
+
+/** What the approval step is asked (a sign request signs exactly its rawTx payloads). */
 export interface SignApprovalRequest {
+  /** The coordinator's request id (audit correlation; the handler's requestId is in `payload`). */
   readonly requestId: string;
   readonly kind: 'sign' | 'transaction' | 'config';
   readonly userId: string;
+  /** The transaction id, or the configuration change's subject id. */
   readonly txId: string;
-  readonly asset?: string;
-  readonly amount?: string;
-  readonly destination?: string;
-  readonly note?: string;
-  readonly scheme?: ThresholdScheme;
-  readonly keyId?: string;
-  readonly rawTx: readonly { readonly payload: string }[];
-  /** Config changes and transaction approvals carry the coordinator's payload here. */
+  /** `sign`: the signer set the sessions will bind to. */
+  readonly signers?: readonly number[];
+  /** `sign` only: the messages to sign. */
+  readonly rawTx: readonly ApprovalRawTx[];
+  /**
+   * `sign` and `transaction`: the handler-facing transaction description (published field names,
+   * no rawTx / signerId); `config`: `{ type, extraInfo }`.
+   */
   readonly payload?: Readonly<Record<string, unknown>>;
 }
 

@@ -2,8 +2,7 @@
 // sign.commit (validate → approve → round 1), sign.share (round 2), sign.abort, user.activate,
 // approval.request, ping. Idempotent by request id; every body parsed strictly (messages.ts).
 import { createHash, createPrivateKey } from 'node:crypto';
-import { CosignerError } from '../../proto/errors.ts';
-import { MAX_MESSAGE_BYTES } from '../mpc/signing-session.ts';
+import { CosignerError, toCosignerError } from '../../proto/errors.ts';
 import type { SessionRegistry } from '../mpc/sessions.ts';
 import type { Clock } from '../../proto/ports.ts';
 import type { ApiUserRecord } from '../vault/records.ts';
@@ -13,6 +12,7 @@ import { ID, obj, parseApprovalRequest, parseSignCommit, parseSignShare, str } f
 import type { AuditSink } from './audit-outbox.ts';
 import type { UserStore } from './user-store.ts';
 import { activateUser } from './activation.ts';
+import { checkApprovalStagePayload, openSessions, prepareSign, type PreparedSign } from './sign-commit.ts';
 
 interface CachedReply {
   readonly digest: string;
@@ -116,37 +116,37 @@ export class RequestDispatcher {
   }
 
   private async onSignCommit(body: unknown, requestId: string): Promise<unknown> {
-    const b = parseSignCommit(body, MAX_MESSAGE_BYTES * 2);
+    const b = parseSignCommit(body);
     const user = this.requireUser(b.userId);
     if (user.status !== 'active') throw new CosignerError('ERR_USER_PENDING', 'the owner has not approved this user\'s key share yet', { details: { userId: user.id } });
-    const key = user.keyShares.find((k) => k.keyId === b.keyId);
-    if (!key) throw new CosignerError('ERR_NOT_FOUND', 'no such key for this user', { details: { keyId: b.keyId } });
-    const message = Uint8Array.from(Buffer.from(b.message, 'hex'));
-    const request: SignApprovalRequest = {
-      requestId,
-      kind: 'sign',
-      userId: user.id,
-      ...b.transaction,
-      scheme: key.scheme,
-      keyId: key.keyId,
-      rawTx: [{ payload: b.message }],
-    };
-    const expected = approvalDigest(request);
-    const decision = await this.o.approve(user, structuredClone(request));
-    if (!decision.approved) throw new CosignerError('ERR_CALLBACK_REJECTED', 'signing refused by the approval step', { details: { txId: b.transaction.txId } });
-    // Bind what we sign to what was approved: the approval names the digest of the request it saw
-    // (whose rawTx payload is `message`); the approver only ever got a copy of the request.
-    if (decision.payloadDigest !== expected) {
-      this.o.audit?.({ kind: 'sign.refused', userId: user.id, subjectId: b.transaction.txId, digest: expected, decision: 'refuse', code: 'ERR_MESSAGE_MISMATCH' });
-      throw new CosignerError('ERR_MESSAGE_MISMATCH', 'the approved payload is not the one to be signed', { details: { txId: b.transaction.txId } });
+    const txId = b.transaction.txId;
+    let prepared: PreparedSign;
+    try {
+      prepared = prepareSign(user, b, requestId);
+    } catch (err) {
+      // A payload that is not what its raw transaction says (or a key that cannot be derived)
+      // refuses the whole transaction before any handler is asked; the coordinator keeps a record.
+      this.o.audit?.({ kind: 'sign.refused', userId: user.id, subjectId: txId, decision: 'refuse', code: toCosignerError(err).code });
+      throw err;
     }
-    const { commitment, binding } = this.o.registry.begin(b.sessionId, key, message, b.signers);
-    this.log('info', { sessionId: b.sessionId, userId: user.id, keyId: key.keyId, txId: b.transaction.txId }, 'signing session opened');
-    return { commitment, messageDigest: binding.messageDigest };
+    const expected = approvalDigest(prepared.request);
+    const decision = await this.o.approve(user, structuredClone(prepared.request));
+    if (!decision.approved) throw new CosignerError('ERR_CALLBACK_REJECTED', 'signing refused by the approval step', { details: { txId } });
+    // Bind what we sign to what was approved: the approval names the digest of the request it saw
+    // (every entry's session, path, derived key, format, rawTx and payload, and the signer set); the
+    // approver only ever got a copy of the request.
+    if (decision.payloadDigest !== expected) {
+      this.o.audit?.({ kind: 'sign.refused', userId: user.id, subjectId: txId, digest: expected, decision: 'refuse', code: 'ERR_MESSAGE_MISMATCH' });
+      throw new CosignerError('ERR_MESSAGE_MISMATCH', 'the approved payload is not the one to be signed', { details: { txId } });
+    }
+    const result = openSessions(this.o.registry, prepared);
+    this.log('info', { userId: user.id, txId, sessions: result.sessions.map((x) => x.sessionId), keyIds: result.sessions.map((x) => x.keyId) }, 'signing sessions opened');
+    return result;
   }
 
   private async onApprovalRequest(body: unknown, requestId: string): Promise<unknown> {
     const b = parseApprovalRequest(body);
+    checkApprovalStagePayload(b);
     const user = this.requireUser(b.userId);
     if (user.status !== 'active') throw new CosignerError('ERR_USER_PENDING', 'user not active yet', { details: { userId: user.id } });
     const request: SignApprovalRequest = { requestId, kind: b.kind, userId: user.id, txId: b.subjectId, rawTx: [], payload: b.payload };

@@ -8,6 +8,7 @@ import { isWireGeneration } from '../../proto/coordinator/handshake.ts';
 import { parsePolicy } from './policy.ts';
 import { acknowledgeRestore, approveUser, issuePairingToken, notCommitted, type CoordinatorState } from './state.ts';
 import { createTransaction } from './transactions.ts';
+import { createConfigChange, getConfigChange } from './config-changes.ts';
 import { decideChange, listChanges } from './changes.ts';
 import { auditRecords } from './audit-log.ts';
 import type { PairingSummaryView } from './attestation.ts';
@@ -132,6 +133,18 @@ async function handleTransactionRoutes(st: CoordinatorState, route: string, req:
     const tx = await createTransaction(st, await readJson(req));
     const code = tx.status === 'signed' ? 201 : tx.status === 'blocked' || tx.status === 'rejected' ? 403 : 502;
     send(res, code, tx);
+    return true;
+  }
+  if (route === 'POST /v1/config-changes') {
+    const c = await createConfigChange(st, await readJson(req));
+    send(res, c.status === 'approved' ? 201 : c.status === 'rejected' ? 403 : 502, c);
+    return true;
+  }
+  const getChange = /^GET \/v1\/config-changes\/([0-9a-f-]{36})$/.exec(route);
+  if (getChange) {
+    const c = getConfigChange(st, getChange[1] as string);
+    if (c) send(res, 200, c);
+    else send(res, 404, { error: { code: 'ERR_NOT_FOUND', message: 'no such configuration change' } });
     return true;
   }
   const getTx = /^GET \/v1\/transactions\/([0-9a-f-]{36})$/.exec(route);

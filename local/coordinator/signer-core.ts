@@ -7,16 +7,16 @@
 import { CosignerError, toCosignerError, type ErrorCode } from '../../proto/errors.ts';
 import { aggregateSignature } from './aggregate.ts';
 import { FrostSigningSession, type WireCommitment } from '../../enclave/mpc/signing-session.ts';
-import { verifyWithStandardVerifier } from '../../enclave/mpc/suites.ts';
-import type { KeyShareRecord } from '../../enclave/vault/records.ts';
+import { isThresholdScheme, verifyWithStandardVerifier } from '../../enclave/mpc/suites.ts';
+import type { KeyShareLike } from '../../enclave/mpc/key-package.ts';
 
 /** Open signing sessions one core keeps at most (the REST layer bounds concurrency anyway). */
 export const MAX_OPEN_SESSIONS = 4096;
 
-/** Round 1 input: the coordinator's own shares that sign, and what they sign. */
+/** Round 1 input: the coordinator's own shares that sign (derived for the entry's path), and what they sign. */
 export interface CommitJob {
   readonly sessionId: string;
-  readonly keys: readonly KeyShareRecord[];
+  readonly keys: readonly KeyShareLike[];
   readonly message: Uint8Array;
   readonly signers: readonly number[];
 }
@@ -43,7 +43,7 @@ export interface CoordinatorSigner {
 
 interface Open {
   readonly sessions: FrostSigningSession[];
-  readonly keys: readonly KeyShareRecord[];
+  readonly keys: readonly KeyShareLike[];
   readonly message: Uint8Array;
   commitments?: readonly WireCommitment[];
   shares?: Record<number, string>;
@@ -93,7 +93,7 @@ export class SignerCore {
     const sig = aggregateSignature(key, o.message, o.commitments, shares);
     const aggregateMs = performance.now() - t;
     t = performance.now();
-    const verified = verifyWithStandardVerifier(key.scheme, Buffer.from(key.groupPublicKey, 'hex'), o.message, sig);
+    const verified = isThresholdScheme(key.scheme) && verifyWithStandardVerifier(key.scheme, Buffer.from(key.groupPublicKey, 'hex'), o.message, sig);
     const verifyMs = performance.now() - t;
     return { signature: Buffer.from(sig).toString('hex'), verified, aggregateMs, verifyMs };
   }

@@ -59,8 +59,23 @@ export interface TimingBreakdown {
   totalMs: number;
 }
 
+/** One signed message of a transaction: its own FROST session with the key derived at its path. */
+export interface TransactionEntry {
+  readonly keyDerivationPath: string;
+  readonly format: 'raw' | 'bitcoin-psbt' | 'solana';
+  readonly rawTx: string;
+  readonly payload: string;
+  /** The derived key as a standard verifier takes it, hex (x-only for BIP-340). */
+  publicKey?: string;
+  signature?: string;
+  verified?: boolean;
+}
+
 export interface TransactionRecord {
   readonly id: string;
+  /** The handler-facing description sent to the co-signer (txId, requestId, asset, amountStr, …). */
+  readonly request: Readonly<Record<string, unknown>>;
+  readonly entries: TransactionEntry[];
   readonly userId: string;
   readonly asset: string;
   readonly amount: string;

@@ -3,16 +3,49 @@
 // signed with the co-signer (FROST / threshold Schnorr rounds), aggregated and verified.
 import { randomUUID } from 'node:crypto';
 import { CosignerError, toCosignerError } from '../../proto/errors.ts';
-import { messageDigest, type WireCommitment } from '../../enclave/mpc/signing-session.ts';
 import { isThresholdScheme } from '../../enclave/mpc/suites.ts';
 import { canonicalDigest, verifyApproval } from '../../proto/coordinator/approval-signature.ts';
 import type { PeerConnection } from '../../proto/coordinator/connection.ts';
 import type { ThresholdScheme } from '../../enclave/vault/records.ts';
 import { evaluatePolicy } from './policy.ts';
-import type { AggregateResult } from './signer-core.ts';
-import { connFor, type CoordinatorState, type TimingBreakdown, type TransactionRecord, type UserEntry, type UserKey } from './state.ts';
+import { MAX_SIGN_ENTRIES, SIGN_COMMIT_TX_FIELDS, SIGN_FORMATS } from '../../proto/coordinator/messages.ts';
+import { connFor, type CoordinatorState, type TimingBreakdown, type TransactionEntry, type TransactionRecord, type UserEntry, type UserKey } from './state.ts';
+import { signEntries } from './tx-sign.ts';
 
-/** Validate a transaction request into a pending record (not yet stored). */
+const AMOUNT = /^[0-9]{1,30}(\.[0-9]{1,18})?$/;
+/** Handler-facing fields a caller may give (txId and requestId are the coordinator's). */
+const CALLER_FIELDS = SIGN_COMMIT_TX_FIELDS.filter((k) => k !== 'txId' && k !== 'requestId');
+const FORMATS: readonly string[] = SIGN_FORMATS;
+
+function need(v: unknown, name: string, re: RegExp): string {
+  if (typeof v !== 'string' || !re.test(v)) throw new CosignerError('ERR_INVALID_ARGUMENT', `bad ${name}`);
+  return v;
+}
+
+/** `rawTx: [{keyDerivationPath, format, rawTx, payload}]` of a full description (the co-signer checks each strictly). */
+function parseEntries(v: unknown): TransactionEntry[] {
+  if (!Array.isArray(v) || v.length < 1 || v.length > MAX_SIGN_ENTRIES) throw new CosignerError('ERR_INVALID_ARGUMENT', `rawTx must hold 1..${MAX_SIGN_ENTRIES} entries`);
+  return v.map((x: unknown, i) => {
+    const e = (x ?? {}) as Record<string, unknown>;
+    const extra = Object.keys(e).find((k) => !['keyDerivationPath', 'format', 'rawTx', 'payload'].includes(k));
+    if (extra !== undefined) throw new CosignerError('ERR_INVALID_ARGUMENT', `rawTx[${i}]: unknown field`);
+    return {
+      keyDerivationPath: need(e.keyDerivationPath, `rawTx[${i}].keyDerivationPath`, /^\[[ 0-9,]{0,158}\]$/),
+      format: need(e.format ?? 'raw', `rawTx[${i}].format`, /^[a-z-]{1,16}$/) as TransactionEntry['format'],
+      rawTx: need(e.rawTx, `rawTx[${i}].rawTx`, /^(?:[0-9a-f]{2}){1,16384}$/),
+      payload: need(e.payload, `rawTx[${i}].payload`, /^(?:[0-9a-f]{2}){1,1024}$/),
+    };
+  }).map((e) => {
+    if (!FORMATS.includes(e.format)) throw new CosignerError('ERR_INVALID_ARGUMENT', 'bad rawTx format');
+    return e;
+  });
+}
+
+/**
+ * Validate a transaction request into a pending record (not yet stored). Two bodies: the full
+ * description (handler-facing fields plus `rawTx` entries) or the original short one
+ * (`asset, amount, destination, payload`), which signs `payload` as one `raw` entry with the base key.
+ */
 function parseTransaction(st: CoordinatorState, input: unknown): { tx: TransactionRecord; user: UserEntry; ukey: UserKey } {
   const i = (input ?? {}) as Record<string, unknown>;
   const user = st.users.get(String(i.userId));
@@ -21,26 +54,45 @@ function parseTransaction(st: CoordinatorState, input: unknown): { tx: Transacti
   if (!isThresholdScheme(scheme)) throw new CosignerError('ERR_UNSUPPORTED_SCHEME', 'bad scheme');
   const ukey = user.keys.find((k) => k.scheme === scheme);
   if (!ukey) throw new CosignerError('ERR_NOT_FOUND', 'user has no key for this scheme');
-  const str = (v: unknown, name: string, re: RegExp): string => {
-    if (typeof v !== 'string' || !re.test(v)) throw new CosignerError('ERR_INVALID_ARGUMENT', `bad ${name}`);
-    return v;
-  };
-  const tx: TransactionRecord = {
-    id: randomUUID(),
-    userId: user.id,
-    asset: str(i.asset, 'asset', /^[A-Za-z0-9._-]{1,32}$/),
-    amount: str(i.amount, 'amount', /^[0-9]{1,30}(\.[0-9]{1,18})?$/),
-    destination: str(i.destination, 'destination', /^[A-Za-z0-9:._-]{1,128}$/),
-    scheme,
-    payload: str(i.payload, 'payload', /^(?:[0-9a-f]{2}){1,65536}$/),
-    status: 'pending',
-  };
-  return { tx, user, ukey };
+  const id = randomUUID();
+  const base = { id, userId: user.id, scheme, status: 'pending' as const };
+  if (i.rawTx === undefined) {
+    const asset = need(i.asset, 'asset', /^[A-Za-z0-9._-]{1,32}$/);
+    const amount = need(i.amount, 'amount', AMOUNT);
+    const destination = need(i.destination, 'destination', /^[A-Za-z0-9:._-]{1,128}$/);
+    const payload = need(i.payload, 'payload', /^(?:[0-9a-f]{2}){1,1024}$/);
+    const request = { txId: id, asset, amountStr: amount, requestedAmountStr: amount, destAddress: destination };
+    return { tx: { ...base, request, entries: [{ keyDerivationPath: '[ ]', format: 'raw', rawTx: payload, payload }], asset, amount, destination, payload }, user, ukey };
+  }
+  const fields: Record<string, unknown> = { txId: id };
+  for (const [k, v] of Object.entries(i)) {
+    if (k === 'userId' || k === 'scheme' || k === 'rawTx') continue;
+    if (!(CALLER_FIELDS as readonly string[]).includes(k)) throw new CosignerError('ERR_INVALID_ARGUMENT', `unknown field ${k.slice(0, 40)}`);
+    fields[k] = v;
+  }
+  const entries = parseEntries(i.rawTx);
+  // The Transaction Authorization Policy reads asset, amount and destination.
+  const asset = need(fields.asset, 'asset', /^[A-Za-z0-9._-]{1,32}$/);
+  const amount = need(fields.amountStr, 'amountStr', AMOUNT);
+  const destination = typeof fields.destAddress === 'string' ? fields.destAddress : '';
+  return { tx: { ...base, request: fields, entries, asset, amount, destination, payload: entries[0]!.payload }, user, ukey };
+}
+
+/** The approval-stage description: the handler-facing fields without the signing-stage ones. */
+function approvalPayload(tx: TransactionRecord): Record<string, unknown> {
+  const { fee: _fee, ...rest } = tx.request as Record<string, unknown>;
+  if (Array.isArray(rest.destinations)) {
+    rest.destinations = rest.destinations.map((d: unknown) => {
+      const { displayDstAddress: _d, ...kept } = (d ?? {}) as Record<string, unknown>;
+      return kept;
+    });
+  }
+  return rest;
 }
 
 /** Ask the co-signer's user to approve; true when approved (the signed answer is verified). */
 async function requestApproval(conn: PeerConnection, user: UserEntry, tx: TransactionRecord): Promise<boolean> {
-  const payload = { txId: tx.id, asset: tx.asset, amount: tx.amount, destination: tx.destination, scheme: tx.scheme, payload: tx.payload };
+  const payload = approvalPayload(tx);
   const r = (await conn.request('approval.request', { userId: user.id, kind: 'transaction', subjectId: tx.id, payload })) as { decision?: string; payloadDigest?: string; signature?: string };
   const payloadDigest = canonicalDigest(payload);
   const decisionWord = r?.decision === 'approve' ? 'approve' : 'reject';
@@ -48,53 +100,6 @@ async function requestApproval(conn: PeerConnection, user: UserEntry, tx: Transa
   if (!ok) throw new CosignerError('ERR_COORDINATOR_AUTH', 'co-signer approval signature does not verify');
   tx.approval = { decision: decisionWord, signature: r.signature as string };
   return decisionWord === 'approve';
-}
-
-/** The two signing rounds with the co-signer, overlapped with the coordinator's own shares. */
-async function signRounds(st: CoordinatorState, conn: PeerConnection, user: UserEntry, ukey: UserKey, tx: TransactionRecord, timings: TimingBreakdown): Promise<AggregateResult> {
-  const { signer } = st;
-  const message = Uint8Array.from(Buffer.from(tx.payload, 'hex'));
-  const signers = st.participants.slice(0, st.threshold);
-  const own = ukey.own.filter((k) => signers.includes(k.identifier));
-  const sessionId = `${tx.id}:1`;
-  let t = performance.now();
-  const commitReq = conn.request('sign.commit', {
-    sessionId,
-    userId: user.id,
-    keyId: ukey.keyId,
-    message: tx.payload,
-    signers,
-    transaction: { txId: tx.id, asset: tx.asset, amount: tx.amount, destination: tx.destination },
-  }) as Promise<{ commitment: WireCommitment }>;
-  // The co-signer may refuse before our own commitment is ready: mark the rejection as handled
-  // now (it is still seen by the `await commitReq` below), or Node reports it as unhandled.
-  commitReq.catch(() => undefined);
-  let signed = false;
-  try {
-    const t1 = performance.now();
-    const ownCommitments: WireCommitment[] = await signer.commit({ sessionId, keys: own, message, signers });
-    timings.ownCommitMs = performance.now() - t1;
-    const { commitment } = await commitReq;
-    timings.cosignerCommitMs = performance.now() - t;
-    const commitments = [commitment, ...ownCommitments];
-    t = performance.now();
-    const shareReq = conn.request('sign.share', { sessionId, keyId: ukey.keyId, messageDigest: messageDigest(message), commitments }) as Promise<{ signatureShare: string }>;
-    shareReq.catch(() => undefined); // awaited below, after our own shares are started
-    const t2 = performance.now();
-    const ownShares = signer.sign(sessionId, commitments).finally(() => (timings.ownShareMs = performance.now() - t2));
-    void ownShares.catch(() => undefined);
-    const cosignerShare = (await shareReq).signatureShare;
-    timings.cosignerShareMs = performance.now() - t;
-    await ownShares;
-    const result = await signer.aggregate(sessionId, { 1: cosignerShare });
-    signed = true;
-    return result;
-  } finally {
-    signer.abort(sessionId); // no-op once aggregated; drops the nonces on any failure
-    // The co-signer's session (open, or about to open if its approval is still running) holds
-    // nonces until its TTL: close it now. Not awaited: the transaction's outcome does not wait on it.
-    if (!signed) void conn.request('sign.abort', { sessionId }).catch(() => undefined);
-  }
 }
 
 /** Create and run a transaction (POST /v1/transactions). */
@@ -121,12 +126,12 @@ export async function createTransaction(st: CoordinatorState, input: unknown): P
       }
     }
     tx.status = 'signing';
-    const sig = await signRounds(st, conn, user, ukey, tx, timings);
-    timings.aggregateMs = sig.aggregateMs;
-    timings.verifyMs = sig.verifyMs;
-    if (!sig.verified) throw new CosignerError('ERR_BAD_SHARE', 'final signature does not verify');
-    tx.signature = sig.signature;
-    tx.publicKey = ukey.groupPublicKey;
+    await signEntries(st, conn, user, ukey, tx, timings);
+    if (!tx.entries.every((e) => e.verified)) throw new CosignerError('ERR_BAD_SHARE', 'a final signature does not verify');
+    // The first entry's signature, kept where callers of the short body read it.
+    const first = tx.entries[0]!;
+    tx.signature = first.signature;
+    tx.publicKey = first.keyDerivationPath.replace(/\s/g, '') === '[]' ? ukey.groupPublicKey : first.publicKey;
     tx.verified = true;
     tx.status = 'signed';
   } catch (err) {

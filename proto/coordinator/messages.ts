@@ -4,24 +4,61 @@
 import { CosignerError } from '../errors.ts';
 import type { ThresholdScheme, WireCommitment, WireDkgRound1, WireDkgRound2 } from './mpc-wire.ts';
 
-/** Transaction facts the coordinator attaches to a sign request (what the handler sees). */
-export interface TransactionInfo {
-  readonly txId: string;
-  readonly asset: string;
-  readonly amount: string;
-  readonly destination: string;
-  readonly note?: string;
+/**
+ * The handler-facing transaction fields a `sign.commit` carries: the published `tx_sign_request`
+ * field names except `rawTx` (built from the entries) and `signerId` (the co-signer sets it). The
+ * enclave checks each value against the same bounds it applies to what a handler is sent
+ * (enclave/approval/payload.ts); here only the names and the overall size are checked.
+ */
+export const SIGN_COMMIT_TX_FIELDS = [
+  'txId', 'requestId', 'externalTxId', 'operation', 'sourceType', 'sourceId', 'destType', 'destId', 'asset',
+  'amount', 'amountStr', 'requestedAmount', 'requestedAmountStr', 'fee', 'destAddressType', 'destAddress',
+  'note', 'extraParameters', 'destinations', 'players',
+] as const;
+
+/** How a rawTx entry's bytes are read (the enclave recomputes `payload` from `rawTx` by format). */
+export const SIGN_FORMATS = ['raw', 'bitcoin-psbt', 'solana'] as const;
+export type SignFormat = (typeof SIGN_FORMATS)[number];
+
+/** The transaction description of a `sign.commit` (what the handler reads, minus rawTx and signerId). */
+export type TransactionInfo = Readonly<Record<string, unknown>> & { readonly txId: string };
+
+/** One message to sign: one FROST session with the key derived from `keyId` at `keyDerivationPath`. */
+export interface SignEntry {
+  readonly sessionId: string;
+  /** The base key (as stored at pairing); the session binds to the derived key's id. */
+  readonly keyId: string;
+  /** Handler-facing text form, "[ 44, 0, 0, 0, 0 ]"; "[ ]" is the base key itself. */
+  readonly keyDerivationPath: string;
+  readonly format: SignFormat;
+  /** The unsigned transaction, hex. */
+  readonly rawTx: string;
+  /** Exactly what is signed, hex. */
+  readonly payload: string;
 }
 
-/** s2c `sign.commit`: open a session and return our round-1 commitment. */
+/** s2c `sign.commit`: approve one transaction and open one session per entry. */
 export interface SignCommitBody {
-  readonly sessionId: string;
   readonly userId: string;
-  readonly keyId: string;
-  /** The exact bytes to sign, hex. */
-  readonly message: string;
   readonly signers: readonly number[];
   readonly transaction: TransactionInfo;
+  readonly rawTx: readonly SignEntry[];
+}
+
+/** One opened session of a `sign.commit` reply. */
+export interface SignCommitSession {
+  readonly sessionId: string;
+  /** The derived key id: what `sign.share` must name. */
+  readonly keyId: string;
+  /** The derived key as a standard verifier takes it, hex. */
+  readonly publicKey: string;
+  readonly commitment: WireCommitment;
+  readonly messageDigest: string;
+}
+
+/** The `sign.commit` reply. */
+export interface SignCommitResult {
+  readonly sessions: readonly SignCommitSession[];
 }
 
 /** s2c `sign.share`: round 2. */
@@ -112,25 +149,45 @@ export function arr<T>(v: unknown, field: string, max: number, item: (x: unknown
 export const ID = /^[A-Za-z0-9._:-]{1,128}$/;
 export const NAME = /^[A-Za-z0-9._@-]{1,64}$/;
 export const HEX = /^(?:[0-9a-f]{2})*$/;
-const TEXT = /^[\x20-\x7e]*$/;
+const DERIVED_KEY_ID = /^[A-Za-z0-9._:-]{1,128}(?:\/[0-9]{1,10}){0,10}$/;
 
-/** Parses a `sign.commit` body. */
-export function parseSignCommit(v: unknown, maxMessageHex: number): SignCommitBody {
-  const o = obj(v, 'sign.commit', ['sessionId', 'userId', 'keyId', 'message', 'signers', 'transaction']);
-  const t = obj(o.transaction, 'transaction', ['txId', 'asset', 'amount', 'destination'], ['note']);
+/** Most entries (sessions) one `sign.commit` opens. */
+export const MAX_SIGN_ENTRIES = 64;
+/** Bounds of one entry's hex: rawTx (a transaction) and payload (the signed message or digest). */
+export const MAX_SIGN_RAW_TX_HEX = 32 * 1024;
+export const MAX_SIGN_PAYLOAD_HEX = 2 * 1024;
+const MAX_TRANSACTION_JSON = 48 * 1024;
+const PATH_TEXT = /^\[[ 0-9,]{0,158}\]$/;
+
+function signEntry(x: unknown, f: string): SignEntry {
+  const e = obj(x, f, ['sessionId', 'keyId', 'keyDerivationPath', 'format', 'rawTx', 'payload']);
+  if (!(SIGN_FORMATS as readonly unknown[]).includes(e.format)) fail(`${f}.format`, `one of ${SIGN_FORMATS.join(', ')}`);
   return {
-    sessionId: str(o.sessionId, 'sessionId', ID),
+    sessionId: str(e.sessionId, `${f}.sessionId`, ID),
+    keyId: str(e.keyId, `${f}.keyId`, ID),
+    keyDerivationPath: str(e.keyDerivationPath, `${f}.keyDerivationPath`, PATH_TEXT, 160),
+    format: e.format as SignFormat,
+    rawTx: str(e.rawTx, `${f}.rawTx`, /^(?:[0-9a-f]{2})+$/, MAX_SIGN_RAW_TX_HEX),
+    payload: str(e.payload, `${f}.payload`, /^(?:[0-9a-f]{2})+$/, MAX_SIGN_PAYLOAD_HEX),
+  };
+}
+
+/**
+ * Parses a `sign.commit` body: 1..64 entries with distinct session ids, known transaction field
+ * names only, bounded sizes. The transaction values are checked by the enclave (payload.ts).
+ */
+export function parseSignCommit(v: unknown): SignCommitBody {
+  const o = obj(v, 'sign.commit', ['userId', 'signers', 'transaction', 'rawTx']);
+  const t = obj(o.transaction, 'transaction', ['txId'], SIGN_COMMIT_TX_FIELDS);
+  if (JSON.stringify(t).length > MAX_TRANSACTION_JSON) fail('transaction', 'too large');
+  const entries = arr(o.rawTx, 'rawTx', MAX_SIGN_ENTRIES, signEntry);
+  if (entries.length === 0) fail('rawTx', 'at least one entry');
+  if (new Set(entries.map((e) => e.sessionId)).size !== entries.length) fail('rawTx', 'session ids must be distinct');
+  return {
     userId: str(o.userId, 'userId', NAME),
-    keyId: str(o.keyId, 'keyId', ID),
-    message: str(o.message, 'message', HEX, maxMessageHex),
     signers: arr(o.signers, 'signers', 16, (x, f) => int(x, f, 1, 255)),
-    transaction: {
-      txId: str(t.txId, 'txId', ID),
-      asset: str(t.asset, 'asset', /^[A-Za-z0-9._-]{1,32}$/),
-      amount: str(t.amount, 'amount', /^[0-9]{1,30}(\.[0-9]{1,18})?$/),
-      destination: str(t.destination, 'destination', /^[A-Za-z0-9:._-]{1,128}$/),
-      ...(t.note === undefined ? {} : { note: str(t.note, 'note', TEXT, 512) }),
-    },
+    transaction: { ...t, txId: str(t.txId, 'transaction.txId', ID) },
+    rawTx: entries,
   };
 }
 
@@ -144,7 +201,8 @@ export function parseSignShare(v: unknown): SignShareBody {
   const o = obj(v, 'sign.share', ['sessionId', 'keyId', 'messageDigest', 'commitments']);
   return {
     sessionId: str(o.sessionId, 'sessionId', ID),
-    keyId: str(o.keyId, 'keyId', ID),
+    // A derived key id: the base key id, then the path ("…/44/0/0/0/0", enclave/mpc/derivation.ts).
+    keyId: str(o.keyId, 'keyId', DERIVED_KEY_ID),
     messageDigest: str(o.messageDigest, 'messageDigest', /^[0-9a-f]{64}$/),
     commitments: arr(o.commitments, 'commitments', 16, commitment),
   };

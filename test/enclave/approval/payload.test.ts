@@ -45,7 +45,9 @@ describe('buildTxSignRequest', () => {
     ['an odd-length payload', { rawTx: [{ keyDerivationPath: '[ 44, 60, 0, 0, 0 ]', rawTx: '', payload: 'abc' }] }],
     ['a bad derivation path', { rawTx: [{ keyDerivationPath: '44/60', rawTx: '', payload: 'ab' }] }],
     ['no rawTx when signing', { rawTx: [] }],
-    ['an unknown operation', { operation: 'STEAL' }],
+    ['an operation that is not enum text', { operation: 'steal it' }],
+    ['a requestId unrelated to txId', { requestId: 'other-tx' }],
+    ['a requestId with a malformed batch suffix', { requestId: '9c794cee-7e27-46c9-9e9a-ed68295ff06b-01' }],
     ['a non-decimal amount', { amountStr: '1e9' }],
     ['a non-finite amount', { amount: Number.POSITIVE_INFINITY }],
     ['another signerId', { signerId: 'someone-else' }],
@@ -56,6 +58,14 @@ describe('buildTxSignRequest', () => {
     ['oversize extraParameters', { extraParameters: { blob: 'x'.repeat(20_000) } }],
   ])('refuses %s with ERR_INVALID_ARGUMENT', (_name, overrides) => {
     expect(code(() => buildTxSignRequest(ethTx(overrides), { signerId: USER, stage: 'sign' }))).toBe('ERR_INVALID_ARGUMENT');
+  });
+
+  it('passes an unknown but well-formed operation on (the handler decides) and keeps the requestId relation', () => {
+    expect(buildTxSignRequest(ethTx({ operation: 'FUTURE_OPERATION' }), { signerId: USER, stage: 'sign' }).operation).toBe('FUTURE_OPERATION');
+    const txId = '9c794cee-7e27-46c9-9e9a-ed68295ff06b';
+    expect(buildTxSignRequest(ethTx({ requestId: `${txId}-2` }), { signerId: USER, stage: 'sign' }).requestId).toBe(`${txId}-2`);
+    expect(buildTxSignRequest(ethTx({ requestId: undefined }), { signerId: USER, stage: 'sign' }).requestId).toBe(txId);
+    expect(buildConfigChangeSignRequest({ requestId: 'c', type: 'FUTURE_CHANGE' }, { signerId: USER }).type).toBe('FUTURE_CHANGE');
   });
 
   it('refuses a request that would serialize above the payload cap', () => {
@@ -87,7 +97,7 @@ describe('buildConfigChangeSignRequest', () => {
   });
 
   it.each([
-    ['an unknown type', { requestId: 'c', type: 'DROP_TABLES' }],
+    ['a type that is not enum text', { requestId: 'c', type: 'drop tables' }],
     ['no requestId', { type: 'EXCHANGE' }],
     ['an unknown field', { requestId: 'c', type: 'EXCHANGE', more: 1 }],
     ['a non-object extraInfo', { requestId: 'c', type: 'EXCHANGE', extraInfo: [] }],

@@ -9,7 +9,11 @@ import type { ApiUserRecord } from '../../../enclave/vault/records.ts';
 
 const user: ApiUserRecord = { id: 'alice', workspace: 'w', createdAt: 0, status: 'active', approvalKeyPkcs8: '', keyShares: [] };
 const payload = 'ab'.repeat(32);
-const signReq: SignApprovalRequest = { requestId: 'req-1', kind: 'sign', userId: 'alice', txId: 'tx-1', asset: 'ETH', amount: '1.5', destination: '0xabc', rawTx: [{ payload }] };
+const entry = { keyDerivationPath: '[ ]', rawTx: payload, payload, sessionId: 's-1', keyId: 'k-1', format: 'raw', publicKey: 'cd'.repeat(32) };
+const signReq: SignApprovalRequest = {
+  requestId: 'req-1', kind: 'sign', userId: 'alice', txId: 'tx-1', signers: [1, 2], rawTx: [entry],
+  payload: { txId: 'tx-1', asset: 'ETH', amountStr: '1.5', requestedAmountStr: '1.5', destAddress: '0xabc' },
+};
 
 type Ask = CallbackClient['ask'];
 function client(ask: Ask): CallbackClient {
@@ -26,13 +30,29 @@ const approveWith = (r: { action: 'APPROVE' | 'IGNORE'; tamper?: boolean }): Ask
   })) as Ask;
 
 describe('approval glue', () => {
-  it('maps the coordinator request onto the published tx_sign_request fields', () => {
+  it('gives the handler the coordinator description and each entry path, rawTx and payload (not session or key ids)', () => {
     expect(txInput(signReq, 'sign')).toEqual({
-      txId: 'tx-1', requestId: 'req-1', asset: 'ETH', amountStr: '1.5', requestedAmountStr: '1.5', destAddress: '0xabc',
-      rawTx: [{ keyDerivationPath: '[ 44, 0, 0, 0, 0 ]', rawTx: '', payload }],
+      txId: 'tx-1', asset: 'ETH', amountStr: '1.5', requestedAmountStr: '1.5', destAddress: '0xabc',
+      rawTx: [{ keyDerivationPath: '[ ]', rawTx: payload, payload }],
     });
-    const approval = txInput({ requestId: 'r2', kind: 'transaction', userId: 'alice', txId: 't2', rawTx: [], payload: { asset: 'BTC', amount: '2', destination: 'bc1q', scheme: 'frost-ed25519', payload } }, 'approve');
-    expect(approval).toEqual({ txId: 't2', requestId: 'r2', asset: 'BTC', amountStr: '2', requestedAmountStr: '2', destAddress: 'bc1q' });
+    const approval = txInput({ requestId: 'r2', kind: 'transaction', userId: 'alice', txId: 't2', rawTx: [], payload: { txId: 't2', asset: 'BTC', amountStr: '2' } }, 'approve');
+    expect(approval).toEqual({ txId: 't2', asset: 'BTC', amountStr: '2' });
+  });
+
+  it('an unknown operation or configuration type reaches the handler; without a handler it is a policy refusal', async () => {
+    const asked: unknown[] = [];
+    const record: Ask = (async (...a: Parameters<Ask>) => (asked.push(a[2]), approveWith({ action: 'APPROVE' })(...a))) as Ask;
+    const withHandler = { ...user, callback: { url: 'https://h.example', authMode: 'public-key' } } as unknown as ApiUserRecord;
+    const op = { ...signReq, payload: { ...signReq.payload, operation: 'FUTURE_OPERATION' } };
+    const cfg: SignApprovalRequest = { requestId: 'r5', kind: 'config', userId: 'alice', txId: 'c5', rawTx: [], payload: { type: 'FUTURE_CHANGE', extraInfo: {} } };
+    expect((await createApprove({ callback: client(record), logger })(withHandler, op)).approved).toBe(true);
+    expect((await createApprove({ callback: client(record), logger })(withHandler, cfg)).approved).toBe(true);
+    expect(asked).toMatchObject([{ operation: 'FUTURE_OPERATION' }, { type: 'FUTURE_CHANGE', requestId: 'c5' }]);
+    await expect(createApprove({ callback: client(record), logger })(user, op)).rejects.toMatchObject({ code: 'ERR_POLICY_DENIED' });
+    const refused = await createApprove({ callback: client(record), logger })(user, cfg);
+    expect(refused.approved).toBe(false);
+    expect(refused.reason).toMatch(/^ERR_POLICY_DENIED/);
+    expect(asked).toHaveLength(2);
   });
 
   it('approves a signing request only when the handler approved exactly the payload to sign', async () => {
@@ -62,7 +82,7 @@ describe('approval glue', () => {
     const approve = createApprove({ callback: client(count), logger });
     await expect(approve({ ...user, status: 'pending' }, signReq)).rejects.toMatchObject({ code: 'ERR_POLICY_DENIED' });
     await expect(approve(user, { ...signReq, userId: 'mallory' })).rejects.toMatchObject({ code: 'ERR_POLICY_DENIED' });
-    await expect(approve(user, { ...signReq, rawTx: [{ payload: 'zz' }] })).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT' });
+    await expect(approve(user, { ...signReq, rawTx: [{ ...entry, payload: 'zz' }] })).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT' });
     expect(asked).toBe(0);
   });
 
@@ -70,7 +90,7 @@ describe('approval glue', () => {
     const reject: Ask = async () => {
       throw new CosignerError('ERR_CALLBACK_REJECTED', 'no', { details: { reason: 'amount above limit' } });
     };
-    const req: SignApprovalRequest = { requestId: 'r3', kind: 'transaction', userId: 'alice', txId: 't3', rawTx: [], payload: { asset: 'ETH', amount: '50', destination: '0xabc' } };
+    const req: SignApprovalRequest = { requestId: 'r3', kind: 'transaction', userId: 'alice', txId: 't3', rawTx: [], payload: { txId: 't3', asset: 'ETH', amountStr: '50', destAddress: '0xabc' } };
     const d = await createApprove({ callback: client(reject), logger })(user, req);
     expect(d).toEqual({ approved: false, payloadDigest: approvalDigest(req), reason: 'ERR_CALLBACK_REJECTED: amount above limit' });
     const ignored = await createApprove({ callback: client(approveWith({ action: 'IGNORE' })), logger })(user, req);
@@ -88,7 +108,7 @@ describe('approval decisions in the coordinator\'s audit log', () => {
     const reject: Ask = (async () => {
       throw new CosignerError('ERR_CALLBACK_REJECTED', 'no');
     }) as Ask;
-    const req: SignApprovalRequest = { requestId: 'r3', kind: 'transaction', userId: 'alice', txId: 't3', rawTx: [], payload: { asset: 'BTC', amount: '1', destination: 'bc1q' } };
+    const req: SignApprovalRequest = { requestId: 'r3', kind: 'transaction', userId: 'alice', txId: 't3', rawTx: [], payload: { txId: 't3', asset: 'BTC', amountStr: '1', destAddress: 'bc1q' } };
     await createApprove({ callback: client(reject), logger, audit })(user, req);
     await expect(createApprove({ callback: client(approveWith({ action: 'APPROVE', tamper: true })), logger, audit })(user, signReq)).rejects.toMatchObject({ code: 'ERR_MESSAGE_MISMATCH' });
     expect(seen).toEqual([

@@ -120,8 +120,11 @@ function newClient(coord: { url: string; publicKeyPem: string }, clock: Clock, e
 
 const message = Buffer.from('hello coordinator');
 function commitBody(sessionId: string) {
-  return { sessionId, userId: 'alice', keyId: keys[0]!.keyId, message: message.toString('hex'), signers: [1, 2], transaction: { txId: 'tx-1', asset: 'BTC', amount: '1', destination: 'd' } };
+  const hex = message.toString('hex');
+  return { userId: 'alice', signers: [1, 2], transaction: { txId: 'tx-1', asset: 'BTC', amountStr: '1', destAddress: 'd' }, rawTx: [{ sessionId, keyId: keys[0]!.keyId, keyDerivationPath: '[ ]', format: 'raw', rawTx: hex, payload: hex }] };
 }
+type CommitReply = { sessions: { commitment: WireCommitment }[] };
+const commitmentOf = (r: unknown): WireCommitment => (r as CommitReply).sessions[0]!.commitment;
 
 describe('coordinator client', () => {
   it('refuses a coordinator that does not hold the key fixed at setup, and backs off (bounded)', async () => {
@@ -150,7 +153,7 @@ describe('coordinator client', () => {
     const first = coord.next();
     const c = newClient(coord, recordingClock()).start();
     const conn = await first;
-    const a = (await conn.request('sign.commit', commitBody('s-1'), { id: 'req-1' })) as { commitment: WireCommitment };
+    const a = { commitment: commitmentOf(await conn.request('sign.commit', commitBody('s-1'), { id: 'req-1' })) };
     expect(c.openSessions()).toBe(1);
 
     const second = coord.next();
@@ -158,7 +161,7 @@ describe('coordinator client', () => {
     const conn2 = await second;
     expect(c.openSessions()).toBe(0); // the connection's sessions are gone with it
     // The same request id and body on the new connection gets the same answer (not new nonces)…
-    const again = (await conn2.request('sign.commit', commitBody('s-1'), { id: 'req-1' })) as { commitment: WireCommitment };
+    const again = { commitment: commitmentOf(await conn2.request('sign.commit', commitBody('s-1'), { id: 'req-1' })) };
     expect(again.commitment).toEqual(a.commitment);
     // …a different body under the same id is refused,
     await expect(conn2.request('sign.commit', commitBody('s-2'), { id: 'req-1' })).rejects.toMatchObject({ code: 'ERR_ALREADY_EXISTS' });
@@ -173,7 +176,7 @@ describe('coordinator client', () => {
     const first = coord.next();
     const before = newClient(coord, recordingClock()).start();
     const conn = await first;
-    const { commitment } = (await conn.request('sign.commit', commitBody('s-9'))) as { commitment: WireCommitment };
+    const commitment = commitmentOf(await conn.request('sign.commit', commitBody('s-9')));
     await before.stop(); // the enclave restarts
     const second = coord.next();
     newClient(coord, recordingClock()).start();
@@ -190,7 +193,7 @@ describe('coordinator client', () => {
     const first = coord.next();
     newClient(coord, recordingClock()).start();
     const conn = await first;
-    const { commitment } = (await conn.request('sign.commit', commitBody('s-ok'))) as { commitment: WireCommitment };
+    const commitment = commitmentOf(await conn.request('sign.commit', commitBody('s-ok')));
     const peer = new FrostSigningSession({ sessionId: 's-ok', key: keys[1]!, message, signers: [1, 2] });
     const list = [commitment, peer.commit()];
     const { signatureShare } = (await conn.request('sign.share', { sessionId: 's-ok', keyId: keys[0]!.keyId, messageDigest: messageDigest(message), commitments: list })) as { signatureShare: string };
@@ -215,7 +218,7 @@ describe('coordinator client', () => {
     const digest = canonicalDigest(pairingSummary(pendingUser, identity.cosignerId));
     const signature = signOwnerApproval(owner.privateKey, { cosignerId: identity.cosignerId, changeId: 'chg-act', kind: 'user.activate', subjectId: 'alice', digest, expiresAt, decision: 'approve' });
     expect((await conn.request('user.activate', { userId: 'alice', changeId: 'chg-act', expiresAt, signature })) as object).toEqual({ userId: 'alice', status: 'active' });
-    await expect(conn.request('sign.commit', commitBody('s-q'))).resolves.toHaveProperty('commitment');
+    await expect(conn.request('sign.commit', commitBody('s-q'))).resolves.toHaveProperty('sessions');
   });
 
   it('signs its decision on a configuration change with the user approval key', async () => {

@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { schnorr } from '@noble/curves/secp256k1.js';
 import { verifyWithStandardVerifier } from '../../../enclave/mpc/suites.ts';
 import { systemClock } from '../../../proto/ports.ts';
-import { approvalDigest, CoordinatorClient, type ApproveFn } from '../../../enclave/upstream/client.ts';
+import { approvalDigest, CoordinatorClient, type ApproveFn, type SignApprovalRequest } from '../../../enclave/upstream/client.ts';
+import { CONFIG_CHANGE_TYPES } from '../../../enclave/approval/payload.ts';
 import { memoryUserStore } from '../../../enclave/upstream/user-store.ts';
 import { createEphemeralCa } from '../../../local/local-ca.ts';
 import { startCoordinator, type RunningCoordinator } from '../../../local/coordinator/server.ts';
@@ -142,12 +143,47 @@ describe('reference coordinator ↔ enclave coordinator client', () => {
     expect(rejected.json.signature).toBeUndefined();
 
     // The handler approved a different message than the one the session would sign.
-    approveImpl = async (_u, req) => ({ approved: true, payloadDigest: approvalDigest({ ...req, rawTx: req.rawTx.map(() => ({ payload: 'cc'.repeat(40) })) }) });
+    approveImpl = async (_u, req) => ({ approved: true, payloadDigest: approvalDigest({ ...req, rawTx: req.rawTx.map((r) => ({ ...r, payload: 'cc'.repeat(40) })) }) });
     const mismatch = await rest('/v1/transactions', 'POST', { userId: 'alice', asset: 'BTC', amount: '1', destination: 'd', payload, scheme: 'frost-ed25519' });
     expect(mismatch.json.status).toBe('failed');
     expect(mismatch.json.error.code).toBe('ERR_MESSAGE_MISMATCH');
     expect(mismatch.json.signature).toBeUndefined();
     expect(client.openSessions()).toBe(0);
+    approveImpl = async (_u, req) => ({ approved: true, payloadDigest: approvalDigest(req) });
+  });
+
+  it('a full transaction description: each rawTx entry signs in its own session and verifies with its key', async () => {
+    const seen: SignApprovalRequest[] = [];
+    approveImpl = async (_u, req) => (seen.push(req), { approved: true, payloadDigest: approvalDigest(req) });
+    const body = {
+      userId: 'alice', scheme: 'frost-ed25519', operation: 'RAW', asset: 'ETH', amountStr: '1', requestedAmountStr: '1', destAddress: 'd', note: 'two messages',
+      rawTx: [{ keyDerivationPath: '[ ]', format: 'raw', rawTx: 'a1'.repeat(32), payload: 'a1'.repeat(32) }, { keyDerivationPath: '[ ]', format: 'raw', rawTx: 'b2'.repeat(40), payload: 'b2'.repeat(40) }],
+    };
+    const r = await rest('/v1/transactions', 'POST', body);
+    expect(r.json.status).toBe('signed');
+    expect(r.json.entries).toHaveLength(2);
+    for (const e of r.json.entries) expect(e).toMatchObject({ keyDerivationPath: '[ ]', verified: true, signature: expect.stringMatching(/^[0-9a-f]{128}$/) });
+    const sign = seen.find((q) => q.kind === 'sign');
+    expect(sign?.rawTx.map((x) => x.payload)).toEqual(['a1'.repeat(32), 'b2'.repeat(40)]);
+    expect(sign?.payload).toMatchObject({ txId: r.json.id, operation: 'RAW', note: 'two messages' });
+    const approval = seen.find((q) => q.kind === 'transaction');
+    expect(approval?.payload).toMatchObject({ txId: r.json.id, asset: 'ETH' });
+    expect(approval?.payload).not.toHaveProperty('rawTx');
+    expect((await rest('/v1/transactions', 'POST', { ...body, rawTx: [{ ...body.rawTx[0], payload: 'cc'.repeat(32) }] })).json.error.code).toBe('ERR_PAYLOAD_MISMATCH');
+    approveImpl = async (_u, req) => ({ approved: true, payloadDigest: approvalDigest(req) });
+  });
+
+  it('configuration changes: every documented type reaches the approval step, the signed decision is verified and honoured', async () => {
+    const types: string[] = [];
+    approveImpl = async (_u, req) => (types.push(String(req.payload?.type)), { approved: req.payload?.type !== 'POLICY_CHANGE', payloadDigest: approvalDigest(req) });
+    for (const type of CONFIG_CHANGE_TYPES) {
+      const c = await rest('/v1/config-changes', 'POST', { userId: 'alice', type, extraInfo: { note: type } });
+      expect(c.json.status).toBe(type === 'POLICY_CHANGE' ? 'rejected' : 'approved');
+      expect(c.json.approval.decision).toBe(type === 'POLICY_CHANGE' ? 'reject' : 'approve');
+      expect((await rest(`/v1/config-changes/${c.json.id}`)).json.status).toBe(c.json.status);
+    }
+    expect(types).toEqual([...CONFIG_CHANGE_TYPES]);
+    expect((await rest('/v1/config-changes', 'POST', { userId: 'alice', type: 'drop tables' })).status).toBe(400);
     approveImpl = async (_u, req) => ({ approved: true, payloadDigest: approvalDigest(req) });
   });
 

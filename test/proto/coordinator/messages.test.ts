@@ -7,7 +7,7 @@ import { backoffDelay } from '../../../enclave/upstream/backoff.ts';
 import { parseApprovalRequest, parseAuditRecord, parseDkgRound1List, parseDkgRound2List, parsePairRegisterResult, parseSignCommit, parseSignShare } from '../../../proto/coordinator/messages.ts';
 
 const parsers = [
-  (v: unknown) => parseSignCommit(v, 1024),
+  parseSignCommit,
   parseSignShare,
   parseApprovalRequest,
   parsePairRegisterResult,
@@ -31,12 +31,21 @@ describe('coordinator body parsers', () => {
   });
 
   it('reject unknown fields, oversized messages and too many signers', () => {
-    const body = { sessionId: 's', userId: 'u', keyId: 'k', message: 'aa', signers: [1, 2], transaction: { txId: 't', asset: 'BTC', amount: '1', destination: 'd' } };
-    expect(parseSignCommit(body, 1024).signers).toEqual([1, 2]);
-    expect(() => parseSignCommit({ ...body, extra: 1 }, 1024)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
-    expect(() => parseSignCommit({ ...body, message: 'aa'.repeat(600) }, 1024)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
-    expect(() => parseSignCommit({ ...body, signers: Array.from({ length: 17 }, (_, i) => i + 1) }, 1024)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
-    expect(() => parseSignCommit({ ...body, transaction: { ...body.transaction, amount: '-1' } }, 1024)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
+    const entry = { sessionId: 's', keyId: 'k', keyDerivationPath: '[ 44, 0, 0, 0, 0 ]', format: 'raw', rawTx: 'aa', payload: 'aa' };
+    const body = { userId: 'u', signers: [1, 2], transaction: { txId: 't', asset: 'BTC', amountStr: '1', destAddress: 'd' }, rawTx: [entry] };
+    const bad = (v: unknown) => expect(() => parseSignCommit(v)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
+    expect(parseSignCommit(body).signers).toEqual([1, 2]);
+    bad({ ...body, extra: 1 });
+    bad({ ...body, transaction: { ...body.transaction, surprise: 1 } });
+    bad({ ...body, transaction: { ...body.transaction, rawTx: [] } });
+    bad({ ...body, rawTx: [{ ...entry, payload: 'aa'.repeat(1025) }] });
+    bad({ ...body, rawTx: [{ ...entry, rawTx: 'aa'.repeat(16 * 1024 + 1) }] });
+    bad({ ...body, rawTx: [{ ...entry, format: 'ethereum' }] });
+    bad({ ...body, rawTx: [{ ...entry, extra: 1 }] });
+    bad({ ...body, rawTx: [] });
+    bad({ ...body, rawTx: [entry, entry] });
+    bad({ ...body, rawTx: Array.from({ length: 65 }, (_, i) => ({ ...entry, sessionId: `s${i}` })) });
+    bad({ ...body, signers: Array.from({ length: 17 }, (_, i) => i + 1) });
     expect(() => parseSignShare({ sessionId: 's', keyId: 'k', messageDigest: 'zz', commitments: [] })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
   });
 });

@@ -1,0 +1,83 @@
+// Reference coordinator (test stand-in, loopback only). Signing one transaction with the co-signer:
+// one `sign.commit` names every rawTx entry (the co-signer's handler approves the transaction once),
+// then each entry runs its own FROST session with the key derived at its path, all concurrently. The
+// coordinator derives its own shares the same way (enclave/mpc/derivation.ts) and verifies each final
+// signature with a standard verifier against the derived key.
+import { CosignerError } from '../../proto/errors.ts';
+import type { PeerConnection } from '../../proto/coordinator/connection.ts';
+import type { SignCommitResult, SignCommitSession } from '../../proto/coordinator/messages.ts';
+import { deriveKeyShare, parseDerivationPath } from '../../enclave/mpc/derivation.ts';
+import { messageDigest, type WireCommitment } from '../../enclave/mpc/signing-session.ts';
+import { verifyWithStandardVerifier } from '../../enclave/mpc/suites.ts';
+import { toHex } from '../../proto/encoding/hex.ts';
+import type { CoordinatorState, TimingBreakdown, TransactionEntry, TransactionRecord, UserEntry, UserKey } from './state.ts';
+
+/** The co-signer's view of a session must be ours: same session, same derived key. */
+function checkSession(s: SignCommitSession | undefined, sessionId: string, keyId: string, publicKey: string): SignCommitSession {
+  if (!s || s.sessionId !== sessionId || s.keyId !== keyId || s.publicKey !== publicKey) {
+    throw new CosignerError('ERR_COORDINATOR_AUTH', 'the co-signer opened a session for another key', { details: { sessionId } });
+  }
+  return s;
+}
+
+/** Signs every entry of `tx`; fills each entry's publicKey, signature, verified. */
+export async function signEntries(st: CoordinatorState, conn: PeerConnection, user: UserEntry, ukey: UserKey, tx: TransactionRecord, timings: TimingBreakdown): Promise<void> {
+  const { signer } = st;
+  const signers = st.participants.slice(0, st.threshold);
+  const jobs = tx.entries.map((e, i) => {
+    const path = parseDerivationPath(e.keyDerivationPath);
+    const own = ukey.own.filter((k) => signers.includes(k.identifier)).map((k) => deriveKeyShare(k, path));
+    const first = own[0];
+    if (!first) throw new CosignerError('ERR_INVALID_ARGUMENT', 'no own key share signs');
+    return { e, sessionId: `${tx.id}:${i + 1}`, keys: own.map((d) => d.key), keyId: first.key.keyId, publicKey: toHex(first.signingPublicKey), message: Uint8Array.from(Buffer.from(e.payload, 'hex')) };
+  });
+  let t = performance.now();
+  const commitReq = conn.request('sign.commit', {
+    userId: user.id,
+    signers,
+    transaction: tx.request,
+    rawTx: jobs.map((j) => ({ sessionId: j.sessionId, keyId: ukey.keyId, keyDerivationPath: j.e.keyDerivationPath, format: j.e.format, rawTx: j.e.rawTx, payload: j.e.payload })),
+  }) as Promise<SignCommitResult>;
+  // The co-signer may refuse before our own commitments are ready: mark the rejection as handled
+  // now (it is still seen by the `await commitReq` below), or Node reports it as unhandled.
+  commitReq.catch(() => undefined);
+  const done = new Set<string>();
+  try {
+    const t1 = performance.now();
+    const ownCommitments = await Promise.all(jobs.map((j) => signer.commit({ sessionId: j.sessionId, keys: j.keys, message: j.message, signers })));
+    timings.ownCommitMs = performance.now() - t1;
+    const reply = await commitReq;
+    timings.cosignerCommitMs = performance.now() - t;
+    if (!Array.isArray(reply?.sessions) || reply.sessions.length !== jobs.length) throw new CosignerError('ERR_COORDINATOR_AUTH', 'the co-signer answered for another set of sessions');
+    t = performance.now();
+    await Promise.all(jobs.map(async (j, i) => {
+      const s = checkSession(reply.sessions[i], j.sessionId, j.keyId, j.publicKey);
+      const commitments: WireCommitment[] = [s.commitment, ...(ownCommitments[i] ?? [])];
+      const shareReq = conn.request('sign.share', { sessionId: j.sessionId, keyId: j.keyId, messageDigest: messageDigest(j.message), commitments }) as Promise<{ signatureShare: string }>;
+      shareReq.catch(() => undefined); // awaited below, after our own shares are started
+      const ownShares = signer.sign(j.sessionId, commitments);
+      void ownShares.catch(() => undefined);
+      const cosignerShare = (await shareReq).signatureShare;
+      await ownShares;
+      const r = await signer.aggregate(j.sessionId, { 1: cosignerShare });
+      done.add(j.sessionId);
+      timings.aggregateMs += r.aggregateMs;
+      timings.verifyMs += r.verifyMs;
+      const entry: TransactionEntry = j.e;
+      entry.publicKey = j.publicKey;
+      entry.signature = r.signature;
+      // Verified again against the derived key exactly as a chain's verifier takes it.
+      entry.verified = r.verified && verifyWithStandardVerifier(tx.scheme, Buffer.from(j.publicKey, 'hex'), j.message, Buffer.from(r.signature, 'hex'));
+    }));
+    timings.cosignerShareMs = performance.now() - t;
+    timings.ownShareMs = timings.cosignerShareMs;
+  } finally {
+    for (const j of jobs) {
+      if (done.has(j.sessionId)) continue;
+      signer.abort(j.sessionId); // drops our nonces on any failure
+      // The co-signer's session (open, or about to open if its approval is still running) holds
+      // nonces until its TTL: close it now. Not awaited: the transaction's outcome does not wait on it.
+      void conn.request('sign.abort', { sessionId: j.sessionId }).catch(() => undefined);
+    }
+  }
+}
