@@ -14,7 +14,8 @@ const MAX_DESTINATIONS = 64;
 const MAX_RAW_TX = 64;
 const MAX_PLAYERS = 16;
 const MAX_RAW_TX_HEX = 32 * 1024;
-const MAX_SIGNED_PAYLOAD_HEX = 2 * 1024;
+// A Solana message (≤ 1,232-byte transactions) is signed as it is, not as a digest.
+const MAX_SIGNED_PAYLOAD_HEX = 4 * 1024;
 const MAX_OBJECT_JSON = 16 * 1024;
 const MAX_DEPTH = 4;
 
@@ -73,6 +74,8 @@ export interface RawTxEntry {
   keyDerivationPath: string;
   rawTx: string;
   payload: string;
+  /** How `rawTx` is read (docs/callback-handler.md, "Raw transactions by format"); signing stage. */
+  format?: string;
 }
 
 /** The `tx_sign_request` body exactly as the handler sees it (field names are the published ones). */
@@ -222,11 +225,12 @@ function hexOf(v: unknown, f: string, maxChars: number, minBytes: number): strin
 }
 
 function rawTxEntry(v: unknown, f: string): RawTxEntry {
-  const o = strictObj(v, f, ['keyDerivationPath', 'rawTx', 'payload']);
+  const o = strictObj(v, f, ['keyDerivationPath', 'rawTx', 'payload', 'format']);
   return {
     keyDerivationPath: str(o.keyDerivationPath, `${f}.keyDerivationPath`, 128, DERIVATION_RE),
     rawTx: o.rawTx === undefined || o.rawTx === '' ? '' : hexOf(o.rawTx, `${f}.rawTx`, MAX_RAW_TX_HEX, 1),
     payload: hexOf(o.payload, `${f}.payload`, MAX_SIGNED_PAYLOAD_HEX, 1),
+    ...(o.format === undefined ? {} : { format: str(o.format, `${f}.format`, 32, /^[a-z0-9-]{1,32}$/) }),
   };
 }
 

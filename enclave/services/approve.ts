@@ -18,7 +18,7 @@ import type { AuditSink } from '../upstream/audit-outbox.ts';
  */
 export function txInput(req: SignApprovalRequest, stage: 'sign' | 'approve'): Record<string, unknown> {
   const tx: Record<string, unknown> = { ...(req.payload ?? {}) };
-  if (stage === 'sign') tx.rawTx = req.rawTx.map((r) => ({ keyDerivationPath: r.keyDerivationPath, rawTx: r.rawTx, payload: r.payload }));
+  if (stage === 'sign') tx.rawTx = req.rawTx.map((r) => ({ keyDerivationPath: r.keyDerivationPath, rawTx: r.rawTx, payload: r.payload, format: r.format }));
   return tx;
 }
 

@@ -53,7 +53,7 @@ export function prepareSign(user: ApiUserRecord, b: SignCommitBody, requestId: s
   });
   const request: SignApprovalRequest = { requestId, kind: 'sign', userId: user.id, txId: b.transaction.txId, signers: [...b.signers], rawTx, payload: b.transaction };
   // The handler-facing bounds (one source: payload.ts), checked before anyone is asked.
-  buildTxSignRequest({ ...b.transaction, rawTx: rawTx.map((r) => ({ keyDerivationPath: r.keyDerivationPath, rawTx: r.rawTx, payload: r.payload })) }, { signerId: user.id, stage: 'sign' });
+  buildTxSignRequest({ ...b.transaction, rawTx: rawTx.map((r) => ({ keyDerivationPath: r.keyDerivationPath, rawTx: r.rawTx, payload: r.payload, format: r.format })) }, { signerId: user.id, stage: 'sign' });
   return { request, entries, signers: [...b.signers] };
 }
 

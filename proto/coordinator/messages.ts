@@ -155,7 +155,7 @@ const DERIVED_KEY_ID = /^[A-Za-z0-9._:-]{1,128}(?:\/[0-9]{1,10}){0,10}$/;
 export const MAX_SIGN_ENTRIES = 64;
 /** Bounds of one entry's hex: rawTx (a transaction) and payload (the signed message or digest). */
 export const MAX_SIGN_RAW_TX_HEX = 32 * 1024;
-export const MAX_SIGN_PAYLOAD_HEX = 2 * 1024;
+export const MAX_SIGN_PAYLOAD_HEX = 4 * 1024;
 const MAX_TRANSACTION_JSON = 48 * 1024;
 const PATH_TEXT = /^\[[ 0-9,]{0,158}\]$/;
 
