@@ -103,7 +103,7 @@ export function parseCommand(command: string, argv: string[], env: NodeJS.Proces
     throw usage(`${command}: ${(err as Error).message}`);
   }
   const [min, max] = spec.positionals;
-  if (parsed.positionals.length < min || parsed.positionals.length > max) {
+  if (parsed.values.help !== true && (parsed.positionals.length < min || parsed.positionals.length > max)) {
     throw usage(`${command} takes ${min === max ? min : `${min} to ${max}`} argument(s), got ${parsed.positionals.length}`);
   }
   const v = parsed.values as Record<string, string | boolean | undefined>;

@@ -4,7 +4,7 @@
 // (format, signature, key id, expiry) before anything is sealed, so a garbage token never leaves a
 // set-up co-signer without its first user. The enclave checks everything again: it trusts no parent.
 import { createPublicKey } from 'node:crypto';
-import { CosignerError, toCosignerError } from '../../proto/errors.ts';
+import { toCosignerError, type CosignerError } from '../../proto/errors.ts';
 import { verifyPairingToken } from '../../proto/coordinator/pairing-token.ts';
 import type { ControlParams } from '../control/method-types.ts';
 import type { ParsedCommand } from './args.ts';
