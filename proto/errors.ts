@@ -118,6 +118,8 @@ export const ERROR_CODES = {
   ERR_UPGRADE_REFUSED: { retryable: false, fault: 'client' },
   ERR_UPGRADE_ROLLED_BACK: { retryable: false, fault: 'server' },
   ERR_USAGE: { retryable: false, fault: 'client' },
+  // `cosigner backups restore` of a generation older than the newest: the coordinator's rollback floor would refuse it.
+  ERR_RESTORE_REFUSED: { retryable: false, fault: 'client' },
 } as const satisfies Record<string, { retryable: boolean; fault: 'client' | 'server' }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -63,6 +63,8 @@ function userMessage(u: UserInfo): Input<wire.v1.UserInfo> {
     authMode: u.authMode,
     keys: u.keys.map((k) => ({ ...k, participants: [...k.participants] })),
     createdAt: u.createdAt,
+    handlerKeySha256: u.handlerKeySha256,
+    certificateKeySha256: u.certificateKeySha256,
   };
 }
 

@@ -1,5 +1,6 @@
 // Runs in the enclave. The Cosigner's public shapes (states, status, user and key views, setup
 // input, dependencies) and the user projection, kept apart from the state machine in cosigner.ts.
+import { createHash, createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Attestor } from '../../proto/attestation/types.ts';
 import type { Clock } from '../../proto/ports.ts';
@@ -57,6 +58,10 @@ export interface UserInfo {
   readonly authMode: string;
   readonly keys: readonly KeyInfo[];
   readonly createdAt: string;
+  /** SHA-256 hex of the handler public key's SPKI ('' when none): public, for the operator to compare. */
+  readonly handlerKeySha256: string;
+  /** SHA-256 hex of the pinned certificate's key SPKI ('' when none). */
+  readonly certificateKeySha256: string;
 }
 
 export interface SetupInput {
@@ -97,5 +102,17 @@ export function userInfo(u: ApiUserRecord): UserInfo {
       groupPublicKey: k.groupPublicKey,
     })),
     createdAt: new Date(u.createdAt).toISOString(),
+    handlerKeySha256: spkiFingerprint(u.callback?.handlerPublicKeyPem, (pem) => createPublicKey(pem)),
+    certificateKeySha256: spkiFingerprint(u.callback?.certificatePem, (pem) => new X509Certificate(pem).publicKey),
   };
+}
+
+/** SHA-256 hex of a key's SPKI DER; '' when absent or unparsable (the record was validated when sealed). */
+function spkiFingerprint(pem: string | undefined, key: (pem: string) => KeyObject): string {
+  if (!pem) return '';
+  try {
+    return createHash('sha256').update(key(pem).export({ type: 'spki', format: 'der' })).digest('hex');
+  } catch {
+    return '';
+  }
 }

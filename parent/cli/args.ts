@@ -40,13 +40,13 @@ export const COMMANDS = {
     },
     positionals: [0, 0],
   },
-  start: { summary: 'start the enclave and wait until it has booted and unsealed', options: { 'no-wait': { type: 'boolean' }, timeout: { type: 'string' } }, positionals: [0, 0] },
+  start: { summary: 'start the enclave and wait until the co-signer can sign', options: { 'no-wait': { type: 'boolean' }, timeout: { type: 'string' } }, positionals: [0, 0] },
   stop: { summary: 'stop the enclave (the daemon keeps running)', options: {}, positionals: [0, 0] },
-  restart: { summary: 'stop and start the enclave, then wait until it has unsealed', options: { 'no-wait': { type: 'boolean' }, timeout: { type: 'string' } }, positionals: [0, 0] },
-  status: { summary: 'daemon, enclave and sealing state', options: {}, positionals: [0, 0] },
-  unseal: { summary: 'retry unsealing (after fixing access); --allow-rollback-to GEN accepts a restored backup', options: { 'allow-rollback-to': { type: 'string' } }, positionals: [0, 0] },
+  restart: { summary: 'stop and start the enclave, then wait until the co-signer can sign', options: { 'no-wait': { type: 'boolean' }, timeout: { type: 'string' } }, positionals: [0, 0] },
+  status: { summary: 'daemon, enclave and sealing state; exits 0 only when the co-signer can sign', options: {}, positionals: [0, 0] },
+  unseal: { summary: 'retry unsealing (after fixing access) and wait until the co-signer can sign', options: { 'allow-rollback-to': { type: 'string' }, timeout: { type: 'string' } }, positionals: [0, 0] },
   'add-user': { summary: 'pair an API user from a coordinator pairing token', options: { 'pairing-token': { type: 'string' }, ...CALLBACK_OPTIONS }, positionals: [0, 0] },
-  'list-users': { summary: 'list paired API users (no secrets)', options: {}, positionals: [0, 0] },
+  'list-users': { summary: 'list paired API users with their handler key fingerprints (no secrets)', options: {}, positionals: [0, 0] },
   'remove-user': { summary: 'propose removing an API user (the workspace owner approves at the coordinator)', options: {}, positionals: [1, 1] },
   'callback-update': {
     summary: 'propose new Callback Handler settings (owner approval), or rotate the handler key with --rotation-signature',
@@ -55,7 +55,8 @@ export const COMMANDS = {
     positionals: [0, 1],
   },
   changes: { summary: 'changes proposed and waiting for the workspace owner', options: {}, positionals: [0, 0] },
-  'print-public-key': { summary: 'the key that signs Callback Handler requests', options: {}, positionals: [0, 0] },
+  backups: { summary: 'list the sealed blobs\' generations on disk, or restore the newest one', options: { blob: { type: 'string' } }, positionals: [1, 2] },
+  'print-public-key': { summary: 'the key that signs Callback Handler requests, and the identity the enclave attests', options: {}, positionals: [0, 0] },
   logs: { summary: 'recent log records', options: { follow: { type: 'boolean', short: 'f' }, n: { type: 'string', short: 'n' }, since: { type: 'string' } }, positionals: [0, 0] },
   attestation: { summary: 'fetch an attestation document from the enclave', options: { nonce: { type: 'string' }, out: { type: 'string' } }, positionals: [0, 0] },
   upgrade: {
@@ -77,7 +78,7 @@ export const COMMANDS = {
 export type CommandName = keyof typeof COMMANDS;
 /** Commands handed to another module with their raw arguments. */
 export const DELEGATED = {
-  'verify-attestation': 'verify an attestation document (see `cosigner verify-attestation --help`)',
+  'verify-attestation': 'verify an attestation document, optionally against a published identity (--identity FILE)',
   'key-policy': 'build the PCR-bound KMS key policy from measurements',
 } as const;
 
@@ -102,7 +103,7 @@ export function parseCommand(command: string, argv: string[], env: NodeJS.Proces
     throw usage(`${command}: ${(err as Error).message}`);
   }
   const [min, max] = spec.positionals;
-  if (parsed.positionals.length < min || parsed.positionals.length > max) {
+  if (parsed.values.help !== true && (parsed.positionals.length < min || parsed.positionals.length > max)) {
     throw usage(`${command} takes ${min === max ? min : `${min} to ${max}`} argument(s), got ${parsed.positionals.length}`);
   }
   const v = parsed.values as Record<string, string | boolean | undefined>;
@@ -115,30 +116,6 @@ export function parseCommand(command: string, argv: string[], env: NodeJS.Proces
     yes: v.yes === true,
     help: v.help === true,
   };
-}
-
-/** `--help` text of one command. */
-export function commandHelp(command: CommandName): string {
-  const spec = COMMANDS[command];
-  const flags = Object.entries(spec.options as Options).map(([k, o]) => `--${k}${o.type === 'string' ? ' VALUE' : ''}`);
-  const pos = command === 'remove-user' ? ' USER_ID' : command === 'callback-update' ? ' [USER_ID]' : '';
-  return `cosigner ${command}${pos} ${flags.map((f) => `[${f}]`).join(' ')} [--socket PATH] [--json] [--yes]\n  ${spec.summary}\n`;
-}
-
-/** `cosigner help`. */
-export function mainHelp(): string {
-  const lines = Object.entries(COMMANDS).map(([k, s]) => `  ${k.padEnd(20)}${s.summary}`);
-  const del = Object.entries(DELEGATED).map(([k, s]) => `  ${k.padEnd(20)}${s}`);
-  return [
-    'usage: cosigner <command> [flags]',
-    '',
-    ...lines,
-    ...del,
-    '',
-    'global flags: --socket PATH (or COSIGNER_SOCKET), --json, --yes (never prompt), --help',
-    'exit codes: 0 ok, 1 failed, 2 usage, 3 daemon unreachable, 4 enclave unavailable/busy (retry), 5 refused (upgrade)',
-    '',
-  ].join('\n');
 }
 
 /** Parse `--since`: ISO time, epoch milliseconds, or a relative age like 30s, 10m, 2h, 1d. */

@@ -56,7 +56,7 @@ export async function callbackFromFlags(
   v: Record<string, string | boolean | undefined>,
   io: CliIo,
   prompter: Prompter | null,
-  opts: { requireUrl?: boolean } = {},
+  opts: { requireUrl?: boolean; checkUrl?: (url: string) => Promise<void> } = {},
 ): Promise<CallbackParams | undefined> {
   let url = v['callback-url'] as string | undefined;
   if (url === undefined && prompter) url = await prompter.ask('Callback Handler URL (empty: no handler)');
@@ -66,6 +66,8 @@ export async function callbackFromFlags(
     return undefined;
   }
   if (!/^https?:\/\/[^\s]{1,2000}$/.test(url)) throw usage('--callback-url must be an http(s) URL');
+  // Before any key is read or asked for: a handler the enclave cannot reach is refused with the fix.
+  await opts.checkUrl?.(url);
   const named = v['auth-mode'] as string | undefined;
   // The enclave checks the mode again; refusing an unknown one here, before any file is read or a
   // certificate fetched, names the flag instead of failing later with a field path.

@@ -4,19 +4,12 @@
 // handler key rotation signed by the current handler key (--rotation-signature FILE) applies at once.
 import { readFile } from 'node:fs/promises';
 import { CosignerError } from '../../proto/errors.ts';
-import type { ControlArgs, ControlMethod } from '../control/method-types.ts';
-import { callDaemon } from '../control/client.ts';
 import type { ParsedCommand } from './args.ts';
 import { callbackFromFlags } from './callback-settings.ts';
+import { call, s, type Obj } from './common.ts';
+import { checkCallbackEgress } from './egress.ts';
 import { ok, usage, type CliIo } from './io.ts';
 import type { Prompter } from './prompt.ts';
-
-type Obj = Record<string, unknown>;
-const s = (v: unknown): string => (v === undefined || v === null || v === '' ? '-' : String(v));
-
-async function call<M extends ControlMethod>(p: ParsedCommand, method: M, ...args: ControlArgs<M>): Promise<Obj> {
-  return (await callDaemon(p.socket, method, ...args)) as Obj;
-}
 
 /** A pending change as the operator reads it. */
 export function renderPending(c: Obj): string {
@@ -46,7 +39,7 @@ export async function callbackUpdateCommand(p: ParsedCommand, io: CliIo, prompte
   const v = p.values;
   const userId = p.positionals[0] ?? (await pickUser());
   if (v.confirm === true && !p.json) io.stderr('callback-update: --confirm no longer does anything: the workspace owner approves the change at the coordinator\n');
-  const callback = await callbackFromFlags(v, io, prompter, { requireUrl: true });
+  const callback = await callbackFromFlags(v, io, prompter, { requireUrl: true, checkUrl: (url) => checkCallbackEgress(p, url) });
   // requireUrl already refuses a missing URL; this only narrows the type for the daemon's required field.
   if (!callback) throw usage('--callback-url is required');
   const rotationSignature = v['rotation-signature'] ? await readRotation(v['rotation-signature'] as string) : undefined;

@@ -1,20 +1,23 @@
 // Runs on the parent (the `cosigner` CLI). Output, exit codes and "what to do next" hints. Every
 // command goes through here so human and `--json` output stay consistent.
 import { CosignerError, toCosignerError, type ErrorCode } from '../../proto/errors.ts';
+import { HINTS } from './hints.ts';
 
-/** Exit codes of `cosigner` (documented in docs/operations.md). */
+/** Exit codes of `cosigner` (documented in docs/operations.md; test/parent/cli/exit-codes.test.ts). */
 export const EXIT = {
   OK: 0,
   /** The operation failed (the daemon or the enclave said no, or something broke). */
   FAILURE: 1,
-  /** Bad command line, or a required flag missing in non-interactive use. */
+  /** Bad command line or value, or a required flag missing in non-interactive use. */
   USAGE: 2,
   /** The daemon's control socket cannot be reached. */
   UNREACHABLE: 3,
   /** Temporarily unavailable: the enclave is not running/connected, the daemon is busy. Retry later. */
   UNAVAILABLE: 4,
-  /** Refused for safety: upgrade refused by the key-policy check, or rolled back. */
+  /** Refused for safety: upgrade refused or rolled back, restore of an older generation refused. */
   REFUSED: 5,
+  /** The enclave runs but the co-signer cannot sign: not set up, sealed, unseal failed, rollback, no coordinator. */
+  CANNOT_SIGN: 6,
 } as const;
 
 /** Where the CLI reads and writes; tests pass their own. */
@@ -25,6 +28,8 @@ export interface CliIo {
   /** stdin is a terminal, so prompting is allowed. */
   readonly interactive: boolean;
   readonly env: NodeJS.ProcessEnv;
+  /** Relative paths are resolved here (default: the process's working directory). */
+  readonly cwd?: string;
 }
 
 export function processIo(): CliIo {
@@ -37,38 +42,28 @@ export function processIo(): CliIo {
   };
 }
 
-/** Exit code for an error. */
+/** Codes that mean the co-signer cannot sign until an operator acts. */
+const CANNOT_SIGN: ReadonlySet<ErrorCode> = new Set([
+  'ERR_NOT_SET_UP', 'ERR_SEALED', 'ERR_KMS_ACCESS_DENIED', 'ERR_KMS_KEY_UNSAFE', 'ERR_KMS_INVALID_CIPHERTEXT',
+  'ERR_SECRETS_KEY_CORRUPT', 'ERR_SECRETS_DB_CORRUPT', 'ERR_ROLLBACK', 'ERR_ROLLBACK_FLOOR_UNKNOWN',
+]);
+const UNAVAILABLE: ReadonlySet<ErrorCode> = new Set(['ERR_ENCLAVE_NOT_RUNNING', 'ERR_BUSY', 'ERR_UNAVAILABLE', 'ERR_TIMEOUT', 'ERR_CONNECTION_CLOSED', 'ERR_DEADLINE_EXCEEDED', 'ERR_LINK_BUSY']);
+
+/** Exit code for an error (the table in docs/operations.md). */
 export function exitCodeFor(err: CosignerError): number {
-  if (err.code === 'ERR_USAGE') return EXIT.USAGE;
+  // A bad value is a usage error whether the CLI, the daemon's request check or the enclave found it.
+  if (err.code === 'ERR_USAGE' || err.code === 'ERR_INVALID_ARGUMENT') return EXIT.USAGE;
   if (err.code === 'ERR_CONTROL_SOCKET' && err.details?.unreachable === true) return EXIT.UNREACHABLE;
-  if (err.code === 'ERR_UPGRADE_REFUSED' || err.code === 'ERR_UPGRADE_ROLLED_BACK') return EXIT.REFUSED;
-  if (['ERR_ENCLAVE_NOT_RUNNING', 'ERR_BUSY', 'ERR_UNAVAILABLE', 'ERR_TIMEOUT', 'ERR_CONNECTION_CLOSED', 'ERR_DEADLINE_EXCEEDED'].includes(err.code)) return EXIT.UNAVAILABLE;
+  if (err.code === 'ERR_UPGRADE_REFUSED' || err.code === 'ERR_UPGRADE_ROLLED_BACK' || err.code === 'ERR_RESTORE_REFUSED') return EXIT.REFUSED;
+  // `start`/`unseal`/`status` mark a settled co-signer that cannot sign, whatever the cause's code.
+  if (err.details?.cannotSign === true || CANNOT_SIGN.has(err.code)) return EXIT.CANNOT_SIGN;
+  if (UNAVAILABLE.has(err.code)) return EXIT.UNAVAILABLE;
   return EXIT.FAILURE;
 }
 
-const HINTS: Partial<Record<ErrorCode, string>> = {
-  ERR_USAGE: 'run `cosigner help` (or `cosigner <command> --help`) for the flags',
-  ERR_INVALID_ARGUMENT: 'check the value named in the message; `cosigner <command> --help` lists the flags',
-  ERR_CONTROL_SOCKET: 'start the daemon (systemctl start cosigner-parent) or point --socket / COSIGNER_SOCKET at its control socket',
-  ERR_ENCLAVE_NOT_RUNNING: 'run `cosigner status`; if the enclave is stopped run `cosigner start`, if it is restarting wait and retry',
-  ERR_BUSY: 'the daemon is at its queue limit; retry in a few seconds',
-  ERR_NITRO_CLI: 'see `cosigner logs` and `nitro-cli describe-enclaves`; check /etc/nitro_enclaves/allocator.yaml has the CPUs and memory the config asks for',
-  ERR_NOT_SET_UP: 'run `cosigner setup` first',
-  ERR_ALREADY_SET_UP: 'this co-signer is already set up; use `cosigner add-user` to pair more users',
-  ERR_SEALED: 'the enclave has not unsealed its secrets; `cosigner status` shows why',
-  ERR_KMS_ACCESS_DENIED: 'the KMS key policy does not admit this enclave image; see docs/operations.md, "Upgrades"',
-  ERR_PAIRING_TOKEN_EXPIRED: 'ask the coordinator for a new pairing token',
-  ERR_PAIRING_TOKEN_INVALID: 'check the pairing token was copied completely',
-  ERR_PAIRING_TOKEN_REUSED: 'a pairing token can be used once; ask for a new one',
-  ERR_UPGRADE_REFUSED: 'update the key policy to admit the new measurements (cosigner key-policy CURRENT.json --also NEW.json …), apply it, and retry',
-  ERR_UPGRADE_ROLLED_BACK: 'the previous image is running again; read `cosigner logs -n 100` for why the new image did not unseal',
-  ERR_TIMEOUT: 'the operation may still complete; check `cosigner status` before retrying',
-  ERR_NOT_FOUND: 'check the id with `cosigner list-users`',
-  ERR_CONFIG_INVALID: 'fix the file named in the message',
-};
-
+/** The `next:` line for an error code (parent/cli/hints.ts). */
 export function hintFor(code: ErrorCode): string {
-  return HINTS[code] ?? 'see `cosigner logs -n 50` and `cosigner status` for details';
+  return HINTS[code];
 }
 
 /** Prints a successful result (human text or JSON) and returns exit 0. */
@@ -82,11 +77,12 @@ export function ok(io: CliIo, json: boolean, command: string, result: unknown, h
 }
 
 /** Prints an error with its next step and returns the exit code. */
-export function fail(io: CliIo, json: boolean, command: string, err: unknown): number {
+export function fail(io: CliIo, json: boolean, command: string, err: unknown, result?: unknown): number {
   const e = toCosignerError(err);
   const code = exitCodeFor(e);
-  const hint = hintFor(e.code);
-  if (json) io.stdout(JSON.stringify({ ok: false, command, exitCode: code, error: { code: e.code, message: e.message, retryable: e.retryable, hint, ...(e.details ? { details: e.details } : {}) } }) + '\n');
+  // An error may carry a more specific next step than its code's (e.g. the config key to add).
+  const hint = typeof e.details?.next === 'string' ? e.details.next : hintFor(e.code);
+  if (json) io.stdout(JSON.stringify({ ok: false, command, exitCode: code, error: { code: e.code, message: e.message, retryable: e.retryable, hint, ...(e.details ? { details: e.details } : {}) }, ...(result !== undefined ? { result } : {}) }) + '\n');
   else io.stderr(`cosigner ${command}: ${e.code}: ${e.message}\n  next: ${hint}\n`);
   return code;
 }

@@ -42,6 +42,22 @@ export class Prompter {
     return v === '' ? def : v;
   }
 
+  /**
+   * One answer that may be a pasted PEM: when the first line is a -----BEGIN line, the following
+   * lines up to the END line (bounded) belong to it.
+   */
+  async askPemOrLine(question: string, def = ''): Promise<string> {
+    const first = await this.ask(question, def);
+    if (!first.startsWith('-----BEGIN ')) return first;
+    const lines = [first];
+    for (let i = 0; i < 200 && !/^-----END [A-Z0-9 ]+-----$/.test(lines.at(-1) ?? ''); i++) {
+      const l = await this.#line();
+      if (l === null) break;
+      lines.push(l.trim());
+    }
+    return lines.join('\n') + '\n';
+  }
+
   /** Yes/no, default no. */
   async confirm(question: string): Promise<boolean> {
     const a = await this.ask(`${question} [y/N]`);

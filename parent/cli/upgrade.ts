@@ -52,7 +52,7 @@ export async function loadKeyPolicy(i: UpgradeCheckInput): Promise<KeyPolicy> {
   } catch (err) {
     const name = (err as { name?: string }).name ?? '';
     throw new CosignerError(
-      name === 'AccessDeniedException' ? 'ERR_KMS_ACCESS_DENIED' : 'ERR_KMS',
+      name === 'AccessDeniedException' ? 'ERR_PERMISSION_DENIED' : 'ERR_KMS',
       `cannot read the key policy of ${i.kmsKeyArn} (${name || toCosignerError(err).message}); grant the instance role kms:GetKeyPolicy or pass --policy FILE`,
       { cause: err },
     );

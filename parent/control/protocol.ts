@@ -77,6 +77,15 @@ export const METHODS = {
   start: { params: {} },
   stop: { params: {} },
   restart: { params: {} },
+  // Is host:port in the daemon's egress allow-list? (add-user / callback-update check before proposing.)
+  checkEgress: { params: { host: { type: 'string', max: 253, required: true }, port: { type: 'int', min: 1, max: 65535, required: true } } },
+  listBackups: { params: {} },
+  restoreBackup: {
+    params: {
+      name: { type: 'string', max: 63, required: true, pattern: /^[a-z0-9][a-z0-9._-]{0,62}$/ },
+      generation: { type: 'string', max: 20, required: true, pattern: /^\d{1,20}$/ },
+    },
+  },
   upgrade: {
     params: {
       eifPath: { type: 'string', max: 1024, required: true },

@@ -13,6 +13,8 @@ import type { LogStats } from '../logs/rotating-log.ts';
 import type { Supervisor } from '../supervisor/supervisor.ts';
 import type { EnclaveLink } from './enclave-link.ts';
 import { performUpgrade } from './upgrade.ts';
+import type { FileBlobStore } from '../storage/file-blob-store.ts';
+import { listGenerations, restoreGeneration } from '../storage/backups.ts';
 
 export const VERSION = '0.1.0';
 const MUTATING = new Set(['setup', 'unseal', 'addUser', 'removeUser', 'callbackUpdate']);
@@ -40,6 +42,10 @@ export interface ControlHandlerDeps {
   readonly logger: pino.Logger;
   /** The log sink's write failures and held audit records (shown by `cosigner status`). */
   logStats?(): LogStats;
+  /** The file store's backups (absent when the daemon runs on another store, e.g. in tests). */
+  readonly backups?: FileBlobStore;
+  /** The relay's egress allow-list, for `checkEgress`. */
+  readonly egress?: { allows(host: string, port: number): boolean; readonly path: string };
   /** The enclave's last status, refreshed now (null when it does not answer). */
   refreshEnclaveStatus(): Promise<Record<string, unknown> | null>;
 }
@@ -54,6 +60,11 @@ export function createControlHandler(deps: ControlHandlerDeps): (req: ControlReq
     ...(deps.logStats ? { log: logStatus(deps.logStats()) } : {}),
     enclave: await deps.refreshEnclaveStatus(),
   });
+
+  const backupStore = (): FileBlobStore => {
+    if (!deps.backups) throw new CosignerError('ERR_NOT_IMPLEMENTED', 'this daemon keeps no backups (it does not run on the file store)');
+    return deps.backups;
+  };
 
   return async (req: ControlRequest): Promise<unknown> => {
     const spec = METHODS[req.method] as { forward?: ControlRpc };
@@ -95,6 +106,20 @@ export function createControlHandler(deps: ControlHandlerDeps): (req: ControlReq
         await link.disconnect();
         await supervisor.restart();
         return supervisor.status();
+      case 'checkEgress':
+        return { allowed: deps.egress?.allows(String(req.params.host), Number(req.params.port)) ?? false, allowListPath: deps.egress?.path ?? config.allowListPath };
+      case 'listBackups':
+        return { backups: await listGenerations(backupStore()) };
+      case 'restoreBackup': {
+        const name = String(req.params.name);
+        const generation = BigInt(String(req.params.generation));
+        // One at a time with start/stop (the queue), so the enclave cannot start mid-restore.
+        return queue.run(async () => {
+          const r = await restoreGeneration(backupStore(), name, generation, supervisor.status().state === 'stopped');
+          logger.warn({ name, generation: generation.toString(), storeGeneration: r.storeGeneration }, 'control: restored a backup');
+          return { name, restored: generation.toString(), ...r };
+        });
+      }
       case 'upgrade':
         return queue.run(() =>
           performUpgrade(

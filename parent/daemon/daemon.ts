@@ -103,7 +103,8 @@ export async function startDaemon(config: DaemonConfig, overrides: DaemonOverrid
   try {
     const blobs = overrides.blobs ?? (await FileBlobStore.open(config.home));
     const credentials = overrides.credentials ?? new ImdsCredentialSource({ endpoint: config.imdsEndpoint });
-    const relay = overrides.relay ?? createRelay(config.allowListPath ? loadAllowList(config.allowListPath) : parseAllowList({ allowlist: [] }), { logger });
+    const allowList = config.allowListPath ? loadAllowList(config.allowListPath) : parseAllowList({ allowlist: [] });
+    const relay = overrides.relay ?? createRelay(allowList, { logger });
     const { onEnclaveLog, onConsole } = enclaveLogHandlers(sink);
 
     const imageState = await readImageState(config.home);
@@ -125,7 +126,17 @@ export async function startDaemon(config: DaemonConfig, overrides: DaemonOverrid
     const queue = new BoundedQueue(config.queueLimit, config.maxConcurrent, (d) => metrics.queueDepth.set(d));
     const control = await startControlServer({
       path: config.controlSocket,
-      handler: createControlHandler({ config, supervisor, link, queue, logger, logStats: () => sink.stats, refreshEnclaveStatus: watch.refreshEnclaveStatus }),
+      handler: createControlHandler({
+        config,
+        supervisor,
+        link,
+        queue,
+        logger,
+        logStats: () => sink.stats,
+        refreshEnclaveStatus: watch.refreshEnclaveStatus,
+        ...(blobs instanceof FileBlobStore ? { backups: blobs } : {}),
+        egress: { allows: (h, p) => allowList.allows(h, p), path: config.allowListPath },
+      }),
       onInternalError: (err) => logger.error({ err: err instanceof Error ? err.message : String(err) }, 'control handler failed'),
       onRequest: (method, outcome, seconds) => {
         metrics.requests.inc({ method, outcome });

@@ -2,8 +2,9 @@
 // blobs (secrets.key, secrets.db) are opaque here. What this module guarantees is durability and
 // ordering, not secrecy: every write is temp file → fsync → rename → fsync directory, so a crash at
 // any instant leaves either the old or the new blob; writes are compare-and-swap on the store's
-// generation so two writers cannot silently overwrite each other; the last N generations are kept in
-// COSIGNER_HOME/backup for the operator.
+// generation so two writers cannot silently overwrite each other; the last N superseded generations
+// and a copy of the current one are kept in COSIGNER_HOME/backup for the operator (`cosigner
+// backups`), so a damaged or deleted db/ file can be replaced by the newest generation.
 import * as fsp from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -112,14 +113,65 @@ export class FileBlobStore implements BlobStore {
       }
       const next = have + 1n;
       if (current) await this.backup(path, name, have);
-      await this.writeAtomic(this.dbDir, name, encodeBlobFile(next, data));
+      const file = encodeBlobFile(next, data);
+      await this.writeAtomic(this.dbDir, name, file);
+      await this.copyNewest(name, next, file);
       await this.prune(name);
       return next;
     });
   }
 
-  /** Superseded generations kept in backup/, newest first; all blobs when `name` is omitted. */
+  /**
+   * A copy (not a link: a damaged db/ file must not damage it too) of the generation just written.
+   * Best effort: the write itself has committed, so a failure here is not the caller's failure; the
+   * next write's backup() links the superseded file in any case.
+   */
+  private async copyNewest(name: string, generation: bigint, file: Buffer): Promise<void> {
+    if (this.keep === 0) return;
+    await this.writeAtomic(this.backupDir, `${name}.g${generation}`, file).catch(() => undefined);
+  }
+
+  /** Every generation file in backup/ (the current one's copy included), newest first; `current` is db/'s generation or null. */
+  async generations(name?: string): Promise<{ entries: BackupEntry[]; current: Map<string, bigint | null> }> {
+    const entries = await this.scanBackups(name);
+    const current = new Map<string, bigint | null>();
+    for (const n of new Set([...entries.map((e) => e.name), ...(name !== undefined ? [name] : [])])) {
+      current.set(n, await this.get(n).then((b) => b?.generation ?? null, () => null));
+    }
+    return { entries, current };
+  }
+
+  /**
+   * Replaces db/`name` with backup `generation` as a new store generation, even when the current
+   * file is unreadable. Policy (which generation may be restored) is the caller's
+   * (parent/storage/backups.ts); the enclave checks its own sealed generation regardless.
+   */
+  async replaceFromBackup(name: string, generation: bigint): Promise<bigint> {
+    validateBlobName(name);
+    const old = await this.read(join(this.backupDir, `${name}.g${generation}`), name);
+    if (!old) throw new CosignerError('ERR_NOT_FOUND', `no backup of ${name} at generation ${generation}`, { details: { name } });
+    return this.locked(name, async () => {
+      const path = join(this.dbDir, name);
+      const current = await this.read(path, name).catch(() => null);
+      const newestBackup = (await this.scanBackups(name))[0]?.generation ?? 0n;
+      const have = current?.generation ?? 0n;
+      const next = (have > newestBackup ? have : newestBackup) + 1n;
+      if (current) await this.backup(path, name, have);
+      const file = encodeBlobFile(next, old.data);
+      await this.writeAtomic(this.dbDir, name, file);
+      await this.copyNewest(name, next, file);
+      await this.prune(name);
+      return next;
+    });
+  }
+
+  /** Superseded generations kept in backup/ (not the copy of the current one), newest first; all blobs when `name` is omitted. */
   async listBackups(name?: string): Promise<BackupEntry[]> {
+    const { entries, current } = await this.generations(name);
+    return entries.filter((e) => current.get(e.name) !== e.generation);
+  }
+
+  private async scanBackups(name?: string): Promise<BackupEntry[]> {
     if (name !== undefined) validateBlobName(name);
     let files: string[];
     try {
@@ -192,7 +244,9 @@ export class FileBlobStore implements BlobStore {
   }
 
   private async prune(name: string): Promise<void> {
-    const all = await this.listBackups(name).catch(() => []);
+    // Read db/ directly: prune runs under the blob's lock, where get() would not wait its turn anyway.
+    const cur = await this.read(join(this.dbDir, name), name).then((b) => b?.generation ?? null, () => null);
+    const all = (await this.scanBackups(name).catch(() => [])).filter((b) => b.generation !== cur);
     for (const b of all.slice(this.keep)) {
       await this.fs.unlink(join(this.backupDir, `${b.name}.g${b.generation}`)).catch(() => undefined);
     }

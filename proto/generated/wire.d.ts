@@ -1203,6 +1203,15 @@ export namespace cosigner {
 
             /** UserInfo createdAt. */
             createdAt: string;
+
+            /**
+             * SHA-256 (hex) of the SPKI of the handler's public key / certificate key: public, shown by
+             * `cosigner list-users` so an operator can compare it with the handler's operator.
+             */
+            handlerKeySha256: string;
+
+            /** UserInfo certificateKeySha256. */
+            certificateKeySha256: string;
         }
 
         namespace UserInfo {
@@ -1230,6 +1239,15 @@ export namespace cosigner {
 
                 /** UserInfo createdAt */
                 createdAt?: (string|null);
+
+                /**
+                 * SHA-256 (hex) of the SPKI of the handler's public key / certificate key: public, shown by
+                 * `cosigner list-users` so an operator can compare it with the handler's operator.
+                 */
+                handlerKeySha256?: (string|null);
+
+                /** UserInfo certificateKeySha256 */
+                certificateKeySha256?: (string|null);
 
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];
@@ -2134,7 +2152,10 @@ export namespace cosigner {
             ERR_UPGRADE_ROLLED_BACK = 605,
 
             /** ERR_USAGE value */
-            ERR_USAGE = 606
+            ERR_USAGE = 606,
+
+            /** ERR_RESTORE_REFUSED value */
+            ERR_RESTORE_REFUSED = 607
         }
 
         /**

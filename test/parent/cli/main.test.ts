@@ -10,6 +10,8 @@ import { main } from '../../../parent/cli/main.ts';
 import { parseSince } from '../../../parent/cli/args.ts';
 import type { CliIo } from '../../../parent/cli/io.ts';
 import { buildKeyPolicy } from '../../../proto/kms/key-policy.ts';
+import { createPairingToken } from '../../../proto/coordinator/pairing-token.ts';
+import { generateKeyPairSync } from 'node:crypto';
 
 let dir: string;
 let socket: string;
@@ -21,7 +23,7 @@ beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), 'cli-'));
   socket = join(dir, 'run', 'c.sock');
   calls = [];
-  reply = async (r) => ({ echo: r.method });
+  reply = async (r) => (r.method === 'checkEgress' ? { allowed: true, allowListPath: '/etc/cosigner/allowlist.json' } : { echo: r.method });
   const s = await startControlServer({
     path: socket,
     handler: async (r) => {
@@ -49,6 +51,14 @@ function io(opts: { interactive?: boolean; input?: string } = {}): CliIo & { out
   return o;
 }
 
+const coord = generateKeyPairSync('ed25519');
+/** A status in which the co-signer can sign. */
+const readyStatus = {
+  daemon: {},
+  supervisor: { state: 'running' },
+  wire: { connected: true },
+  enclave: { state: 'unsealed', errorCode: '', errorMessage: '', coordinator: 'connected' },
+};
 const ARN = 'arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab';
 const ROLE = 'arn:aws:iam::111122223333:role/cosigner-parent';
 const ADMIN = 'arn:aws:iam::111122223333:role/admin';
@@ -115,27 +125,34 @@ describe('cosigner CLI: commands', () => {
     const key = join(dir, 'handler.pem');
     const { generateKeyPairSync } = await import('node:crypto');
     writeFileSync(key, generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }));
-    reply = async () => ({ cosignerId: 'cs-1', callbackPublicKeyPem: 'PEM', user: { id: 'u1', status: 'pending' } });
+    const setupReply = { cosignerId: 'cs-1', callbackPublicKeyPem: 'PEM', user: { id: 'u1', status: 'pending' } };
+    reply = async (r) => (r.method === 'checkEgress' ? { allowed: true, allowListPath: '/a.json' } : setupReply);
     const a = io();
     const owner = join(dir, 'owner.pem');
     writeFileSync(owner, generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'pem' }));
-    const code = await main(['setup', '--json', '--kms-key-arn', ARN, '--region', 'us-east-1', '--owner-public-key', owner, '--pairing-token', 'pt', '--callback-url', 'https://h.example/v2', '--handler-public-key', key], a);
+    const coordFile = join(dir, 'coord.pem');
+    writeFileSync(coordFile, coord.publicKey.export({ type: 'spki', format: 'pem' }));
+    const pt = createPairingToken({ userId: 'u1', workspace: 'ws', now: Date.now() }, coord).token;
+    const code = await main(['setup', '--json', '--kms-key-arn', ARN, '--region', 'us-east-1', '--coordinator-url', 'coord.example:443', '--coordinator-public-key', coordFile, '--owner-public-key', owner, '--pairing-token', pt, '--callback-url', 'https://h.example/v2', '--handler-public-key', key], a);
     expect(code).toBe(0);
     expect(JSON.parse(a.out)).toEqual({ ok: true, command: 'setup', result: { cosignerId: 'cs-1', callbackPublicKeyPem: 'PEM', user: { id: 'u1', status: 'pending' } } });
-    expect(calls[0]?.method).toBe('setup');
-    expect(calls[0]?.params).toMatchObject({ kmsKeyArn: ARN, region: 'us-east-1', ownerPublicKeyPem: expect.stringContaining('BEGIN PUBLIC KEY'), pairingToken: 'pt', callback: { url: 'https://h.example/v2', authMode: 'public-key', handlerPublicKeyPem: expect.stringContaining('BEGIN PUBLIC KEY') } });
+    expect(calls.map((c) => c.method)).toEqual(['checkEgress', 'checkEgress', 'setup']);
+    expect(calls[2]?.params).toMatchObject({ kmsKeyArn: ARN, region: 'us-east-1', coordinatorUrl: 'coord.example:443', ownerPublicKeyPem: expect.stringContaining('BEGIN PUBLIC KEY'), pairingToken: pt, callback: { url: 'https://h.example/v2', authMode: 'public-key', handlerPublicKeyPem: expect.stringContaining('BEGIN PUBLIC KEY') } });
   });
 
   it('setup asks interactively for what is missing', async () => {
-    reply = async () => ({ cosignerId: 'cs-1', callbackPublicKeyPem: 'PEM' });
+    reply = async (r) => (r.method === 'checkEgress' ? { allowed: true, allowListPath: '/a.json' } : { cosignerId: 'cs-1', callbackPublicKeyPem: 'PEM' });
     const owner = join(dir, 'owner-i.pem');
     const ownerPem = (await import('node:crypto')).generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'pem' }) as string;
     writeFileSync(owner, ownerPem);
-    const a = io({ interactive: true, input: `${ARN}\nus-east-1\n${owner}\n\n\n` });
+    const coordPem = coord.publicKey.export({ type: 'spki', format: 'pem' }) as string;
+    // Region defaults to the ARN's (empty answer); the coordinator key is pasted; no pairing token.
+    const a = io({ interactive: true, input: `${ARN}\n\ncoord.example:443\n${coordPem}${owner}\n\n` });
     expect(await main(['setup'], a)).toBe(0);
     expect(a.err).toContain('KMS key ARN');
+    expect(a.err).toContain('Coordinator address');
     expect(a.err).toContain('owner');
-    expect(calls[0]?.params).toEqual({ kmsKeyArn: ARN, region: 'us-east-1', ownerPublicKeyPem: ownerPem });
+    expect(calls.at(-1)?.params).toEqual({ kmsKeyArn: ARN, region: 'us-east-1', coordinatorUrl: 'coord.example:443', coordinatorPublicKeyPem: coordPem, ownerPublicKeyPem: ownerPem });
     expect(a.out).toContain('co-signer cs-1 is set up');
   });
 
@@ -167,7 +184,9 @@ describe('cosigner CLI: commands', () => {
       },
     });
     const a = io();
-    expect(await main(['status'], a)).toBe(0);
+    // It cannot sign yet: exit 6, the status printed, and a next: line saying it retries by itself.
+    expect(await main(['status'], a)).toBe(6);
+    expect(a.err).toContain('next: the enclave retries by itself at 2030-01-01T00:00:30.000Z');
     expect(a.out).toMatch(/secrets\s+sealed \(ERR_KMS_UNAVAILABLE: KMS did not answer/);
     expect(a.out).toMatch(/unseal attempt 5 at 2030-01-01T00:00:30.000Z \(retrying by itself/);
   });
@@ -270,14 +289,14 @@ describe('cosigner callback settings', () => {
     const url = `https://127.0.0.1:${(server.address() as { port: number }).port}`;
     const fp = new X509Certificate(cert.certPem).fingerprint256;
     try {
-      reply = async () => ({ user: { id: 'u1', status: 'pending' } });
+      reply = async (r) => (r.method === 'checkEgress' ? { allowed: true, allowListPath: '/a.json' } : { user: { id: 'u1', status: 'pending' } });
       const wrong = io();
       expect(await main(['add-user', '--pairing-token', 't', '--callback-url', url, '--fetch-certificate', '--certificate-fingerprint', 'AA:BB'], wrong)).toBe(1);
       expect(wrong.err).toContain('ERR_CALLBACK_TLS');
       expect(await main(['add-user', '--pairing-token', 't', '--callback-url', url, '--fetch-certificate'], io())).toBe(2);
-      expect(calls).toEqual([]);
+      expect(calls.filter((c) => c.method === 'addUser')).toEqual([]);
       expect(await main(['add-user', '--pairing-token', 't', '--callback-url', url, '--fetch-certificate', '--certificate-fingerprint', fp.toLowerCase()], io())).toBe(0);
-      expect(calls[0]?.params.callback).toMatchObject({ url, authMode: 'certificate', certificatePem: expect.stringContaining('BEGIN CERTIFICATE') });
+      expect(calls.find((c) => c.method === 'addUser')?.params.callback).toMatchObject({ url, authMode: 'certificate', certificatePem: expect.stringContaining('BEGIN CERTIFICATE') });
     } finally {
       server.close();
     }
@@ -286,24 +305,24 @@ describe('cosigner callback settings', () => {
   it('takes a pasted handler key interactively after confirmation, and refuses a bad one', async () => {
     const { generateKeyPairSync } = await import('node:crypto');
     const pem = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }) as string;
-    reply = async () => ({ user: { id: 'u1', status: 'pending' } });
+    reply = async (r) => (r.method === 'checkEgress' ? { allowed: true, allowListPath: '/a.json' } : { user: { id: 'u1', status: 'pending' } });
     const a = io({ interactive: true, input: `tok\nhttps://h.example\np\n${pem}y\n` });
     expect(await main(['add-user'], a)).toBe(0);
     expect(a.err).toContain('ES256 key, SPKI SHA-256');
-    expect(calls[0]?.params).toMatchObject({ pairingToken: 'tok', callback: { url: 'https://h.example', authMode: 'public-key', handlerPublicKeyPem: expect.stringContaining('BEGIN PUBLIC KEY') } });
+    expect(calls.find((c) => c.method === 'addUser')?.params).toMatchObject({ pairingToken: 'tok', callback: { url: 'https://h.example', authMode: 'public-key', handlerPublicKeyPem: expect.stringContaining('BEGIN PUBLIC KEY') } });
     const bad = join(dir, 'bad.pem');
     writeFileSync(bad, '-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n');
     expect(await main(['add-user', '--pairing-token', 't', '--callback-url', 'https://h.example', '--handler-public-key', bad], io())).toBe(2);
-    expect(calls).toHaveLength(1);
+    expect(calls.filter((c) => c.method === 'addUser')).toHaveLength(1);
   });
 });
 
 describe('cosigner unseal', () => {
   it('forwards an explicit rollback generation and validates it', async () => {
-    reply = async () => ({ state: 'unsealed' });
+    reply = async (r) => (r.method === 'status' ? readyStatus : { state: 'unsealed' });
     const a = io();
     expect(await main(['unseal', '--allow-rollback-to', '12'], a)).toBe(0);
-    expect(a.out).toContain('secrets unsealed');
+    expect(a.out).toMatch(/secrets\s+unsealed/);
     expect(calls[0]).toMatchObject({ method: 'unseal', params: { allowRollbackTo: '12' } });
     expect(await main(['unseal', '--allow-rollback-to', 'latest'], io())).toBe(2);
   });
@@ -314,7 +333,7 @@ describe('cosigner start/restart', () => {
     daemon: {},
     supervisor: { state: 'running' },
     wire: { connected: state !== null },
-    enclave: state === null ? null : { state, errorCode: state === 'access-denied' ? 'ERR_KMS_ACCESS_DENIED' : '', errorMessage: '' },
+    enclave: state === null ? null : { state, errorCode: state === 'access-denied' ? 'ERR_KMS_ACCESS_DENIED' : '', errorMessage: '', coordinator: 'connected' },
   });
 
   it('waits through boot and unseal, printing progress', async () => {
@@ -329,7 +348,7 @@ describe('cosigner start/restart', () => {
   it('fails with the enclave\'s code when it comes up access-denied', async () => {
     reply = async (r) => (r.method === 'status' ? status('access-denied') : { state: 'running' });
     const a = io();
-    expect(await main(['start', '--json'], a)).toBe(1);
+    expect(await main(['start', '--json'], a)).toBe(6);
     expect(JSON.parse(a.out.trim().split('\n').at(-1)!)).toMatchObject({ ok: false, error: { code: 'ERR_KMS_ACCESS_DENIED' } });
     expect(await main(['start', '--no-wait'], io())).toBe(0);
   });
