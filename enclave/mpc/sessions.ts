@@ -4,6 +4,7 @@
 import { CosignerError } from '../../proto/errors.ts';
 import type { Clock } from '../../proto/ports.ts';
 import type { KeyShareLike } from './key-package.ts';
+import { recordSignature } from '../services/signing-stats.ts';
 import { FrostSigningSession, type SessionBinding, type WireCommitment } from './signing-session.ts';
 
 export interface SessionRegistryOptions {
@@ -19,6 +20,10 @@ export interface SessionRegistryOptions {
 interface Entry {
   readonly session: FrostSigningSession;
   readonly expiresAt: number;
+  readonly scheme: string;
+  readonly startedAt: number;
+  /** Set once round 2 produced a share: the session then counts as signed, not failed. */
+  signed: boolean;
 }
 
 /** Open FROST signing sessions of one enclave process. */
@@ -59,7 +64,8 @@ export class SessionRegistry {
     if (this.open.size >= this.maxOpen) throw new CosignerError('ERR_BUSY', 'too many open signing sessions');
     const session = new FrostSigningSession({ sessionId, key, message, signers });
     const commitment = session.commit();
-    this.open.set(sessionId, { session, expiresAt: this.clock.now() + this.ttlMs });
+    const now = this.clock.now();
+    this.open.set(sessionId, { session, expiresAt: now + this.ttlMs, scheme: key.scheme, startedAt: now, signed: false });
     return { commitment, binding: session.binding };
   }
 
@@ -72,7 +78,9 @@ export class SessionRegistry {
       throw new CosignerError('ERR_SESSION_NOT_FOUND', 'no such open session (expired, aborted, or the enclave restarted)', { details: { sessionId: sessionId.slice(0, 128) } });
     }
     try {
-      return entry.session.sign(commitments, { ...expect, sessionId });
+      const share = entry.session.sign(commitments, { ...expect, sessionId });
+      entry.signed = true;
+      return share;
     } finally {
       this.finish(sessionId, entry);
     }
@@ -95,6 +103,8 @@ export class SessionRegistry {
   }
 
   private finish(sessionId: string, entry: Entry): void {
+    // Metrics (no ids, no keys): one outcome per session, from round 1 to its end.
+    recordSignature(entry.scheme, entry.signed ? 'signed' : 'failed', this.clock.now() - entry.startedAt);
     entry.session.abort();
     this.open.delete(sessionId);
     this.remember(sessionId);

@@ -11,6 +11,7 @@ import { canonicalDigest, signApproval } from '../../proto/coordinator/approval-
 import { ID, obj, parseApprovalRequest, parseSignCommit, parseSignShare, str } from '../../proto/coordinator/messages.ts';
 import type { AuditSink } from './audit-outbox.ts';
 import type { UserStore } from './user-store.ts';
+import { recordSignature } from '../services/signing-stats.ts';
 import { activateUser } from './activation.ts';
 import { checkApprovalStagePayload, openSessions, prepareSign, type PreparedSign } from './sign-commit.ts';
 
@@ -130,8 +131,16 @@ export class RequestDispatcher {
       throw err;
     }
     const expected = approvalDigest(prepared.request);
-    const decision = await this.o.approve(user, structuredClone(prepared.request));
-    if (!decision.approved) throw new CosignerError('ERR_CALLBACK_REJECTED', 'signing refused by the approval step', { details: { txId } });
+    const scheme = prepared.entries[0]?.derived.key.scheme ?? 'other';
+    const t0 = this.o.clock.now();
+    const decision = await this.o.approve(user, structuredClone(prepared.request)).catch((err: unknown) => {
+      recordSignature(scheme, 'rejected', this.o.clock.now() - t0);
+      throw err;
+    });
+    if (!decision.approved) {
+      recordSignature(scheme, 'rejected', this.o.clock.now() - t0);
+      throw new CosignerError('ERR_CALLBACK_REJECTED', 'signing refused by the approval step', { details: { txId } });
+    }
     // Bind what we sign to what was approved: the approval names the digest of the request it saw
     // (every entry's session, path, derived key, format, rawTx and payload, and the signer set); the
     // approver only ever got a copy of the request.
