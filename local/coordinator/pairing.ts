@@ -117,11 +117,12 @@ function dkgFinish(st: CoordinatorState, ctx: CosignerContext, b: Body): unknown
   const s = p.dkg.get(scheme);
   const first = s?.result?.[0];
   if (!s?.result || !first) throw new CosignerError('ERR_SESSION_ABORTED', 'DKG finish out of order');
-  if (b.groupPublicKey !== first.groupPublicKey || b.keyId !== first.keyId || JSON.stringify(b.verifyingShares) !== JSON.stringify(first.verifyingShares)) {
+  const agreed = b.groupPublicKey === first.groupPublicKey && b.keyId === first.keyId && b.chainCode === first.chainCode;
+  if (!agreed || JSON.stringify(b.verifyingShares) !== JSON.stringify(first.verifyingShares)) {
     st.pairings.delete(p.id);
     throw new CosignerError('ERR_BAD_SHARE', 'co-signer and coordinator disagree on the DKG result', { details: { identifier: 1 } });
   }
-  p.keys.push({ scheme, keyId: first.keyId, groupPublicKey: first.groupPublicKey, own: s.result });
+  p.keys.push({ scheme, keyId: first.keyId, groupPublicKey: first.groupPublicKey, ...(first.chainCode !== undefined ? { chainCode: first.chainCode } : {}), own: s.result });
   // The user is committed only by pair.commit, once the co-signer sealed its share. The co-signer
   // is registered now: its sealed write waits for the coordinator's ack of the new generation.
   if (p.keys.length === p.schemes.length) {
