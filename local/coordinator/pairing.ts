@@ -138,8 +138,10 @@ function pairSummary(st: CoordinatorState, ctx: CosignerContext, b: Body): unkno
   const summary = parseSummary(b.summary);
   const user = finishedPairing(st, ctx, summary.userId);
   if (!user || summary.cosignerId !== ctx.cosignerId) throw new CosignerError('ERR_NOT_FOUND', 'no such finished pairing of this co-signer');
-  const ours = user.keys.map((k) => `${k.keyId}:${k.groupPublicKey}`).sort().join(',');
-  if (summary.keys.map((k) => `${k.keyId}:${k.groupPublicKey}`).sort().join(',') !== ours) throw new CosignerError('ERR_INVALID_ARGUMENT', 'the summary names other keys than the DKG produced');
+  // The chain code is part of what the owner approves: every derived address follows from it.
+  const named = (k: { keyId: string; groupPublicKey: string; chainCode?: unknown }): string => `${k.keyId}:${k.groupPublicKey}:${String(k.chainCode ?? '')}`;
+  const ours = user.keys.map(named).sort().join(',');
+  if (summary.keys.map(named).sort().join(',') !== ours) throw new CosignerError('ERR_INVALID_ARGUMENT', 'the summary names other keys than the DKG produced');
   user.summary = summary;
   return {};
 }
