@@ -3,13 +3,14 @@
 // implements, split into the three rounds frost-rs uses). No party ever holds the group secret.
 // Round-2 packages are secret: they travel only inside the TLS session that terminates in the
 // enclave, addressed to one recipient.
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { DKG_Round1, DKG_Round2, DKG_Secret, FROST } from '@noble/curves/abstract/frost.js';
 import { CosignerError } from '../../proto/errors.ts';
 import type { KeyShareRecord, ThresholdScheme } from '../vault/records.ts';
 import { fromHex, toHex } from '../../proto/encoding/hex.ts';
 import { checkParticipants } from './key-package.ts';
 import { identifierOf, isValidElement, suiteFor } from './suites.ts';
+import { chainCodeCommitment, combineChainCode, untweakTaprootDkg } from './dkg-chain-code.ts';
 import type { WireDkgRound1, WireDkgRound2 } from '../../proto/coordinator/mpc-wire.ts';
 export type { WireDkgRound1, WireDkgRound2 };
 
@@ -36,6 +37,11 @@ export class DkgSession {
   private readonly params: DkgParams;
   private secret: DKG_Secret | undefined;
   private round1In: DKG_Round1[] = [];
+  /** Own round-1 commitment (the untweaked taproot group key is the sum of every first point). */
+  private ownCommitment: Uint8Array[] = [];
+  /** Own chain-code contribution (revealed in round 2) and every peer's round-1 commitment to theirs. */
+  private chainContribution: Uint8Array | undefined;
+  private chainCommitments = new Map<number, string>();
   private step: Step = 'new';
   private readonly pointBytes: number;
 
@@ -63,8 +69,15 @@ export class DkgSession {
       max: this.params.participants.length,
     });
     this.secret = secret;
+    this.ownCommitment = pub.commitment;
+    this.chainContribution = Uint8Array.from(randomBytes(32));
     this.step = 'round1';
-    return { identifier: this.params.identifier, commitment: pub.commitment.map(toHex), proofOfKnowledge: toHex(pub.proofOfKnowledge) };
+    return {
+      identifier: this.params.identifier,
+      commitment: pub.commitment.map(toHex),
+      proofOfKnowledge: toHex(pub.proofOfKnowledge),
+      chainCodeCommitment: chainCodeCommitment(this.params.scheme, this.params.identifier, pub.commitment[0] as Uint8Array, this.chainContribution),
+    };
   }
 
   /** Round 2: checks every peer's round-1 broadcast, returns one secret package per peer. */
@@ -84,11 +97,13 @@ export class DkgSession {
       try {
         commitment = o.commitment.map((c: unknown) => fromHex(c, { bytes: this.pointBytes, field: 'commitment' }));
         proof = fromHex(o.proofOfKnowledge, { bytes: 64, field: 'proofOfKnowledge' });
+        fromHex(o.chainCodeCommitment, { bytes: 32, field: 'chainCodeCommitment' });
       } catch {
         this.fail('ERR_BAD_SHARE', 'malformed DKG round 1 package', { identifier: from });
       }
       if (!commitment.every((c) => isValidElement(this.params.scheme, c))) this.fail('ERR_BAD_SHARE', 'invalid DKG commitment point', { identifier: from });
       parsed.push({ identifier: identifierOf(this.suite, from), commitment, proofOfKnowledge: proof } as DKG_Round1);
+      this.chainCommitments.set(from, o.chainCodeCommitment);
     }
     let out: Record<string, DKG_Round2>;
     try {
@@ -100,7 +115,8 @@ export class DkgSession {
     this.round1In = parsed;
     this.step = 'round2';
     const byHex = new Map(peers.map((p) => [identifierOf(this.suite, p), p]));
-    return Object.entries(out).map(([to, pkg]) => ({ from: this.params.identifier, to: byHex.get(to) as number, signingShare: toHex(pkg.signingShare) }));
+    const reveal = toHex(this.chainContribution as Uint8Array);
+    return Object.entries(out).map(([to, pkg]) => ({ from: this.params.identifier, to: byHex.get(to) as number, signingShare: toHex(pkg.signingShare), chainCodeReveal: reveal }));
   }
 
   /**
@@ -113,6 +129,7 @@ export class DkgSession {
     if (!Array.isArray(received) || received.length !== peers.length) this.fail('ERR_SESSION_ABORTED', 'DKG round 2 set does not match the participants');
     const seen = new Set<number>();
     const pkgs: DKG_Round2[] = [];
+    const contributions = new Map<number, Uint8Array>([[this.params.identifier, this.chainContribution as Uint8Array]]);
     const me = identifierOf(this.suite, this.params.identifier);
     for (const r of received) {
       const from = r?.from;
@@ -128,6 +145,7 @@ export class DkgSession {
       }
       const fromHexId = identifierOf(this.suite, from);
       const r1 = this.round1In.find((p) => p.identifier === fromHexId) as DKG_Round1;
+      contributions.set(from, this.checkReveal(r, r1));
       try {
         // RFC 9591 Appendix C.2 vss_verify of this one peer's share against its own commitment.
         this.suite.validateSecret({ identifier: me, signingShare: share }, { signers: { min: this.params.threshold, max: this.params.participants.length }, commitments: r1.commitment, verifyingShares: {} });
@@ -142,32 +160,68 @@ export class DkgSession {
     } catch {
       this.fail('ERR_SESSION_ABORTED', 'DKG finalisation failed');
     }
-    this.step = 'done';
-    this.secret = undefined;
-    const groupPublicKey = toHex(key.public.commitments[0] as Uint8Array);
-    const verifyingShares: Record<string, string> = {};
+    let verifying: Record<string, Uint8Array> = {};
     for (const p of this.params.participants) {
       const v = key.public.verifyingShares[identifierOf(this.suite, p)];
       if (v === undefined) this.fail('ERR_SESSION_ABORTED', 'DKG result lacks a verifying share');
-      verifyingShares[String(p)] = toHex(v);
+      verifying[String(p)] = v;
     }
+    let group: Uint8Array = key.public.commitments[0] as Uint8Array;
+    let secretShare: Uint8Array = key.secret.signingShare;
+    if (this.params.scheme === 'frost-secp256k1-tr') {
+      // noble tweaks taproot DKG output with the BIP-86 empty merkle root; derivation needs the
+      // internal key (paths are derived from it, then tweaked per path), so undo that tweak.
+      const firsts = [this.ownCommitment[0], ...this.round1In.map((p) => p.commitment[0])] as Uint8Array[];
+      try {
+        ({ group, secretShare, verifying } = untweakTaprootDkg(firsts, group, secretShare, verifying));
+      } catch {
+        this.fail('ERR_SESSION_ABORTED', 'DKG finalisation failed');
+      }
+    }
+    this.step = 'done';
+    this.secret = undefined;
+    const chainCode = combineChainCode(this.params.scheme, contributions);
+    this.dropContribution();
+    const groupPublicKey = toHex(group);
+    const verifyingShares: Record<string, string> = {};
+    for (const [p, v] of Object.entries(verifying)) verifyingShares[p] = toHex(v);
     return {
       keyId: keyIdFor(this.params.scheme, groupPublicKey),
       scheme: this.params.scheme,
       threshold: this.params.threshold,
       participants: this.params.participants,
       identifier: this.params.identifier,
-      secretShare: toHex(key.secret.signingShare),
+      secretShare: toHex(secretShare),
       groupPublicKey,
       verifyingShares,
       createdAt: this.params.now,
+      chainCode,
     };
+  }
+
+  /** The peer's chain-code contribution if it opens its round-1 commitment; else the peer is blamed. */
+  private checkReveal(r: WireDkgRound2, r1: DKG_Round1): Uint8Array {
+    let reveal: Uint8Array;
+    try {
+      reveal = fromHex(r.chainCodeReveal, { bytes: 32, field: 'chainCodeReveal' });
+    } catch {
+      this.fail('ERR_BAD_SHARE', 'missing or malformed chain-code reveal', { identifier: r.from });
+    }
+    const expected = chainCodeCommitment(this.params.scheme, r.from, r1.commitment[0] as Uint8Array, reveal);
+    if (expected !== this.chainCommitments.get(r.from)) this.fail('ERR_BAD_SHARE', 'chain-code reveal does not open its round-1 commitment', { identifier: r.from });
+    return reveal;
+  }
+
+  private dropContribution(): void {
+    this.chainContribution?.fill(0);
+    this.chainContribution = undefined;
   }
 
   /** Erases the local polynomial; the session cannot continue. */
   abort(): void {
     if (this.secret) this.suite.DKG.clean(this.secret);
     this.secret = undefined;
+    if (this.step !== 'done') this.dropContribution();
     if (this.step !== 'done') this.step = 'aborted';
   }
 

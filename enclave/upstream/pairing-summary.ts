@@ -12,7 +12,8 @@ export interface PairingSummary {
   readonly userId: string;
   readonly workspace: string;
   readonly cosignerId: string;
-  readonly keys: readonly { keyId: string; scheme: string; groupPublicKey: string; threshold: number; participants: readonly number[] }[];
+  /** `chainCode` only for keys that have one (the owner approves the derivation root too). */
+  readonly keys: readonly { keyId: string; scheme: string; groupPublicKey: string; chainCode?: string; threshold: number; participants: readonly number[] }[];
   readonly callback: {
     url: string;
     authMode: string;
@@ -55,7 +56,16 @@ export function pairingSummary(user: ApiUserRecord, cosignerId: string): Pairing
     userId: user.id,
     workspace: user.workspace,
     cosignerId,
-    keys: user.keyShares.map((k) => ({ keyId: k.keyId, scheme: k.scheme, groupPublicKey: k.groupPublicKey, threshold: k.threshold, participants: [...k.participants] })),
+    keys: user.keyShares.map((k) => ({
+      keyId: k.keyId,
+      scheme: k.scheme,
+      groupPublicKey: k.groupPublicKey,
+      // Omitted, not null, for keys without one: a pending user sealed before chain codes existed
+      // recomputes the very summary its owner was shown.
+      ...(k.chainCode !== undefined ? { chainCode: k.chainCode } : {}),
+      threshold: k.threshold,
+      participants: [...k.participants],
+    })),
     callback: callbackSummary(user.callback),
   };
 }

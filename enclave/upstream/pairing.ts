@@ -99,7 +99,9 @@ async function runDkg(o: PairOptions, pairingId: string, scheme: ThresholdScheme
     const own2 = dkg.round2(others1);
     const mine2 = parseDkgRound2List(await o.coordinator.request('dkg.round2', { pairingId, scheme, packages: own2 }));
     const record = dkg.round3(mine2);
-    const finish: DkgFinishBody = { pairingId, scheme, keyId: record.keyId, groupPublicKey: record.groupPublicKey, verifyingShares: record.verifyingShares };
+    // A new DKG always yields a chain code (DkgSession); the coordinator's parties must agree on it.
+    if (record.chainCode === undefined) throw new CosignerError('ERR_SESSION_ABORTED', 'DKG produced no chain code');
+    const finish: DkgFinishBody = { pairingId, scheme, keyId: record.keyId, groupPublicKey: record.groupPublicKey, verifyingShares: record.verifyingShares, chainCode: record.chainCode };
     await o.coordinator.request('dkg.finish', finish);
     return record;
   } finally {

@@ -84,3 +84,21 @@ export interface SecretsState {
   readonly owner?: { readonly publicKeyPem: string };
   readonly users: readonly ApiUserRecord[];
 }
+
+const CHAIN_CODE_HEX = /^[0-9a-f]{64}$/;
+
+/**
+ * Whether any key share of a just-unsealed state has a chain code that is present but not 64
+ * lowercase hex. Absent is valid (keys made before derivation: root key only); malformed is a
+ * corrupt DB, refused on load rather than when a signing request first derives from it.
+ */
+export function hasMalformedChainCode(state: { readonly users?: unknown }): boolean {
+  if (!Array.isArray(state.users)) return false;
+  for (const u of state.users as { keyShares?: unknown }[]) {
+    if (!Array.isArray(u?.keyShares)) continue;
+    for (const k of u.keyShares as { chainCode?: unknown }[]) {
+      if (k && typeof k === 'object' && 'chainCode' in k && (typeof k.chainCode !== 'string' || !CHAIN_CODE_HEX.test(k.chainCode))) return true;
+    }
+  }
+  return false;
+}

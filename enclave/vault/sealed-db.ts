@@ -6,7 +6,7 @@
 //   plaintext = JSON { generation, highWater, state }
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import { CosignerError } from '../../proto/errors.ts';
-import type { SecretsState } from './records.ts';
+import { hasMalformedChainCode, type SecretsState } from './records.ts';
 
 export const DB_MAGIC = Buffer.from('NCSDB', 'ascii');
 export const DB_FORMAT_VERSION = 1;
@@ -94,6 +94,7 @@ export function openDb(dbKey: Uint8Array, name: string, blob: Uint8Array): Opene
     if (!s || typeof s !== 'object' || s.formatVersion !== 1 || !s.identity || typeof s.identity.cosignerId !== 'string' || !Array.isArray(s.users)) {
       corrupt('state has the wrong shape');
     }
+    if (hasMalformedChainCode(s)) corrupt('a key share has a malformed chain code');
     return { generation, highWater, state: s };
   } catch (err) {
     if (err instanceof CosignerError) throw err;

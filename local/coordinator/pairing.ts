@@ -117,11 +117,12 @@ function dkgFinish(st: CoordinatorState, ctx: CosignerContext, b: Body): unknown
   const s = p.dkg.get(scheme);
   const first = s?.result?.[0];
   if (!s?.result || !first) throw new CosignerError('ERR_SESSION_ABORTED', 'DKG finish out of order');
-  if (b.groupPublicKey !== first.groupPublicKey || b.keyId !== first.keyId || JSON.stringify(b.verifyingShares) !== JSON.stringify(first.verifyingShares)) {
+  const agreed = b.groupPublicKey === first.groupPublicKey && b.keyId === first.keyId && b.chainCode === first.chainCode;
+  if (!agreed || JSON.stringify(b.verifyingShares) !== JSON.stringify(first.verifyingShares)) {
     st.pairings.delete(p.id);
     throw new CosignerError('ERR_BAD_SHARE', 'co-signer and coordinator disagree on the DKG result', { details: { identifier: 1 } });
   }
-  p.keys.push({ scheme, keyId: first.keyId, groupPublicKey: first.groupPublicKey, own: s.result });
+  p.keys.push({ scheme, keyId: first.keyId, groupPublicKey: first.groupPublicKey, ...(first.chainCode !== undefined ? { chainCode: first.chainCode } : {}), own: s.result });
   // The user is committed only by pair.commit, once the co-signer sealed its share. The co-signer
   // is registered now: its sealed write waits for the coordinator's ack of the new generation.
   if (p.keys.length === p.schemes.length) {
@@ -137,8 +138,10 @@ function pairSummary(st: CoordinatorState, ctx: CosignerContext, b: Body): unkno
   const summary = parseSummary(b.summary);
   const user = finishedPairing(st, ctx, summary.userId);
   if (!user || summary.cosignerId !== ctx.cosignerId) throw new CosignerError('ERR_NOT_FOUND', 'no such finished pairing of this co-signer');
-  const ours = user.keys.map((k) => `${k.keyId}:${k.groupPublicKey}`).sort().join(',');
-  if (summary.keys.map((k) => `${k.keyId}:${k.groupPublicKey}`).sort().join(',') !== ours) throw new CosignerError('ERR_INVALID_ARGUMENT', 'the summary names other keys than the DKG produced');
+  // The chain code is part of what the owner approves: every derived address follows from it.
+  const named = (k: { keyId: string; groupPublicKey: string; chainCode?: unknown }): string => `${k.keyId}:${k.groupPublicKey}:${String(k.chainCode ?? '')}`;
+  const ours = user.keys.map(named).sort().join(',');
+  if (summary.keys.map(named).sort().join(',') !== ours) throw new CosignerError('ERR_INVALID_ARGUMENT', 'the summary names other keys than the DKG produced');
   user.summary = summary;
   return {};
 }

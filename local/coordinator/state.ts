@@ -95,7 +95,10 @@ export interface TransactionRecord {
 export interface UserKey {
   readonly scheme: ThresholdScheme;
   readonly keyId: string;
+  /** For frost-secp256k1-tr keys with a chain code: the untweaked even-y internal key (docs/derivation.md). */
   readonly groupPublicKey: string;
+  /** 32-byte hex chain code agreed in the DKG; absent on keys made before derivation existed. */
+  readonly chainCode?: string;
   readonly own: KeyShareRecord[];
 }
 

@@ -109,6 +109,8 @@ export interface DkgFinishBody {
   readonly keyId: string;
   readonly groupPublicKey: string;
   readonly verifyingShares: Readonly<Record<string, string>>;
+  /** The chain code the DKG agreed (hex, 32 bytes): the coordinator's parties must have the same. */
+  readonly chainCode: string;
 }
 
 // ---- strict parsing helpers ----
@@ -234,11 +236,12 @@ export function parsePairRegisterResult(v: unknown): PairRegisterResult {
 export function parseDkgRound1List(v: unknown): WireDkgRound1[] {
   const o = obj(v, 'dkg.round1', ['packages']);
   return arr(o.packages, 'packages', 15, (x, f) => {
-    const p = obj(x, f, ['identifier', 'commitment', 'proofOfKnowledge']);
+    const p = obj(x, f, ['identifier', 'commitment', 'proofOfKnowledge', 'chainCodeCommitment']);
     return {
       identifier: int(p.identifier, `${f}.identifier`, 1, 255),
       commitment: arr(p.commitment, `${f}.commitment`, 16, (c, g) => str(c, g, HEX, 66)),
       proofOfKnowledge: str(p.proofOfKnowledge, `${f}.proofOfKnowledge`, HEX, 130),
+      chainCodeCommitment: str(p.chainCodeCommitment, `${f}.chainCodeCommitment`, HEX, 64),
     };
   });
 }
@@ -247,8 +250,13 @@ export function parseDkgRound1List(v: unknown): WireDkgRound1[] {
 export function parseDkgRound2List(v: unknown): WireDkgRound2[] {
   const o = obj(v, 'dkg.round2', ['packages']);
   return arr(o.packages, 'packages', 15, (x, f) => {
-    const p = obj(x, f, ['from', 'to', 'signingShare']);
-    return { from: int(p.from, `${f}.from`, 1, 255), to: int(p.to, `${f}.to`, 1, 255), signingShare: str(p.signingShare, `${f}.signingShare`, HEX, 64) };
+    const p = obj(x, f, ['from', 'to', 'signingShare', 'chainCodeReveal']);
+    return {
+      from: int(p.from, `${f}.from`, 1, 255),
+      to: int(p.to, `${f}.to`, 1, 255),
+      signingShare: str(p.signingShare, `${f}.signingShare`, HEX, 64),
+      chainCodeReveal: str(p.chainCodeReveal, `${f}.chainCodeReveal`, HEX, 64),
+    };
   });
 }
 

@@ -10,6 +10,11 @@ export interface WireDkgRound1 {
   readonly identifier: number;
   readonly commitment: readonly string[];
   readonly proofOfKnowledge: string;
+  /**
+   * SHA-256 commitment (hex, 32 bytes) to this participant's fresh chain-code contribution,
+   * domain-separated and bound to its identifier and first commitment point (enclave/mpc/dkg.ts).
+   */
+  readonly chainCodeCommitment: string;
 }
 
 /** A DKG round-2 package from one participant to another. Secret. */
@@ -17,6 +22,8 @@ export interface WireDkgRound2 {
   readonly from: number;
   readonly to: number;
   readonly signingShare: string;
+  /** The sender's chain-code contribution (hex, 32 bytes), the same in every package it sends. Not secret. */
+  readonly chainCodeReveal: string;
 }
 
 /** A participant's round-1 output as it travels: identifier number and hex-encoded points. */

@@ -62,4 +62,44 @@ describe.each(schemes)('DKG %s', (scheme) => {
     rejects(() => new DkgSession({ scheme, threshold: 2, participants: [1, 1], identifier: 1, now: 1 }), 'ERR_INVALID_ARGUMENT');
     rejects(() => new DkgSession({ scheme, threshold: 3, participants: [1, 2], identifier: 1, now: 1 }), 'ERR_INVALID_ARGUMENT');
   });
+
+  it('every party agrees the same fresh chain code', () => {
+    const keys = runDkg(scheme, 2, [1, 2, 3]);
+    expect(keys[0]!.chainCode).toMatch(/^[0-9a-f]{64}$/);
+    expect(new Set(keys.map((k) => k.chainCode)).size).toBe(1);
+    expect(runDkg(scheme, 2, [1, 2, 3])[0]!.chainCode).not.toBe(keys[0]!.chainCode);
+  });
+
+  it('a chain-code reveal that does not open its commitment is blamed on the sender', () => {
+    const { sessions, r1 } = started(scheme, 2, [1, 2, 3]);
+    const r2 = sessions.map((s, i) => s.round2(r1.filter((_, j) => j !== i))).flat();
+    const mine = r2.filter((p) => p.to === 1).map((p): WireDkgRound2 => (p.from === 2 ? { ...p, chainCodeReveal: 'ab'.repeat(32) } : p));
+    rejects(() => sessions[0]!.round3(mine), 'ERR_BAD_SHARE', { identifier: 2 });
+    rejects(() => sessions[0]!.round3(r2.filter((p) => p.to === 1)), 'ERR_SESSION_ABORTED'); // aborted for good
+  });
+
+  it('a reveal replayed from another DKG, or another participant\'s reveal, does not open the commitment', () => {
+    const { sessions, r1 } = started(scheme, 2, [1, 2, 3]);
+    const r2 = sessions.map((s, i) => s.round2(r1.filter((_, j) => j !== i))).flat();
+    const old = started(scheme, 2, [1, 2, 3]);
+    const oldR2 = old.sessions.map((s, i) => s.round2(old.r1.filter((_, j) => j !== i))).flat();
+    const replayed = oldR2.find((p) => p.from === 3 && p.to === 1)!.chainCodeReveal;
+    const fromThree = r2.find((p) => p.from === 3)!.chainCodeReveal;
+    for (const reveal of [replayed, fromThree]) {
+      const again = started(scheme, 2, [1, 2, 3]);
+      const again2 = again.sessions.map((s, i) => s.round2(again.r1.filter((_, j) => j !== i))).flat();
+      const mine = again2.filter((p) => p.to === 1).map((p): WireDkgRound2 => (p.from === 2 ? { ...p, chainCodeReveal: reveal } : p));
+      rejects(() => again.sessions[0]!.round3(mine), 'ERR_BAD_SHARE', { identifier: 2 });
+    }
+  });
+
+  it('an omitted chain-code reveal or commitment aborts, naming the sender', () => {
+    const { sessions, r1 } = started(scheme, 2, [1, 2]);
+    const { chainCodeCommitment: _c, ...noCommit } = r1[1]!;
+    rejects(() => sessions[0]!.round2([noCommit as WireDkgRound1]), 'ERR_BAD_SHARE', { identifier: 2 });
+    const b = started(scheme, 2, [1, 2]);
+    const r2 = b.sessions.map((s, i) => s.round2(b.r1.filter((_, j) => j !== i))).flat();
+    const { chainCodeReveal: _r, ...noReveal } = r2.find((p) => p.to === 1)!;
+    rejects(() => b.sessions[0]!.round3([noReveal as WireDkgRound2]), 'ERR_BAD_SHARE', { identifier: 2 });
+  });
 });

@@ -5,6 +5,7 @@ import { aggregateSignature } from '../../../local/coordinator/aggregate.ts';
 import { DkgSession, type WireDkgRound2 } from '../../../enclave/mpc/dkg.ts';
 import { FrostSigningSession, type WireCommitment } from '../../../enclave/mpc/signing-session.ts';
 import type { KeyShareRecord, ThresholdScheme } from '../../../enclave/vault/records.ts';
+import type { KeyShareLike } from '../../../enclave/mpc/key-package.ts';
 
 export function runDkg(scheme: ThresholdScheme, t: number, participants: number[]): KeyShareRecord[] {
   const sessions = participants.map((identifier) => new DkgSession({ scheme, threshold: t, participants, identifier, now: 1 }));
@@ -14,7 +15,7 @@ export function runDkg(scheme: ThresholdScheme, t: number, participants: number[
   return sessions.map((s, i) => s.round3(all.filter((p) => p.to === participants[i])));
 }
 
-export function sign(keys: KeyShareRecord[], signers: number[], message: Uint8Array, sessionId = 's1'): Uint8Array {
+export function sign(keys: readonly KeyShareLike[], signers: number[], message: Uint8Array, sessionId = 's1'): Uint8Array {
   const chosen = keys.filter((k) => signers.includes(k.identifier));
   const sessions = chosen.map((key) => new FrostSigningSession({ sessionId, key, message, signers }));
   const commitments: WireCommitment[] = sessions.map((s) => s.commit());
