@@ -131,7 +131,9 @@ export async function createTransaction(st: CoordinatorState, input: unknown): P
     // The first entry's signature, kept where callers of the short body read it.
     const first = tx.entries[0]!;
     tx.signature = first.signature;
-    tx.publicKey = first.keyDerivationPath.replace(/\s/g, '') === '[]' ? ukey.groupPublicKey : first.publicKey;
+    // The key a standard verifier takes (for a chain-coded Taproot key even the root path is the
+    // BIP-86 output key, not the stored internal key).
+    tx.publicKey = first.publicKey;
     tx.verified = true;
     tx.status = 'signed';
   } catch (err) {
