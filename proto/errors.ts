@@ -118,6 +118,7 @@ export const ERROR_CODES = {
   ERR_UPGRADE_REFUSED: { retryable: false, fault: 'client' },
   ERR_UPGRADE_ROLLED_BACK: { retryable: false, fault: 'server' },
   ERR_USAGE: { retryable: false, fault: 'client' },
+  ERR_PRIVILEGE_DROP: { retryable: false, fault: 'server' },
 } as const satisfies Record<string, { retryable: boolean; fault: 'client' | 'server' }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

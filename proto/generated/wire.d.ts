@@ -1864,7 +1864,10 @@ export namespace cosigner {
             ERR_UPGRADE_ROLLED_BACK = 605,
 
             /** ERR_USAGE value */
-            ERR_USAGE = 606
+            ERR_USAGE = 606,
+
+            /** ERR_PRIVILEGE_DROP value */
+            ERR_PRIVILEGE_DROP = 607
         }
 
         /**
