@@ -10,7 +10,7 @@ ifeq ($(npm_config_nodedir),)
   endif
 endif
 
-.PHONY: install build native bundle proto test typecheck unit lint demo bench eif clean
+.PHONY: install build native bundle dist proto test typecheck unit lint demo bench eif clean
 
 # A fresh clone installs from the lockfile on first use; CI has already run `npm ci`.
 node_modules/.package-lock.json: package-lock.json
@@ -29,6 +29,12 @@ native: install
 
 bundle: install
 	$(NPX) tsx scripts/bundle-enclave.ts
+
+# The release tarball (scripts/dist.ts): dist/nitro-cosigner-<version>.tar.gz and its .sha256. Bundles
+# of the CLI, the parent daemon and both enclave builds with their native addons; unpacked next to a
+# Node 24 binary it is the whole install (docs/operations.md, "Install").
+dist: native
+	$(NPX) tsx scripts/dist.ts
 
 # TypeScript types of the wire contract (proto/generated/wire.d.ts); commit the result.
 proto: install
