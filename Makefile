@@ -63,8 +63,9 @@ bench: build
 	$(NPX) tsx test/bench/run.ts
 
 # Needs Docker and nitro-cli (a Nitro-enabled EC2 instance): see docs/operations.md, "Building the EIF reproducibly".
-eif:
-	bash scripts/build-eif.sh
+# The image is built from the release tree (prebuilt NSM bundle and addons), so this builds it first.
+eif: dist
+	CONTEXT=dist/nitro-cosigner-$$(node -p 'require("./package.json").version') bash scripts/build-eif.sh
 
 clean:
 	rm -rf build; find proto enclave -name build -type d -prune -exec rm -rf {} +
