@@ -68,4 +68,4 @@ eif: dist
 	CONTEXT=dist/nitro-cosigner-$$(node -p 'require("./package.json").version') bash scripts/build-eif.sh
 
 clean:
-	rm -rf build; find proto enclave -name build -type d -prune -exec rm -rf {} +
+	rm -rf build dist; find proto enclave -name build -type d -prune -exec rm -rf {} +

@@ -92,4 +92,18 @@ describe('make dist', () => {
     expect(sha).toBe(dist.sha256);
     expect(readFileSync(`${dist.tarball}.sha256`, 'utf8')).toBe(`${sha}  nitro-cosigner-${dist.version}.tar.gz\n`);
   });
+
+  it('holds every file enclave/Dockerfile copies, and the image builds nothing and sets no USER', () => {
+    const dockerfile = readFileSync(join(installed, 'enclave/Dockerfile'), 'utf8');
+    const instructions = dockerfile.split('\n').filter((l) => /^[A-Z]+\s/.test(l));
+    const copies = instructions.filter((l) => l.startsWith('COPY '));
+    expect(copies.length).toBeGreaterThan(0);
+    for (const c of copies) {
+      const sources = c.split(/\s+/).slice(1).filter((w) => !w.startsWith('--')).slice(0, -1);
+      for (const src of sources) expect(existsSync(join(installed, src)), src).toBe(true);
+    }
+    // nitro-cli ignores USER/WORKDIR (the entrypoint drops root itself); nothing runs at build time.
+    expect(instructions.filter((l) => /^(RUN|USER|WORKDIR) /.test(l))).toEqual([]);
+    expect(readFileSync(join(installed, 'enclave/base-images.env'), 'utf8')).toMatch(/^NODE_RUNTIME=gcr\.io\/distroless\/nodejs24-/m);
+  });
 });
