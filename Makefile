@@ -10,7 +10,7 @@ ifeq ($(npm_config_nodedir),)
   endif
 endif
 
-.PHONY: install build native bundle proto test typecheck unit lint demo bench eif clean
+.PHONY: install build native bundle dist proto test typecheck unit lint demo bench eif clean
 
 # A fresh clone installs from the lockfile on first use; CI has already run `npm ci`.
 node_modules/.package-lock.json: package-lock.json
@@ -29,6 +29,12 @@ native: install
 
 bundle: install
 	$(NPX) tsx scripts/bundle-enclave.ts
+
+# The release tarball (scripts/dist.ts): dist/nitro-cosigner-<version>.tar.gz and its .sha256. Bundles
+# of the CLI, the parent daemon and both enclave builds with their native addons; unpacked next to a
+# Node 24 binary it is the whole install (docs/operations.md, "Install").
+dist: native
+	$(NPX) tsx scripts/dist.ts
 
 # TypeScript types of the wire contract (proto/generated/wire.d.ts); commit the result.
 proto: install
@@ -57,8 +63,9 @@ bench: build
 	$(NPX) tsx test/bench/run.ts
 
 # Needs Docker and nitro-cli (a Nitro-enabled EC2 instance): see docs/operations.md, "Building the EIF reproducibly".
-eif:
-	bash scripts/build-eif.sh
+# The image is built from the release tree (prebuilt NSM bundle and addons), so this builds it first.
+eif: dist
+	CONTEXT=dist/nitro-cosigner-$$(node -p 'require("./package.json").version') bash scripts/build-eif.sh
 
 clean:
-	rm -rf build; find proto enclave -name build -type d -prune -exec rm -rf {} +
+	rm -rf build dist; find proto enclave -name build -type d -prune -exec rm -rf {} +

@@ -7,7 +7,7 @@ import tseslint from 'typescript-eslint';
 const production = ['enclave/**/*.ts', 'parent/**/*.ts', 'proto/**/*.ts', 'local/**/*.ts'];
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'build/**', '**/build/**', 'coverage/**', '**/*.generated.ts', '**/*.gen.ts', 'proto/generated/**'] },
+  { ignores: ['node_modules/**', 'build/**', 'dist/**', '**/build/**', 'coverage/**', '**/*.generated.ts', '**/*.gen.ts', 'proto/generated/**'] },
   {
     files: ['**/*.ts'],
     languageOptions: {

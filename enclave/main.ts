@@ -24,7 +24,8 @@
 //                   so the real 30 s minimum interval takes 30/K s in the demo.
 //   An NSM build knows only --listen and --log-level: every dev-only flag is an unknown flag there,
 //   refused like any other. Exit codes: 0 after
-//   SIGTERM/SIGINT, 1 fatal start-up error (stderr), 2 usage error (stderr).
+//   SIGTERM/SIGINT, 1 fatal start-up error (stderr; ERR_PRIVILEGE_DROP when an NSM build cannot
+//   give up root for uid/gid 65532 after opening /dev/nsm), 2 usage error (stderr).
 //   Once listening, prints exactly one stdout line:
 //     cosigner-enclave listening <address> mode=<mode> build=<build id>
 //   and from then on logs only through the wire (Parent/Log).
@@ -46,6 +47,7 @@ import { createControlService } from './services/control.ts';
 import { Cosigner } from './services/cosigner.ts';
 import { createEnclaveLogger } from './services/logger.ts';
 import { createRealBackends } from './services/real-backends.ts';
+import { dropPrivileges } from './services/drop-privileges.ts';
 import { PortSwitchboard } from './services/switchboard.ts';
 import type { Backends } from './services/backends.ts';
 
@@ -84,6 +86,9 @@ export async function startEnclave(argv: readonly string[], overrides: StartOver
   const logger = createEnclaveLogger(switchboard.logs, { level: flags.logLevel, buildId });
   const tlsCaPem = await profile.loadTlsCa(flags);
   const attestor = await profile.createAttestor(flags, bundleBytes);
+  // Production: /dev/nsm is open now, and nothing later needs root (vsock port 5000 is unprivileged).
+  // nitro-cli ignores the image's USER, so give root up here, before the first byte from the parent.
+  if (profile.mode === 'nsm') dropPrivileges();
   const callbackClock = profile.callbackClock(switchboard.clock, flags);
   const ctx = { ports: switchboard, attestor, logger, localMode: flags.local, tlsCaPem, callback: flags.callback, callbackClock };
   const backends = overrides.backends ? overrides.backends(switchboard, ctx) : createRealBackends(ctx);

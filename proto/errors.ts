@@ -120,6 +120,8 @@ export const ERROR_CODES = {
   ERR_USAGE: { retryable: false, fault: 'client' },
   // `cosigner backups restore` of a generation older than the newest: the coordinator's rollback floor would refuse it.
   ERR_RESTORE_REFUSED: { retryable: false, fault: 'client' },
+  // The production enclave could not drop to its unprivileged user (enclave/services/drop-privileges.ts).
+  ERR_PRIVILEGE_DROP: { retryable: false, fault: 'server' },
 } as const satisfies Record<string, { retryable: boolean; fault: 'client' | 'server' }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -2155,7 +2155,10 @@ export namespace cosigner {
             ERR_USAGE = 606,
 
             /** ERR_RESTORE_REFUSED value */
-            ERR_RESTORE_REFUSED = 607
+            ERR_RESTORE_REFUSED = 607,
+
+            /** ERR_PRIVILEGE_DROP value */
+            ERR_PRIVILEGE_DROP = 608
         }
 
         /**
