@@ -23,10 +23,13 @@ import { rejectionCode } from '../support/error-code.ts';
 
 const keys: KeyShareRecord[] = runDkg('frost-ed25519', 2, [1, 2, 3]);
 const [own, peerKey, third] = keys as [KeyShareRecord, KeyShareRecord, KeyShareRecord];
+// The same share as a record made before derivation existed (no chain code): root key only.
+const { chainCode: _unused, ...legacyFields } = own;
+const legacyOwn: KeyShareRecord = { ...legacyFields, keyId: `${own.keyId}-legacy` };
 const handlerSettings = { url: 'https://handler.example', authMode: 'public-key' } as unknown as ApiUserRecord['callback'];
 
 function world(o: { handler?: boolean } = {}) {
-  const user: ApiUserRecord = { id: 'alice', workspace: 'w', createdAt: 0, status: 'active', approvalKeyPkcs8: '', keyShares: [own], ...(o.handler === false ? {} : { callback: handlerSettings }) };
+  const user: ApiUserRecord = { id: 'alice', workspace: 'w', createdAt: 0, status: 'active', approvalKeyPkcs8: '', keyShares: [own, legacyOwn], ...(o.handler === false ? {} : { callback: handlerSettings }) };
   const asked: TxSignRequest[] = [];
   const audit: Record<string, unknown>[] = [];
   const callback = {
@@ -101,7 +104,7 @@ describe('attack: a malicious coordinator changes the transaction after approval
 
   it('a path the key cannot derive, or a signing-stage payload that is not its raw transaction, never reaches the handler', async () => {
     const w = world();
-    expect(await rejectionCode(w.req('sign.commit', commit([entry('s-p', 'm', { keyDerivationPath: '[ 44, 0, 0, 0, 0 ]' })])))).toBe('ERR_DERIVATION_UNSUPPORTED');
+    expect(await rejectionCode(w.req('sign.commit', commit([entry('s-p', 'm', { keyId: legacyOwn.keyId, keyDerivationPath: '[ 44, 0, 0, 0, 0 ]' })])))).toBe('ERR_DERIVATION_UNSUPPORTED');
     expect(await rejectionCode(w.req('sign.commit', commit([entry('s-q', 'm', { payload: hexOf('other') })])))).toBe('ERR_PAYLOAD_MISMATCH');
     expect(await rejectionCode(w.req('sign.commit', commit([entry('s-r', 'm', { keyId: 'not-a-key' })])))).toBe('ERR_NOT_FOUND');
     expect(w.asked).toHaveLength(0);

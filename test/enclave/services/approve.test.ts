@@ -30,10 +30,10 @@ const approveWith = (r: { action: 'APPROVE' | 'IGNORE'; tamper?: boolean }): Ask
   })) as Ask;
 
 describe('approval glue', () => {
-  it('gives the handler the coordinator description and each entry path, rawTx and payload (not session or key ids)', () => {
+  it('gives the handler the coordinator description and each entry path, rawTx, payload and format (not session or key ids)', () => {
     expect(txInput(signReq, 'sign')).toEqual({
       txId: 'tx-1', asset: 'ETH', amountStr: '1.5', requestedAmountStr: '1.5', destAddress: '0xabc',
-      rawTx: [{ keyDerivationPath: '[ ]', rawTx: payload, payload }],
+      rawTx: [{ keyDerivationPath: '[ ]', rawTx: payload, payload, format: 'raw' }],
     });
     const approval = txInput({ requestId: 'r2', kind: 'transaction', userId: 'alice', txId: 't2', rawTx: [], payload: { txId: 't2', asset: 'BTC', amountStr: '2' } }, 'approve');
     expect(approval).toEqual({ txId: 't2', asset: 'BTC', amountStr: '2' });

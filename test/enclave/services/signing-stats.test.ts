@@ -61,11 +61,11 @@ describe('enclave signing stats', () => {
     const settings = { url: handler.url, authMode: 'public-key' as const, handlerPublicKeyPem: handler.publicKeyPem };
     const before = signingStatsSnapshot();
     await client.ask({ id: USER, callback: settings }, 'tx_sign_request', signRequest(USER), { purpose: 'sign' });
-    await expect(client.ask({ id: USER, callback: settings }, 'tx_sign_request', signRequest(USER, { amount: 5, amountStr: '5', requestId: 'r-2' }), { purpose: 'sign' })).rejects.toMatchObject({ code: 'ERR_CALLBACK_REJECTED' });
+    await expect(client.ask({ id: USER, callback: settings }, 'tx_sign_request', signRequest(USER, { amount: 5, amountStr: '5', txId: 'tx-r2', requestId: 'tx-r2' }), { purpose: 'sign' })).rejects.toMatchObject({ code: 'ERR_CALLBACK_REJECTED' });
     const gone = { ...settings, url: 'https://127.0.0.1:1' };
-    await expect(client.ask({ id: USER, callback: gone }, 'tx_sign_request', signRequest(USER, { requestId: 'r-3' }), { purpose: 'sign' })).rejects.toMatchObject({ code: 'ERR_CALLBACK_HTTP' });
+    await expect(client.ask({ id: USER, callback: gone }, 'tx_sign_request', signRequest(USER, { txId: 'tx-r3', requestId: 'tx-r3' }), { purpose: 'sign' })).rejects.toMatchObject({ code: 'ERR_CALLBACK_HTTP' });
     // No handler configured: no call, nothing counted.
-    await client.ask({ id: USER }, 'tx_sign_request', signRequest(USER, { requestId: 'r-4' }), { purpose: 'sign' });
+    await client.ask({ id: USER }, 'tx_sign_request', signRequest(USER, { txId: 'tx-r4', requestId: 'tx-r4' }), { purpose: 'sign' });
     const after = signingStatsSnapshot();
     const d = (a: string): number => (approvals(after)[a] ?? 0) - (approvals(before)[a] ?? 0);
     expect([d('APPROVE'), d('REJECT'), d('error'), d('RETRY'), d('IGNORE')]).toEqual([1, 1, 1, 0, 0]);

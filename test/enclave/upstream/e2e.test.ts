@@ -102,7 +102,7 @@ describe('reference coordinator ↔ enclave coordinator client', () => {
       const pub = Buffer.from(r.json.publicKey, 'hex');
       const msg = Buffer.from(payload, 'hex');
       // Independent verifiers: node:crypto Ed25519 / BIP-340 schnorr.verify.
-      if (scheme === 'frost-secp256k1-tr') expect(schnorr.verify(sig, msg, pub.subarray(1))).toBe(true);
+      if (scheme === 'frost-secp256k1-tr') expect(schnorr.verify(sig, msg, pub)).toBe(true);
       expect(verifyWithStandardVerifier(scheme, pub, msg, sig)).toBe(true);
       const got = await rest(`/v1/transactions/${r.json.id}`);
       expect(got.json.status).toBe('signed');
@@ -233,7 +233,7 @@ describe('n-of-n with the reference coordinator (3-of-3, vault-backed user store
       const payload = 'dd'.repeat(32);
       const tx = await c3.createTransaction({ userId: 'carol', asset: 'BTC', amount: '2', destination: 'bc1-dest', payload, scheme: 'frost-secp256k1-tr' });
       expect(tx).toMatchObject({ status: 'signed', verified: true });
-      expect(schnorr.verify(Buffer.from(tx.signature!, 'hex'), Buffer.from(payload, 'hex'), Buffer.from(tx.publicKey!, 'hex').subarray(1))).toBe(true);
+      expect(schnorr.verify(Buffer.from(tx.signature!, 'hex'), Buffer.from(payload, 'hex'), Buffer.from(tx.publicKey!, 'hex'))).toBe(true);
       expect(up.state()).toBe('connected');
     } finally {
       await up.stop();

@@ -38,7 +38,7 @@ describe('coordinator body parsers', () => {
     bad({ ...body, extra: 1 });
     bad({ ...body, transaction: { ...body.transaction, surprise: 1 } });
     bad({ ...body, transaction: { ...body.transaction, rawTx: [] } });
-    bad({ ...body, rawTx: [{ ...entry, payload: 'aa'.repeat(1025) }] });
+    bad({ ...body, rawTx: [{ ...entry, payload: 'aa'.repeat(2 * 1024 + 1) }] });
     bad({ ...body, rawTx: [{ ...entry, rawTx: 'aa'.repeat(16 * 1024 + 1) }] });
     bad({ ...body, rawTx: [{ ...entry, format: 'ethereum' }] });
     bad({ ...body, rawTx: [{ ...entry, extra: 1 }] });
