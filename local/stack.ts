@@ -54,6 +54,43 @@ function stackPaths(dir: string): StackPaths {
   };
 }
 
+/**
+ * Steps 2–5: the stand-ins the enclave talks to and the relay allow-list. A dir that already holds a
+ * set-up co-signer is restarted, not re-created: every stand-in reloads its state from the dir and
+ * listens where the enclave sealed it would (ports.json).
+ */
+async function startStandins(
+  ctx: StepContext,
+  o: { devRootPem: string; bundlePath: string; measurementsPath: string; withLink: boolean; setUp: boolean },
+) {
+  const { dir, paths } = ctx;
+  const saved = await loadPorts(dir);
+  // 2. IMDSv2 stand-in, 3. KMS stand-in, 4. reference coordinator (and its link).
+  const imds = await startImdsStep(ctx);
+  const kms = await startKmsStep(ctx, { devRootPem: o.devRootPem, imds, bundlePath: o.bundlePath, measurementsPath: o.measurementsPath, port: await savedPortOr0(saved, 'kms', dir), keepKey: o.setUp });
+  const coordinatorPorts = {
+    cosigner: await savedPortOr0(saved, 'coordinator', dir),
+    rest: await savedPortOr0(saved, 'coordinatorRest', dir),
+    link: o.withLink ? await savedPortOr0(saved, 'coordinatorLink', dir) : 0,
+  };
+  const { coordinator, link, endpoint: coordinatorEndpoint } = await startCoordinatorStep(ctx, o.withLink, { devRootPem: o.devRootPem, measurementsPath: o.measurementsPath }, coordinatorPorts);
+
+  // 5. Relay allow-list: exactly the stand-ins the enclave may reach.
+  const handlerPort = await savedPortOrFree(saved, 'handler', dir);
+  await writeAllowList(paths.allowList, { kmsUrl: kms.url, coordinatorEndpoint, handlerPort });
+  const metricsPort = await savedPortOrFree(saved, 'metrics', dir);
+  await savePorts(dir, {
+    ...saved,
+    kms: hostPortOf(kms.url).port,
+    coordinator: hostPortOf(coordinator.cosignerUrl).port,
+    coordinatorRest: hostPortOf(coordinator.restUrl).port,
+    ...(link ? { coordinatorLink: hostPortOf(link.address).port } : {}),
+    handler: handlerPort,
+    metrics: metricsPort,
+  });
+  return { imds, kms, coordinator, link, coordinatorEndpoint, handlerPort, metricsPort };
+}
+
 /** Start the local stack. */
 export async function startLocalStack(opts: LocalStackOptions = {}): Promise<LocalStack> {
   const log = opts.log ?? ((l: string) => process.stdout.write(`${l}\n`));
@@ -79,34 +116,10 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     const authority = await DevAuthority.loadOrCreate(paths.devCa);
     log(`local-stack: dev attestation CA  ${relative(process.cwd(), paths.devCa)}`);
 
-    // A dir that already holds a set-up co-signer is restarted, not re-created: every stand-in
-    // reloads its state from the dir and listens where the enclave sealed it would (ports.json).
-    const saved = await loadPorts(dir);
+    // 2.–5. The stand-ins and the allow-list (a set-up dir: their state and ports come back).
     const setUp = isSetUp(paths.home);
-
-    // 2. IMDSv2 stand-in, 3. KMS stand-in, 4. reference coordinator (and its link).
-    const imds = await startImdsStep(ctx);
-    const kms = await startKmsStep(ctx, { devRootPem: authority.rootPem, imds, bundlePath, measurementsPath, port: await savedPortOr0(saved, 'kms', dir), keepKey: setUp });
-    const coordinatorPorts = {
-      cosigner: await savedPortOr0(saved, 'coordinator', dir),
-      rest: await savedPortOr0(saved, 'coordinatorRest', dir),
-      link: opts.coordinatorLink === true ? await savedPortOr0(saved, 'coordinatorLink', dir) : 0,
-    };
-    const { coordinator, link, endpoint: coordinatorEndpoint } = await startCoordinatorStep(ctx, opts.coordinatorLink === true, { devRootPem: authority.rootPem, measurementsPath }, coordinatorPorts);
-
-    // 5. Relay allow-list: exactly the stand-ins the enclave may reach.
-    const handlerPort = await savedPortOrFree(saved, 'handler', dir);
-    await writeAllowList(paths.allowList, { kmsUrl: kms.url, coordinatorEndpoint, handlerPort });
-    const metricsPort = await savedPortOrFree(saved, 'metrics', dir);
-    await savePorts(dir, {
-      ...saved,
-      kms: hostPortOf(kms.url).port,
-      coordinator: hostPortOf(coordinator.cosignerUrl).port,
-      coordinatorRest: hostPortOf(coordinator.restUrl).port,
-      ...(link ? { coordinatorLink: hostPortOf(link.address).port } : {}),
-      handler: handlerPort,
-      metrics: metricsPort,
-    });
+    const standins = { devRootPem: authority.rootPem, bundlePath, measurementsPath, withLink: opts.coordinatorLink === true, setUp };
+    const { imds, kms, coordinator, link, coordinatorEndpoint, handlerPort, metricsPort } = await startStandins(ctx, standins);
 
     // 6. The parent daemon in local mode; it runs the enclave bundle as its child.
     await writeDaemonConfig(paths, { bundlePath, callback: opts.callback, imdsUrl: imds.url, metricsPort });
