@@ -22,8 +22,9 @@ import type { HandlerRules } from './callback-handler/rules.ts';
 import { loadOrCreateLocalCa, type IssuedCert } from './local-ca.ts';
 import { StackDaemon, writeDaemonConfig } from './stack/daemon-proc.ts';
 import { runCli, waitReady, writeStackSummary } from './stack/ops.ts';
+import { isSetUp, loadHandlerConfig, loadPorts, newHandlerKeyPem, saveHandlerConfig, savedPortOr0, savedPortOrFree, savePorts, type HandlerConfig } from './stack/persisted.ts';
 import { startCoordinatorStep, startImdsStep, startKmsStep, writeAllowList, type StepContext } from './stack/standins.ts';
-import { freePort, repoRoot, type LocalStack, type LocalStackOptions, type StackPaths } from './stack/types.ts';
+import { hostPortOf, repoRoot, type HandlerHandle, type LocalStack, type LocalStackOptions, type StackPaths } from './stack/types.ts';
 
 export {
   LOCAL_ACCOUNT,
@@ -53,6 +54,43 @@ function stackPaths(dir: string): StackPaths {
   };
 }
 
+/**
+ * Steps 2–5: the stand-ins the enclave talks to and the relay allow-list. A dir that already holds a
+ * set-up co-signer is restarted, not re-created: every stand-in reloads its state from the dir and
+ * listens where the enclave sealed it would (ports.json).
+ */
+async function startStandins(
+  ctx: StepContext,
+  o: { devRootPem: string; bundlePath: string; measurementsPath: string; withLink: boolean; setUp: boolean },
+) {
+  const { dir, paths } = ctx;
+  const saved = await loadPorts(dir);
+  // 2. IMDSv2 stand-in, 3. KMS stand-in, 4. reference coordinator (and its link).
+  const imds = await startImdsStep(ctx);
+  const kms = await startKmsStep(ctx, { devRootPem: o.devRootPem, imds, bundlePath: o.bundlePath, measurementsPath: o.measurementsPath, port: await savedPortOr0(saved, 'kms', dir), keepKey: o.setUp });
+  const coordinatorPorts = {
+    cosigner: await savedPortOr0(saved, 'coordinator', dir),
+    rest: await savedPortOr0(saved, 'coordinatorRest', dir),
+    link: o.withLink ? await savedPortOr0(saved, 'coordinatorLink', dir) : 0,
+  };
+  const { coordinator, link, endpoint: coordinatorEndpoint } = await startCoordinatorStep(ctx, o.withLink, { devRootPem: o.devRootPem, measurementsPath: o.measurementsPath }, coordinatorPorts);
+
+  // 5. Relay allow-list: exactly the stand-ins the enclave may reach.
+  const handlerPort = await savedPortOrFree(saved, 'handler', dir);
+  await writeAllowList(paths.allowList, { kmsUrl: kms.url, coordinatorEndpoint, handlerPort });
+  const metricsPort = await savedPortOrFree(saved, 'metrics', dir);
+  await savePorts(dir, {
+    ...saved,
+    kms: hostPortOf(kms.url).port,
+    coordinator: hostPortOf(coordinator.cosignerUrl).port,
+    coordinatorRest: hostPortOf(coordinator.restUrl).port,
+    ...(link ? { coordinatorLink: hostPortOf(link.address).port } : {}),
+    handler: handlerPort,
+    metrics: metricsPort,
+  });
+  return { imds, kms, coordinator, link, coordinatorEndpoint, handlerPort, metricsPort };
+}
+
 /** Start the local stack. */
 export async function startLocalStack(opts: LocalStackOptions = {}): Promise<LocalStack> {
   const log = opts.log ?? ((l: string) => process.stdout.write(`${l}\n`));
@@ -78,17 +116,12 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     const authority = await DevAuthority.loadOrCreate(paths.devCa);
     log(`local-stack: dev attestation CA  ${relative(process.cwd(), paths.devCa)}`);
 
-    // 2. IMDSv2 stand-in, 3. KMS stand-in, 4. reference coordinator (and its link).
-    const imds = await startImdsStep(ctx);
-    const kms = await startKmsStep(ctx, { devRootPem: authority.rootPem, imds, bundlePath, measurementsPath });
-    const { coordinator, link, endpoint: coordinatorEndpoint } = await startCoordinatorStep(ctx, opts.coordinatorLink === true, { devRootPem: authority.rootPem, measurementsPath });
-
-    // 5. Relay allow-list: exactly the stand-ins the enclave may reach.
-    const handlerPort = await freePort();
-    await writeAllowList(paths.allowList, { kmsUrl: kms.url, coordinatorEndpoint, handlerPort });
+    // 2.–5. The stand-ins and the allow-list (a set-up dir: their state and ports come back).
+    const setUp = isSetUp(paths.home);
+    const standins = { devRootPem: authority.rootPem, bundlePath, measurementsPath, withLink: opts.coordinatorLink === true, setUp };
+    const { imds, kms, coordinator, link, coordinatorEndpoint, handlerPort, metricsPort } = await startStandins(ctx, standins);
 
     // 6. The parent daemon in local mode; it runs the enclave bundle as its child.
-    const metricsPort = await freePort();
     await writeDaemonConfig(paths, { bundlePath, callback: opts.callback, imdsUrl: imds.url, metricsPort });
     const daemon = new StackDaemon({ paths, bundlePath, missing, inProcessDaemon: opts.inProcessDaemon });
     if (opts.daemon !== false) {
@@ -96,6 +129,26 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
       if (daemon.running) log(`local-stack: parent daemon ${daemon.isInProcess ? '(in process) ' : ''}      control socket ${relative(process.cwd(), paths.controlSocket)}, COSIGNER_HOME ${relative(process.cwd(), paths.home)}, metrics http://127.0.0.1:${metricsPort}/metrics`);
     }
     closers.push(() => daemon.stop());
+
+    const launchHandler = async (c: HandlerConfig): Promise<HandlerHandle> => {
+      if (stack.handler) await stack.handler.close();
+      const h = await startSampleHandler({
+        mode: c.mode,
+        cosignerPublicKeyPem: c.cosignerPublicKeyPem,
+        ...(c.rules !== undefined ? { rules: c.rules as HandlerRules } : {}),
+        privateKeyPem: c.privateKeyPem,
+        port: handlerPort,
+        // HTTPS in every mode, with a certificate from the local CA: the enclave starts TLS
+        // itself, exactly as it would towards a customer's handler.
+        tls: await serverCert(),
+      });
+      stack.handler = h;
+      closers.push(async () => {
+        if (stack.handler === h) await h.close();
+      });
+      log(`local-stack: sample handler      ${h.url}`);
+      return h;
+    };
 
     const stack: LocalStack = {
       dir,
@@ -113,30 +166,22 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
         return daemon.running;
       },
       async startHandler(o) {
-        if (stack.handler) await stack.handler.close();
-        const h = await startSampleHandler({
-          mode: o.mode ?? 'public-key',
-          cosignerPublicKeyPem: o.cosignerPublicKeyPem,
-          ...(o.rules !== undefined ? { rules: o.rules as HandlerRules } : {}),
-          port: handlerPort,
-          // HTTPS in every mode, with a certificate from the local CA: the enclave starts TLS
-          // itself, exactly as it would towards a customer's handler.
-          tls: await serverCert(),
-        });
-        stack.handler = h;
-        closers.push(async () => {
-          if (stack.handler === h) await h.close();
-        });
-        log(`local-stack: sample handler      ${h.url}`);
+        // A new handler, with a new signing key; kept (handler.json) for a restart of the stack.
+        const c: HandlerConfig = { mode: o.mode ?? 'public-key', cosignerPublicKeyPem: o.cosignerPublicKeyPem, ...(o.rules !== undefined ? { rules: o.rules } : {}), privateKeyPem: newHandlerKeyPem() };
+        const h = await launchHandler(c);
+        await saveHandlerConfig(dir, c);
         return h;
       },
       waitReady: (timeoutMs = 30_000) => waitReady(paths.controlSocket, timeoutMs),
       startDaemon: () => daemon.start(),
       stopDaemon: () => daemon.stop('SIGTERM'),
       killDaemon: (signal = 'SIGKILL') => daemon.stop(signal),
-      cli: (args, o = {}) => runCli(paths.controlSocket, args, o),
+      cli: (args, o = {}) => runCli(paths.controlSocket, args, { ...o, instance: { caPem: paths.caPem, imdsUrl: imds.url } }),
       close: closeAll,
     };
+    // A restart brings back the handler the co-signer's users were set up with (same key and port).
+    const handlerConfig = setUp ? await loadHandlerConfig(dir) : undefined;
+    if (handlerConfig) await launchHandler(handlerConfig);
     await writeStackSummary(stack, imds.roleArn);
     for (const m of missing) log(`local-stack: NOT AVAILABLE       ${m}`);
     return stack;

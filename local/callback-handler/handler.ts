@@ -5,7 +5,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { generateKeyPairSync, createPublicKey, type KeyObject } from 'node:crypto';
+import { generateKeyPairSync, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { jwtVerify, SignJWT, base64url } from 'jose';
 import { decideConfig, decideTx, type HandlerRules, type Verdict } from './rules.ts';
 import type { CallbackAuthMode } from '../../proto/callback-auth-modes.ts';
@@ -54,6 +54,11 @@ export interface SampleHandlerOptions {
   rules?: HandlerRules;
   /** Response signing key algorithm (default RS256). */
   alg?: 'RS256' | 'ES256';
+  /**
+   * The response-signing private key (PKCS#8 PEM, matching `alg`); a fresh one when absent. The local
+   * stack passes the one it kept, so a restarted handler still signs with the key the co-signer sealed.
+   */
+  privateKeyPem?: string;
   port?: number;
   host?: string;
 }
@@ -190,11 +195,17 @@ async function handle(ctx: HandlerContext, req: http.IncomingMessage, res: http.
   res.writeHead(200, { 'content-type': opts.mode === 'public-key' ? 'text/plain' : 'application/json' }).end(body);
 }
 
+function keptKey(pem: string, alg: 'RS256' | 'ES256'): { publicKey: KeyObject; privateKey: KeyObject } {
+  const privateKey = createPrivateKey(pem);
+  if (privateKey.asymmetricKeyType !== (alg === 'RS256' ? 'rsa' : 'ec')) throw new Error(`privateKeyPem is not a key for ${alg}`);
+  return { privateKey, publicKey: createPublicKey(privateKey) };
+}
+
 /** Starts the sample handler on loopback. */
 export async function startSampleHandler(opts: SampleHandlerOptions): Promise<SampleHandler> {
   if (opts.mode === 'certificate' && !opts.tls) throw new Error('certificate mode needs tls');
   const alg = opts.alg ?? 'RS256';
-  const own = alg === 'RS256' ? generateKeyPairSync('rsa', { modulusLength: 2048 }) : generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const own = opts.privateKeyPem ? keptKey(opts.privateKeyPem, alg) : alg === 'RS256' ? generateKeyPairSync('rsa', { modulusLength: 2048 }) : generateKeyPairSync('ec', { namedCurve: 'P-256' });
   let wrong: ReturnType<typeof generateKeyPairSync> | undefined; // made on first use: RSA keygen is slow
   const ctx: HandlerContext = {
     opts,

@@ -6,7 +6,7 @@
 // PAIRING_COMMIT_TTL_MS.
 import { CosignerError } from '../../proto/errors.ts';
 import { spkiB64 } from '../../proto/coordinator/envelope.ts';
-import { sweepPairings, type CoordinatorState, type Pairing } from './state.ts';
+import { persist, sweepPairings, type CoordinatorState, type Pairing } from './state.ts';
 import type { KeyObject } from 'node:crypto';
 
 /** The authenticated co-signer a request came from (as in pairing.ts). */
@@ -32,6 +32,8 @@ export function claimToken(st: CoordinatorState, ctx: CosignerContext, nonce: st
   st.tokenHolders.set(nonce, { cosignerId: ctx.cosignerId, key: spkiB64(ctx.clientKey), userId });
   sweepPairings(st);
   for (const [id, p] of st.pairings) if (p.userId === userId && p.cosignerId === ctx.cosignerId) st.pairings.delete(id);
+  // A spent token stays spent across a restart (no second pairing with it).
+  persist(st);
 }
 
 /** This co-signer's pairing of `userId` whose DKGs all finished (what pair.summary describes). */
@@ -54,5 +56,7 @@ export function pairCommit(st: CoordinatorState, ctx: CosignerContext, b: Record
   if (st.users.has(p.userId)) throw new CosignerError('ERR_ALREADY_EXISTS', 'user already paired');
   st.users.set(p.userId, { id: p.userId, workspace: p.workspace, cosignerId: p.cosignerId, approvalPublicKey: p.approvalPublicKey, status: 'pending', keys: p.keys, summary: p.summary, pairingId: p.id });
   st.pairings.delete(p.id);
+  // Before the reply: once the co-signer hears the commit, a restart must not lose the user.
+  persist(st);
   return { userId: p.userId };
 }

@@ -13,7 +13,7 @@ import { decodeDocument, PAIR_CHALLENGE_TTL_MS, verifyCosignerAttestation } from
 import { decodeCoseSign1, decodePayload } from '../../proto/attestation/document.ts';
 import { parseSummary } from './attestation.ts';
 import type { ThresholdScheme } from '../../enclave/vault/records.ts';
-import { markEntry, raiseMark, type CoordinatorState, type Pairing } from './state.ts';
+import { markEntry, persist, raiseMark, type CoordinatorState, type Pairing } from './state.ts';
 import { proposeChange } from './changes.ts';
 import { appendAudit } from './audit-log.ts';
 import { claimToken, finishedPairing, pairCommit, tokenBlocked } from './pairing-commit.ts';
@@ -129,6 +129,7 @@ function dkgFinish(st: CoordinatorState, ctx: CosignerContext, b: Body): unknown
     const prov = st.provisional.get(ctx.cosignerId);
     if (!st.cosigners.has(ctx.cosignerId)) st.cosigners.set(ctx.cosignerId, { key: spkiB64(ctx.clientKey), ...(prov ? { conn: prov.conn } : {}) });
     st.provisional.delete(ctx.cosignerId);
+    persist(st);
   }
   return { keyId: first.keyId };
 }

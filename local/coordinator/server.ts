@@ -10,7 +10,7 @@
 import type { AddressInfo } from 'node:net';
 import { createCosignerServer } from './cosigner-link.ts';
 import { createRestServer } from './rest.ts';
-import { acknowledgeRestore, approveUser, createState, issuePairingToken, type CoordinatorOptions, type TransactionRecord } from './state.ts';
+import { acknowledgeRestore, admitMeasurements, approveUser, createState, issuePairingToken, type CoordinatorOptions, type TransactionRecord } from './state.ts';
 import { createTransaction } from './transactions.ts';
 import { auditRecords } from './audit-log.ts';
 import { decideChange, listChanges, type ChangeEntry } from './changes.ts';
@@ -40,6 +40,11 @@ export interface RunningCoordinator {
    * sets the co-signer's mark to `generation`, which may be lower than the current one.
    */
   acknowledgeRestore(cosignerId: string, generation: number): void;
+  /**
+   * The coordinator operator admits another enclave build (an upgrade's new image) besides the
+   * configured ones; kept in the state dir across restarts (persist.ts).
+   */
+  admitMeasurements(m: { readonly PCR0: string; readonly PCR1: string; readonly PCR2: string }): void;
   /** Number of connected co-signers. */
   connectedCosigners(): number;
   /** Pending owner-gated changes (same as GET /v1/changes). */
@@ -72,6 +77,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
     createTransaction: (input) => createTransaction(st, input),
     generationMark: (id) => st.marks.get(id)?.generation,
     acknowledgeRestore: (cosignerId, generation) => acknowledgeRestore(st, cosignerId, generation),
+    admitMeasurements: (m) => admitMeasurements(st, m),
     connectedCosigners: () => [...st.cosigners.values()].filter((c) => c.conn && !c.conn.closed).length,
     changes: () => listChanges(st),
     decideChange: (changeId, decision) => decideChange(st, changeId, decision),

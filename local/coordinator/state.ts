@@ -13,13 +13,14 @@ import { isWireGeneration } from '../../proto/coordinator/handshake.ts';
 import { createPairingToken } from '../../proto/coordinator/pairing-token.ts';
 import type { DkgSession, WireDkgRound1 } from '../../enclave/mpc/dkg.ts';
 import type { KeyShareRecord, ThresholdScheme } from '../../enclave/vault/records.ts';
-import type { AttestationPolicy } from '../../proto/coordinator/attested-link.ts';
+import type { AttestationPolicy, Measurements } from '../../proto/coordinator/attested-link.ts';
 import type { PairingSummaryView } from './attestation.ts';
 import { DEFAULT_POLICY, type Policy } from './policy.ts';
 import type { CoordinatorSigner } from './signer-core.ts';
 import { localSigner } from './signer-core.ts';
 import { workerSigner } from './signer-pool.ts';
 import { ownerSignsActivation } from './attestation.ts';
+import { loadPersisted, savePersisted } from './persist.ts';
 
 export interface CoordinatorOptions {
   /** Where the coordinator key is kept (coordinator-key.pem, 0600); in memory when absent. */
@@ -200,7 +201,10 @@ export interface CoordinatorState {
   readonly sockets: Set<Socket>;
   readonly marks: Marks;
   policy: Policy;
-  readonly attestation: AttestationPolicy | undefined;
+  /** The configured attestation policy plus the builds admitted since (admitMeasurements). */
+  attestation: AttestationPolicy | undefined;
+  /** Builds admitted after start (an upgrade), kept across restarts by persist.ts. */
+  readonly admitted: Measurements[];
   /** Outstanding pair.challenge nonces (hex) → co-signer id and expiry. */
   readonly challenges: Map<string, { cosignerId: string; expiresAt: number }>;
 }
@@ -209,9 +213,12 @@ export function createState(opts: CoordinatorOptions): CoordinatorState {
   const key = loadOrCreateKey(opts.dir);
   const ownerKey = loadOrCreateKey(opts.dir, 'owner-key.pem');
   const threshold = opts.threshold ?? 2;
-  const signer = opts.cryptoWorkers ? workerSigner(opts.cryptoWorkers) : localSigner();
   const n = opts.participants ?? 2;
   if (threshold < 2 || threshold > n || n > 16) throw new Error('threshold must be 2..participants, participants ≤ 16');
+  // A restart on the same dir takes back its users, their shares and the paired co-signers.
+  const kept = loadPersisted(opts.dir);
+  const admitted = kept?.admittedMeasurements ?? [];
+  const signer = opts.cryptoWorkers ? workerSigner(opts.cryptoWorkers) : localSigner();
   return {
     dir: opts.dir,
     key,
@@ -220,19 +227,40 @@ export function createState(opts: CoordinatorOptions): CoordinatorState {
     threshold,
     participants: Array.from({ length: n }, (_, i) => i + 1),
     signer,
-    usedTokens: new Set(),
-    tokenHolders: new Map(),
-    cosigners: new Map(),
+    usedTokens: kept?.usedTokens ?? new Set(),
+    tokenHolders: kept?.tokenHolders ?? new Map(),
+    cosigners: kept?.cosigners ?? new Map(),
     provisional: new Map(),
     pairings: new Map(),
-    users: new Map(),
+    users: kept?.users ?? new Map(),
     txs: new Map(),
     sockets: new Set(),
     marks: loadMarks(opts.dir),
     policy: opts.policy ?? DEFAULT_POLICY,
-    attestation: opts.attestation,
+    // Admitted builds only widen a configured policy: with none configured every co-signer stays refused.
+    attestation: opts.attestation ? { ...opts.attestation, allowedMeasurements: [...opts.attestation.allowedMeasurements, ...admitted] } : undefined,
+    admitted,
     challenges: new Map(),
   };
+}
+
+/** Writes what a restart must find again (persist.ts); call after every change to it. */
+export function persist(st: CoordinatorState): void {
+  savePersisted(st);
+}
+
+/**
+ * The coordinator operator admits another enclave build (an upgrade's new image): co-signers
+ * attesting it may connect from now on, and after a restart. Refused without an attestation policy.
+ */
+export function admitMeasurements(st: CoordinatorState, m: Measurements): void {
+  if (!st.attestation) throw new CosignerError('ERR_ATTESTATION_REFUSED', 'this coordinator has no attestation policy configured');
+  const same = (a: Measurements): boolean => a.PCR0.toLowerCase() === m.PCR0.toLowerCase() && a.PCR1.toLowerCase() === m.PCR1.toLowerCase() && a.PCR2.toLowerCase() === m.PCR2.toLowerCase();
+  if (st.attestation.allowedMeasurements.some(same)) return;
+  const entry = { PCR0: m.PCR0.toLowerCase(), PCR1: m.PCR1.toLowerCase(), PCR2: m.PCR2.toLowerCase() };
+  st.admitted.push(entry);
+  st.attestation = { ...st.attestation, allowedMeasurements: [...st.attestation.allowedMeasurements, entry] };
+  persist(st);
 }
 
 /**
@@ -280,6 +308,7 @@ export async function approveUser(st: CoordinatorState, userId: string): Promise
   if (!user) throw notCommitted(st, userId);
   await connFor(st, user).request('user.activate', ownerSignsActivation(st.ownerKey.privateKey, user, st.now()));
   user.status = 'active';
+  persist(st);
 }
 
 /** Uncommitted pairings (no pair.commit) live this long; then the co-signer pairs afresh. */

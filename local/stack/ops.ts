@@ -28,17 +28,37 @@ export async function waitReady(controlSocket: string, timeoutMs: number): Promi
   throw new Error(`the enclave did not become ready within ${timeoutMs} ms: ${JSON.stringify(last instanceof Error ? last.message : last).slice(0, 500)}`);
 }
 
+/**
+ * The environment the CLI sees on the stack's "instance": trust in the local CA (as the CLI on EC2
+ * trusts AWS's certificates) and the IMDSv2 stand-in as the instance metadata service, so that the
+ * AWS SDK's default credential chain yields the instance role, as on the host (`cosigner upgrade
+ * --kms-key-arn` reads the key policy with them). AWS credentials and profiles of the developer's own
+ * environment are dropped: they must not stand in for the instance role.
+ */
+function instanceEnv(instance: { caPem: string; imdsUrl: string } | undefined): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_')));
+  if (!instance) return env;
+  return {
+    ...env,
+    NODE_EXTRA_CA_CERTS: instance.caPem,
+    AWS_EC2_METADATA_SERVICE_ENDPOINT: instance.imdsUrl,
+    AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE: 'IPv4',
+    AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
+    AWS_CONFIG_FILE: '/dev/null',
+  };
+}
+
 /** Run `bin/cosigner.mjs` with COSIGNER_SOCKET pointing at the stack; never rejects. */
 export function runCli(
   controlSocket: string,
   args: readonly string[],
-  o: { timeoutMs?: number; input?: string } = {},
+  o: { timeoutMs?: number; input?: string; instance?: { caPem: string; imdsUrl: string } } = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((res) => {
     const child = spawn(process.execPath, [join(repoRoot, 'bin', 'cosigner.mjs'), ...args], {
       cwd: repoRoot,
       stdio: ['pipe', 'pipe', 'pipe'],
-      env: { ...process.env, COSIGNER_SOCKET: controlSocket },
+      env: { ...instanceEnv(o.instance), COSIGNER_SOCKET: controlSocket },
     });
     let stdout = '';
     let stderr = '';

@@ -36,7 +36,20 @@ export async function startImdsStep(ctx: StepContext): Promise<ImdsStandin> {
 /** KMS stand-in trusting the dev root; the key's policy comes from the bundle's measurements. */
 export async function startKmsStep(
   ctx: StepContext,
-  o: { readonly devRootPem: string; readonly imds: ImdsStandin; readonly bundlePath: string; readonly measurementsPath: string },
+  o: {
+    readonly devRootPem: string;
+    readonly imds: ImdsStandin;
+    readonly bundlePath: string;
+    readonly measurementsPath: string;
+    /** Listen here (a restart: the enclave sealed the endpoint at setup); 0 or absent = any. */
+    readonly port?: number;
+    /**
+     * Keep the dir's key even when it was made for other measurements: the co-signer sealed its
+     * secrets under it, and only the key administrator's policy decides whether this bundle may
+     * unseal (an unadmitted bundle is access-denied, as on AWS).
+     */
+    readonly keepKey?: boolean;
+  },
 ): Promise<NonNullable<LocalStack['kms']>> {
   const { dir, paths } = ctx;
   if (!existsSync(o.measurementsPath)) throw new Error(`${o.measurementsPath} is missing: run make bundle`);
@@ -46,7 +59,6 @@ export async function startKmsStep(
     throw new Error(`${o.measurementsPath} does not match ${o.bundlePath} (rebuilt since?): run make bundle`);
   }
   const policy = buildKeyPolicy({ measurements, instanceRoleArn: o.imds.roleArn, adminArn: LOCAL_ADMIN_ARN });
-  await writeFileAtomic(paths.policy, `${JSON.stringify(policy, null, 2)}\n`);
   const imds = o.imds;
   // The key administrator (may PutKeyPolicy) besides the instance role (may not): upgrades can be rehearsed.
   const admin = await loadOrCreateKmsAdmin(dir);
@@ -57,14 +69,19 @@ export async function startKmsStep(
     principals: (id: string) => (id === admin.accessKeyId ? { secretAccessKey: admin.secretAccessKey, arn: admin.arn } : imds.lookup(id)),
     region: LOCAL_REGION,
     account: LOCAL_ACCOUNT,
+    port: o.port ?? 0,
   });
   ctx.closers.push(() => server.close());
   // One key per state directory, kept across runs with the directory.
   const keyFile = join(dir, 'kms-key.json');
   let keyArn: string;
   const known = existsSync(keyFile) ? (JSON.parse(await readFile(keyFile, 'utf8')) as { arn?: string; pcr0?: string }) : {};
-  if (known.arn && known.pcr0 === measurements.PCR0) keyArn = known.arn;
-  else {
+  if (known.arn && (known.pcr0 === measurements.PCR0 || o.keepKey === true)) {
+    keyArn = known.arn;
+    if (known.pcr0 !== measurements.PCR0) ctx.log(`local-stack:   key kept          made for PCR0 ${String(known.pcr0).slice(0, 16)}…; its policy (the admin's) decides whether this bundle unseals`);
+  } else {
+    // The policy file is the one the key was created with; the admin may replace the key's policy since.
+    await writeFileAtomic(paths.policy, `${JSON.stringify(policy, null, 2)}\n`);
     keyArn = (await server.createKey(policy, 'nitro-cosigner local secrets.key')).arn;
     await writeFileAtomic(keyFile, `${JSON.stringify({ arn: keyArn, pcr0: measurements.PCR0 }, null, 2)}\n`);
   }
@@ -79,21 +96,23 @@ export async function startCoordinatorStep(
   ctx: StepContext,
   withLink: boolean,
   trust: { readonly devRootPem: string; readonly measurementsPath: string },
+  ports: { readonly cosigner: number; readonly rest: number; readonly link: number } = { cosigner: 0, rest: 0, link: 0 },
 ): Promise<{ coordinator: CoordinatorHandle; link: TcpLink | undefined; endpoint: string }> {
-  // The coordinator admits only the dev bundle's build, attested by the development authority.
+  // The coordinator admits the dev bundle's build, attested by the development authority (and the
+  // builds its operator admitted since: an upgrade rehearsal, kept in its state dir).
   const m = parseMeasurements(JSON.parse(await readFile(trust.measurementsPath, 'utf8')));
   const coordinator = await startCoordinator({
     dir: join(ctx.dir, 'coordinator'),
     tls: await ctx.serverCert(),
-    port: 0,
-    restPort: 0,
+    port: ports.cosigner,
+    restPort: ports.rest,
     attestation: { roots: [{ pem: trust.devRootPem }], allowedMeasurements: [{ PCR0: m.PCR0, PCR1: m.PCR1, PCR2: m.PCR2 }] },
   });
   ctx.closers.push(() => coordinator.close());
   ctx.log(`local-stack: coordinator         REST ${coordinator.restUrl}  co-signer endpoint ${coordinator.cosignerUrl}`);
   let link: TcpLink | undefined;
   if (withLink) {
-    const l = await startTcpLink(hostPortOf(coordinator.cosignerUrl));
+    const l = await startTcpLink(hostPortOf(coordinator.cosignerUrl), { port: ports.link });
     link = l;
     ctx.closers.push(() => l.close());
     ctx.log(`local-stack: coordinator link    ${l.address} -> ${coordinator.cosignerUrl} (can be cut)`);
