@@ -13,6 +13,7 @@ import { verifyAttestation } from '../../proto/attestation/verify.ts';
 import { PROTOCOL_VERSION } from '../../proto/runtime/schema.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyWithStandardVerifier } from '../../local/demo.ts';
+import { DEMO_RECIPIENTS, verifyBitcoinTransfer, type TransferTx, type VaultAddress } from '../../local/demo-transfers.ts';
 import { cliJson, setUpStack, type E2eStack } from './helpers.ts';
 
 const msg = (s: string): string => createHash('sha256').update(s).digest('hex');
@@ -63,6 +64,18 @@ describe('end to end: the demo flow', () => {
     }
   });
 
+  it('transfers from derived addresses: signed when honest, rejected by the sample handler when the transaction pays someone else', async () => {
+    const restUrl = e.stack.coordinator!.restUrl.replace(/\/+$/, '');
+    const post = async (path: string, body: unknown): Promise<TransferTx> => (await (await fetch(`${restUrl}${path}`, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } })).json()) as TransferTx;
+    const from = (await (await fetch(`${restUrl}/v1/users/${e.userId}/addresses?asset=BTC_TEST&vault=0`)).json()) as VaultAddress;
+    const ok = await post('/v1/transfers', { userId: e.userId, asset: 'BTC_TEST', vault: 0, to: DEMO_RECIPIENTS.BTC_TEST, amount: '0.001' });
+    expect(ok.status).toBe('signed');
+    expect(verifyBitcoinTransfer(ok, from).ok).toBe(true);
+    const bad = await post('/v1/transfers', { userId: e.userId, asset: 'SOL_TEST', vault: 0, to: DEMO_RECIPIENTS.SOL_TEST, amount: '0.001', tamper: 'destination' });
+    expect(bad.status).toBe('rejected');
+    expect(bad.signedTx).toBeUndefined();
+  });
+
   it('a handler REJECT means no signature', async () => {
     const tx = await e.tx({ asset: 'ETH', amount: '11', scheme: 'frost-ed25519', payload: msg('too much') });
     expect(tx.status).toBe('rejected');
@@ -105,9 +118,12 @@ describe('end to end: the demo flow', () => {
   it('a second setup is refused and nothing is overwritten', async () => {
     const ownerPem = join(e.stack.dir, 'owner-again.pem');
     writeFileSync(ownerPem, e.stack.coordinator!.ownerPublicKeyPem);
-    const r = await e.stack.cli(['setup', '--json', '--yes', '--kms-key-arn', e.stack.kms!.keyArn, '--region', e.stack.kms!.region, '--owner-public-key', ownerPem]);
+    const coordPem = join(e.stack.dir, 'coordinator-again.pem');
+    writeFileSync(coordPem, e.stack.coordinator!.publicKeyPem);
+    // A complete setup command line, so that it is the enclave's "already set up" that refuses it.
+    const r = await e.stack.cli(['setup', '--json', '--yes', '--kms-key-arn', e.stack.kms!.keyArn, '--region', e.stack.kms!.region, '--kms-endpoint', e.stack.kms!.url, '--coordinator-url', e.stack.coordinatorEndpoint!, '--coordinator-public-key', coordPem, '--owner-public-key', ownerPem]);
     expect(r.code).not.toBe(0);
-    expect(JSON.stringify(cliJson(r))).toMatch(/ERR_ALREADY_SET_UP|ERR_INVALID_ARGUMENT/);
+    expect(JSON.stringify(cliJson(r))).toMatch(/ERR_ALREADY_SET_UP/);
     const tx = await e.tx({ asset: 'ETH', amount: '1', scheme: 'frost-ed25519', payload: msg('still works') });
     expect(tx.status).toBe('signed');
   });
