@@ -1,23 +1,28 @@
 // Local development host only. `make demo`: the whole co-signer on one machine, driven the way an
 // operator drives it. Starts the local stack (local/stack.ts), then through the real `cosigner`
 // CLI runs setup and add-user, has the workspace owner approve the new key share at the reference
-// coordinator, and submits four transactions whose expected outcomes are known in advance:
-//   1. approved and signed (Ed25519 and BIP-340 keys), signature checked with a standard verifier;
-//   2. rejected by the Callback Handler (amount above its limit);
-//   3. answered RETRY first, then approved and signed;
-//   4. the handler never answers: no signature.
-// Then `cosigner status`, the last log lines, shutdown. Exit 0 only if every outcome matched.
+// coordinator, and asks the coordinator for transfers from derived vault addresses (real Bitcoin
+// Taproot and Solana transactions, local/coordinator/wallets.ts) whose outcomes are known in advance:
+//   1. BTC_TEST from vault 0's Taproot address: signed, checked with btc-signer and schnorr.verify;
+//   2. rejected by the Callback Handler (amount above its BTC_TEST limit);
+//   3. SOL_TEST from vault 1's address: signed, Ed25519 checked over the message;
+//   4. the coordinator tampers with a payload: the co-signer itself refuses (ERR_PAYLOAD_MISMATCH);
+//   5. the coordinator's transaction pays another address: the handler reads rawTx and rejects;
+//   6. answered RETRY first, then approved and signed;  7. the handler never answers: no signature.
+// Then an owner-approved Callback Handler change, `cosigner status`, the last log lines, shutdown.
+// Exit 0 only if every outcome matched.
 //
 // Demo settings (said again in the output): Callback Handler calls time out after 2 s instead of 30 s,
 // and the handler client's clock runs 100× faster, so the protocol's 30 s minimum RETRY interval
 // takes 0.3 s. Everything else is the production code path.
-import { createPublicKey, createHash, verify as nodeVerify } from 'node:crypto';
+import { createPublicKey, verify as nodeVerify } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { schnorr } from '@noble/curves/secp256k1.js';
 import { startLocalStack, type LocalStack } from './stack.ts';
+import { DEMO_RECIPIENTS, signedSize, verifyBitcoinTransfer, verifySolanaTransfer, type TransferTx, type VaultAddress } from './demo-transfers.ts';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const started = Date.now();
@@ -31,6 +36,11 @@ function say(line: string): void {
 function step(title: string): void {
   process.stdout.write(`\n[${secs()}] ── ${title}\n`);
 }
+/** A command's output, indented under the demo's line, ending in exactly one newline. */
+function indent(text: string): string {
+  const body = text.trimEnd();
+  return body === '' ? '' : `${body.split('\n').map((l) => `    ${l}`).join('\n')}\n`;
+}
 function expectThat(name: string, ok: boolean, detail: string): void {
   outcomes.push({ name, ok, detail });
   say(`${ok ? 'OK      ' : 'MISMATCH'} ${name}: ${detail}`);
@@ -39,7 +49,9 @@ function expectThat(name: string, ok: boolean, detail: string): void {
 /** The demo user and its handler's rules. */
 const USER = 'demo-treasury';
 const WORKSPACE = 'demo-workspace';
-const HANDLER_RULES = { maxAmountPerAsset: { ETH: '10', BTC: '1' } };
+const HANDLER_RULES = { maxAmountPerAsset: { BTC_TEST: '0.01', SOL_TEST: '1' }, requireRawTxFormat: true };
+/** The coordinator's policy in the demo: transfers of the demo assets go straight to signing. */
+const DEMO_POLICY = { rules: [{ name: 'demo transfers', asset: 'BTC_TEST', action: 'allow' }, { name: 'demo transfers', asset: 'SOL_TEST', action: 'allow' }], defaultAction: 'require-approval' };
 export const DEMO_CALLBACK = { timeoutMs: 2_000, retryIntervalMs: 30_000, retryTotalMs: 120_000, clockSpeedup: 100 } as const;
 
 type Obj = Record<string, unknown>;
@@ -74,7 +86,7 @@ export function verifyWithStandardVerifier(tx: Pick<Tx, 'scheme' | 'payload' | '
   return false;
 }
 
-async function rest<T>(stack: LocalStack, method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+async function rest<T>(stack: LocalStack, method: 'GET' | 'POST' | 'PUT', path: string, body?: unknown): Promise<T> {
   const url = `${stack.coordinator!.restUrl.replace(/\/+$/, '')}${path}`;
   const r = await fetch(url, { method, headers: { 'content-type': 'application/json' }, ...(body !== undefined ? { body: JSON.stringify(body) } : {}), signal: AbortSignal.timeout(60_000) });
   const text = await r.text();
@@ -100,18 +112,6 @@ async function cosigner(stack: LocalStack, args: string[]): Promise<{ code: numb
     json = undefined;
   }
   return { ...r, json };
-}
-
-function digestHex(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
-}
-
-async function transaction(stack: LocalStack, label: string, input: Obj): Promise<Tx> {
-  say(`${label}: POST /v1/transactions ${JSON.stringify({ asset: input.asset, amount: input.amount, destination: input.destination, scheme: input.scheme })}`);
-  const t0 = Date.now();
-  const tx = await rest<Tx>(stack, 'POST', '/v1/transactions', input);
-  say(`${label}: status ${tx.status} after ${Date.now() - t0} ms${tx.error ? ` (${tx.error.code}: ${tx.error.message})` : ''}${tx.approval ? `, co-signer approval: ${tx.approval.decision}` : ''}`);
-  return tx;
 }
 
 type DemoHandler = NonNullable<Awaited<ReturnType<LocalStack['startHandler']>>>;
@@ -173,39 +173,69 @@ async function setUpAndPair(stack: LocalStack): Promise<DemoHandler | undefined>
   return handler;
 }
 
-/** Step 7: the four transactions and their expected outcomes. */
+/** POST /v1/transfers: the coordinator builds the chain transaction from a derived vault address. */
+async function transfer(stack: LocalStack, label: string, input: Obj): Promise<TransferTx> {
+  say(`${label}: POST /v1/transfers ${JSON.stringify(input)}`);
+  const t0 = Date.now();
+  const tx = await rest<TransferTx>(stack, 'POST', '/v1/transfers', { userId: USER, ...input });
+  say(`${label}: status ${tx.status} after ${Date.now() - t0} ms${tx.error ? ` (${tx.error.code}: ${tx.error.message})` : ''}`);
+  return tx;
+}
+
+async function vaultAddress(stack: LocalStack, asset: string, vault: number): Promise<VaultAddress> {
+  const a = await rest<VaultAddress>(stack, 'GET', `/v1/users/${USER}/addresses?asset=${asset}&vault=${vault}`);
+  say(`  ${asset} vault ${vault}: ${a.address}  path ${a.keyDerivationPath}  key ${a.publicKey.slice(0, 16)}…`);
+  return a;
+}
+
+/** Step 7: transfers from derived addresses, and their expected outcomes. */
 async function runTransactions(stack: LocalStack, handler: DemoHandler): Promise<void> {
-  step('7. transactions');
-  const base = { userId: USER, destination: '0x5dC69B1Fbb13Bafd09af88a782F0F285772Ad5f8' };
+  step('7. transfers from derived vault addresses (BTC_TEST: Taproot, testnet; SOL_TEST: Solana devnet)');
+  // Transfers go straight to signing (no separate approval stage): the co-signer asks the handler
+  // once, with the raw transaction, so a refusal by the co-signer itself shows as "no handler call".
+  await rest(stack, 'PUT', '/v1/policy', DEMO_POLICY);
+  say(`coordinator policy: ${JSON.stringify(DEMO_POLICY)}`);
+  const btc = await vaultAddress(stack, 'BTC_TEST', 0);
+  const sol = await vaultAddress(stack, 'SOL_TEST', 1);
+  const rejects = (): number => handler.calls.filter((c) => c.action === 'REJECT').length;
 
-  // 1. approved and signed, both schemes
-  for (const scheme of ['frost-ed25519', 'frost-secp256k1-tr']) {
-    const tx = await transaction(stack, `tx 1 (${scheme})`, { ...base, asset: 'ETH', amount: '1.5', scheme, payload: digestHex(`demo tx 1 ${scheme} ${Date.now()}`) });
-    const good = verifyWithStandardVerifier(tx);
-    expectThat(`1. approved and signed (${scheme})`, tx.status === 'signed' && good, tx.signature ? `signature ${tx.signature.slice(0, 32)}… verified with ${scheme === 'frost-ed25519' ? 'node:crypto Ed25519' : 'schnorr.verify (BIP-340)'}: ${good}` : `no signature (${tx.status})`);
-  }
+  const tx1 = await transfer(stack, 'tx 1', { asset: 'BTC_TEST', vault: 0, to: DEMO_RECIPIENTS.BTC_TEST, amount: '0.00025', note: 'demo: pay a supplier' });
+  const v1 = verifyBitcoinTransfer(tx1, btc);
+  say(`tx 1: from ${String(tx1.transfer?.from)} (path ${String(tx1.transfer?.keyDerivationPath)}), txid ${String(tx1.networkTxId)}, signed transaction ${signedSize(tx1)} bytes`);
+  expectThat('1. BTC_TEST transfer from the vault 0 Taproot address: signed', tx1.status === 'signed' && v1.ok && tx1.transfer?.from === btc.address, v1.detail);
 
-  // 2. rejected: above the handler's ETH limit
-  const tx2 = await transaction(stack, 'tx 2', { ...base, asset: 'ETH', amount: '50', scheme: 'frost-ed25519', payload: digestHex(`demo tx 2 ${Date.now()}`) });
-  const rejectCall = handler.calls.filter((c) => c.action === 'REJECT').length;
-  expectThat('2. rejected by the handler', (tx2.status === 'rejected' || tx2.status === 'failed') && !tx2.signature && rejectCall > 0, `status ${tx2.status}, no signature; handler answered REJECT ${rejectCall}×`);
+  const rejBefore = rejects();
+  const tx2 = await transfer(stack, 'tx 2', { asset: 'BTC_TEST', vault: 0, to: DEMO_RECIPIENTS.BTC_TEST, amount: '0.5' });
+  expectThat('2. rejected by the handler (above its BTC_TEST limit)', tx2.status === 'rejected' && !tx2.signedTx && rejects() > rejBefore, `status ${tx2.status}, no signed transaction; handler answered REJECT`);
 
-  // 3. RETRY first, then approved
+  const tx3 = await transfer(stack, 'tx 3', { asset: 'SOL_TEST', vault: 1, to: DEMO_RECIPIENTS.SOL_TEST, amount: '0.25' });
+  const v3 = verifySolanaTransfer(tx3, sol);
+  say(`tx 3: from ${String(tx3.transfer?.from)} (path ${String(tx3.transfer?.keyDerivationPath)}), signature ${String(tx3.networkTxId).slice(0, 24)}…, signed transaction ${signedSize(tx3)} bytes`);
+  expectThat('3. SOL_TEST transfer from the vault 1 address: signed', tx3.status === 'signed' && v3.ok, v3.detail);
+
+  const callsBefore = handler.calls.length;
+  const tx4 = await transfer(stack, 'tx 4 (coordinator tampers: payload of another transaction)', { asset: 'BTC_TEST', vault: 0, to: DEMO_RECIPIENTS.BTC_TEST, amount: '0.0001', tamper: 'payload' });
+  const asked4 = handler.calls.length - callsBefore;
+  expectThat('4. tampered payload refused by the co-signer itself', tx4.status === 'failed' && tx4.error?.code === 'ERR_PAYLOAD_MISMATCH' && asked4 === 0, `${String(tx4.error?.code)}: the enclave recomputed the sighash from the PSBT; handler calls: ${asked4}`);
+
+  const tx5 = await transfer(stack, 'tx 5 (coordinator tampers: the transaction pays another address)', { asset: 'SOL_TEST', vault: 1, to: DEMO_RECIPIENTS.SOL_TEST, amount: '0.1', tamper: 'destination' });
+  const last = handler.calls.at(-1);
+  expectThat('5. tampered destination rejected by the handler', tx5.status === 'rejected' && !tx5.signedTx && last?.action === 'REJECT', `status ${tx5.status}: the handler read rawTx and found a payment the request does not name`);
+
+  // RETRY first, then approved
   handler.rules = { ...HANDLER_RULES, retryFirstN: 1 };
   const retriesBefore = handler.calls.filter((c) => c.action === 'RETRY').length;
-  const tx3 = await transaction(stack, 'tx 3', { ...base, asset: 'ETH', amount: '2', scheme: 'frost-secp256k1-tr', payload: digestHex(`demo tx 3 ${Date.now()}`) });
+  const tx6 = await transfer(stack, 'tx 6', { asset: 'SOL_TEST', vault: 1, to: DEMO_RECIPIENTS.SOL_TEST, amount: '0.2' });
   const retries = handler.calls.filter((c) => c.action === 'RETRY').length - retriesBefore;
   handler.rules = { ...HANDLER_RULES };
-  const good3 = verifyWithStandardVerifier(tx3);
-  expectThat('3. retried, then approved and signed', tx3.status === 'signed' && good3 && retries > 0, `handler answered RETRY ${retries}× then APPROVE; signature verified: ${good3}`);
+  expectThat('6. retried, then approved and signed', tx6.status === 'signed' && verifySolanaTransfer(tx6, sol).ok && retries > 0, `handler answered RETRY ${retries}× then APPROVE`);
 
-  // 4. the handler never answers
+  // The handler never answers
   handler.faults.neverAnswer = true;
-  const callsBefore = handler.calls.length;
-  const tx4 = await transaction(stack, 'tx 4', { ...base, asset: 'ETH', amount: '1', scheme: 'frost-ed25519', payload: digestHex(`demo tx 4 ${Date.now()}`) });
+  const silentBefore = handler.calls.length;
+  const tx7 = await transfer(stack, 'tx 7', { asset: 'SOL_TEST', vault: 1, to: DEMO_RECIPIENTS.SOL_TEST, amount: '0.2' });
   handler.faults.neverAnswer = false;
-  expectThat('4. handler never answers: no signature', tx4.status !== 'signed' && !tx4.signature && handler.calls.length > callsBefore, `status ${tx4.status}${tx4.error ? ` (${tx4.error.code})` : ''}${tx4.approval ? `, co-signer approval ${tx4.approval.decision}` : ''}; handler received ${handler.calls.length - callsBefore} call(s) and never answered`);
-
+  expectThat('7. handler never answers: no signature', tx7.status !== 'signed' && !tx7.signedTx && handler.calls.length > silentBefore, `status ${tx7.status}${tx7.error ? ` (${tx7.error.code})` : ''}; handler received ${handler.calls.length - silentBefore} call(s) and never answered`);
 }
 
 /** Step 8: the handler's key changes; the operator can only propose it, the workspace owner approves. */
@@ -221,21 +251,22 @@ async function ownerApprovedHandlerChange(stack: LocalStack): Promise<void> {
   }
   const pemFile = join(stack.dir, 'handler-public-key-2.pem');
   await writeFile(pemFile, fresh.publicKeyPem);
-  const base = { userId: USER, destination: '0x5dC69B1Fbb13Bafd09af88a782F0F285772Ad5f8', asset: 'ETH', amount: '1', scheme: 'frost-ed25519' };
+  const sol = await vaultAddress(stack, 'SOL_TEST', 1);
+  const body = { asset: 'SOL_TEST', vault: 1, to: DEMO_RECIPIENTS.SOL_TEST, amount: '0.05' };
   const prop = await cosigner(stack, ['callback-update', USER, '--json', '--callback-url', fresh.url, '--auth-mode', 'public-key', '--handler-public-key', pemFile]);
   const pending = ((prop.json?.result ?? {}) as Obj).pending as Obj | undefined;
   const changeId = String(pending?.changeId ?? '');
   expectThat('8a. handler change proposed, not applied', prop.code === 0 && changeId !== '', prop.code === 0 ? `change ${changeId} (digest ${String(pending?.digest ?? '').slice(0, 16)}…) waits for the owner` : `exit ${prop.code}: ${prop.stderr.trim() || prop.stdout.trim()}`);
   if (changeId === '') return;
   const listed = await cosigner(stack, ['changes']);
-  process.stdout.write(listed.stdout.replace(/^/gm, '    '));
-  const before = await transaction(stack, 'tx 5 (before the owner approves)', { ...base, payload: digestHex(`demo tx 5 ${Date.now()}`) });
-  expectThat('8b. not signed while the change waits', before.status !== 'signed' && !before.signature, `status ${before.status}: the enclave still trusts only the old handler key`);
+  process.stdout.write(indent(listed.stdout));
+  const before = await transfer(stack, 'tx 8 (before the owner approves)', body);
+  expectThat('8b. not signed while the change waits', before.status !== 'signed' && !before.signedTx, `status ${before.status}: the enclave still trusts only the old handler key`);
   say(`owner: POST /v1/changes/${changeId}/approve (the owner's key signs the change; the enclave verifies it)`);
   await rest(stack, 'POST', `/v1/changes/${changeId}/approve`, {});
-  const after = await transaction(stack, 'tx 6 (after the owner approved)', { ...base, payload: digestHex(`demo tx 6 ${Date.now()}`) });
-  const good = verifyWithStandardVerifier(after);
-  expectThat('8c. owner-approved handler change applied: signed', after.status === 'signed' && good, `status ${after.status}; signature verified: ${good}`);
+  const after = await transfer(stack, 'tx 9 (after the owner approved)', body);
+  const v = verifySolanaTransfer(after, sol);
+  expectThat('8c. owner-approved handler change applied: signed', after.status === 'signed' && v.ok, `status ${after.status}; ${v.detail}`);
 }
 
 async function run(): Promise<void> {
@@ -266,11 +297,11 @@ async function run(): Promise<void> {
 
     step('9. cosigner status and the last log lines');
     const st = await cosigner(stack, ['status']);
-    process.stdout.write(st.stdout.replace(/^/gm, '    '));
+    process.stdout.write(indent(st.stdout));
     const enclave = (((await cosigner(stack, ['status', '--json'])).json?.result ?? {}) as Obj).enclave as Obj | undefined;
     expectThat('status', enclave?.state === 'unsealed' && enclave?.coordinator === 'connected', `enclave ${String(enclave?.state)}, coordinator ${String(enclave?.coordinator)}, users ${String(enclave?.users)}`);
     const logs = await cosigner(stack, ['logs', '-n', '12']);
-    process.stdout.write(logs.stdout.replace(/^/gm, '    ').slice(-6000));
+    process.stdout.write(indent(logs.stdout.slice(-6000)));
   } finally {
     step('10. shutdown');
     await stack.close();

@@ -15,8 +15,9 @@ export interface HandlerRules {
   /** REJECT configuration changes of these types. */
   rejectConfigTypes?: string[];
   /**
-   * REJECT rawTx entries that carry no `format` (so cannot be recomputed). Entries with a format
-   * are always recomputed and checked against the destinations and amounts.
+   * REJECT rawTx entries that carry no `format` (so cannot be recomputed); default true. Set false
+   * only for co-signers older than `format`. Entries with a format are always recomputed and
+   * checked against the destinations and amounts.
    */
   requireRawTxFormat?: boolean;
 }
@@ -52,7 +53,7 @@ export function decideTx(rules: HandlerRules, tx: Record<string, unknown>, seen:
   }
   // Approve only what will really be signed: each payload recomputed from its raw transaction, and
   // the transaction paying exactly the destinations and amounts the request shows.
-  const rawTxProblem = checkRawTxEntries(tx, rules.requireRawTxFormat ?? false);
+  const rawTxProblem = checkRawTxEntries(tx, rules.requireRawTxFormat ?? true);
   if (rawTxProblem) return { action: 'REJECT', rejectionReason: rawTxProblem };
   return { action: 'APPROVE' };
 }

@@ -8,6 +8,7 @@ import { isWireGeneration } from '../../proto/coordinator/handshake.ts';
 import { parsePolicy } from './policy.ts';
 import { acknowledgeRestore, approveUser, issuePairingToken, notCommitted, type CoordinatorState } from './state.ts';
 import { createTransaction } from './transactions.ts';
+import { createTransfer, walletAddress } from './wallets.ts';
 import { createConfigChange, getConfigChange } from './config-changes.ts';
 import { decideChange, listChanges } from './changes.ts';
 import { auditRecords } from './audit-log.ts';
@@ -44,6 +45,11 @@ function statusOf(code: string): number {
   return 400;
 }
 
+/** HTTP status of a finished transaction: signed, refused by policy or handler, or failed. */
+function txStatusCode(status: string): number {
+  return status === 'signed' ? 201 : status === 'blocked' || status === 'rejected' ? 403 : 502;
+}
+
 /**
  * The owner's view of a pairing: the Callback Handler (URL, auth mode, key fingerprints) and each
  * key's fingerprint (SHA-256 of the group public key) with its t-of-n; the full summary rides along.
@@ -59,7 +65,7 @@ function pairingView(summary: PairingSummaryView): Record<string, unknown> {
 }
 
 /** Routes about co-signers and users; false when `route` is not one of them. */
-async function handleUserRoutes(st: CoordinatorState, route: string, req: http.IncomingMessage, res: http.ServerResponse): Promise<boolean> {
+async function handleUserRoutes(st: CoordinatorState, route: string, url: URL, req: http.IncomingMessage, res: http.ServerResponse): Promise<boolean> {
   if (route === 'GET /v1/status') {
     send(res, 200, {
       publicKeyPem: st.key.publicKey.export({ format: 'pem', type: 'spki' }),
@@ -87,6 +93,12 @@ async function handleUserRoutes(st: CoordinatorState, route: string, req: http.I
     const u = st.users.get(one[1] as string);
     if (!u) throw notCommitted(st, one[1] as string);
     else send(res, 200, { id: u.id, workspace: u.workspace, status: u.status, cosignerId: u.cosignerId, pairing: u.summary ? pairingView(u.summary) : null });
+    return true;
+  }
+  // The derived address of one vault for one asset (docs/coordinator-protocol.md).
+  const addresses = /^GET \/v1\/users\/([A-Za-z0-9._@-]{1,64})\/addresses$/.exec(route);
+  if (addresses) {
+    send(res, 200, walletAddress(st, addresses[1], url.searchParams.get('asset'), url.searchParams.get('vault') ?? '0'));
     return true;
   }
   const approve = /^POST \/v1\/users\/([A-Za-z0-9._@-]{1,64})\/approve$/.exec(route);
@@ -131,8 +143,13 @@ async function handleTransactionRoutes(st: CoordinatorState, route: string, req:
   }
   if (route === 'POST /v1/transactions') {
     const tx = await createTransaction(st, await readJson(req));
-    const code = tx.status === 'signed' ? 201 : tx.status === 'blocked' || tx.status === 'rejected' ? 403 : 502;
-    send(res, code, tx);
+    send(res, txStatusCode(tx.status), tx);
+    return true;
+  }
+  // A transfer from a derived vault address: the coordinator builds the chain transaction itself.
+  if (route === 'POST /v1/transfers') {
+    const tx = await createTransfer(st, await readJson(req));
+    send(res, txStatusCode(tx.status), tx);
     return true;
   }
   if (route === 'POST /v1/config-changes') {
@@ -175,7 +192,7 @@ async function handleRest(st: CoordinatorState, req: http.IncomingMessage, res: 
   const url = new URL(req.url ?? '/', 'http://127.0.0.1');
   const route = `${req.method} ${url.pathname}`;
   try {
-    if (await handleUserRoutes(st, route, req, res)) return;
+    if (await handleUserRoutes(st, route, url, req, res)) return;
     if (await handleTransactionRoutes(st, route, req, res)) return;
     if (route === 'GET /v1/audit') {
       // The co-signers' decisions, newest last, each with the id of the authenticated co-signer it came from.

@@ -13,6 +13,7 @@ import { verifyAttestation } from '../../proto/attestation/verify.ts';
 import { PROTOCOL_VERSION } from '../../proto/runtime/schema.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyWithStandardVerifier } from '../../local/demo.ts';
+import { DEMO_RECIPIENTS, verifyBitcoinTransfer, type TransferTx, type VaultAddress } from '../../local/demo-transfers.ts';
 import { cliJson, setUpStack, type E2eStack } from './helpers.ts';
 
 const msg = (s: string): string => createHash('sha256').update(s).digest('hex');
@@ -61,6 +62,18 @@ describe('end to end: the demo flow', () => {
       // and the verifier does reject a different message
       expect(verifyWithStandardVerifier({ ...tx, payload: msg('another message') })).toBe(false);
     }
+  });
+
+  it('transfers from derived addresses: signed when honest, rejected by the sample handler when the transaction pays someone else', async () => {
+    const restUrl = e.stack.coordinator!.restUrl.replace(/\/+$/, '');
+    const post = async (path: string, body: unknown): Promise<TransferTx> => (await (await fetch(`${restUrl}${path}`, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } })).json()) as TransferTx;
+    const from = (await (await fetch(`${restUrl}/v1/users/${e.userId}/addresses?asset=BTC_TEST&vault=0`)).json()) as VaultAddress;
+    const ok = await post('/v1/transfers', { userId: e.userId, asset: 'BTC_TEST', vault: 0, to: DEMO_RECIPIENTS.BTC_TEST, amount: '0.001' });
+    expect(ok.status).toBe('signed');
+    expect(verifyBitcoinTransfer(ok, from).ok).toBe(true);
+    const bad = await post('/v1/transfers', { userId: e.userId, asset: 'SOL_TEST', vault: 0, to: DEMO_RECIPIENTS.SOL_TEST, amount: '0.001', tamper: 'destination' });
+    expect(bad.status).toBe('rejected');
+    expect(bad.signedTx).toBeUndefined();
   });
 
   it('a handler REJECT means no signature', async () => {

@@ -73,10 +73,11 @@ describe('sample handler: raw transactions', () => {
     expect(decide({ ...base, rawTx: [{ keyDerivationPath: PATH, format: 'raw', rawTx: 'abcd', payload: 'zz' }] })).toEqual(rejected(/not hex/));
   });
 
-  it('leaves entries without a format to the other rules unless told to require one', () => {
+  it('refuses entries without a format by default; leaves them to the other rules only when told to', () => {
     const legacy = { txId: 't4', requestId: 't4', rawTx: [{ keyDerivationPath: PATH, rawTx: '', payload: 'ab'.repeat(32) }] };
-    expect(decide(legacy)).toEqual({ action: 'APPROVE' });
+    expect(decide(legacy)).toEqual(rejected(/no format/));
     expect(decide(legacy, { requireRawTxFormat: true })).toEqual(rejected(/no format/));
+    expect(decide(legacy, { requireRawTxFormat: false })).toEqual({ action: 'APPROVE' });
   });
 
   it('reads decimal amounts exactly', () => {
