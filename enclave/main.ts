@@ -50,6 +50,7 @@ import { createRealBackends } from './services/real-backends.ts';
 import { dropPrivileges } from './services/drop-privileges.ts';
 import { PortSwitchboard } from './services/switchboard.ts';
 import type { Backends } from './services/backends.ts';
+import { stopOnSignals } from './services/stop-signals.ts';
 
 /** A running enclave process (returned for in-process tests). */
 export interface RunningEnclave {
@@ -137,19 +138,7 @@ async function main(): Promise<void> {
     process.exit(e.code === 'ERR_USAGE' ? 2 : 1);
   }
   process.stdout.write(`cosigner-enclave listening ${enclave.address} mode=${enclave.mode} build=${enclave.buildId}\n`);
-  let stopping = false;
-  const stop = (): void => {
-    if (stopping) return;
-    stopping = true;
-    const force = setTimeout(() => process.exit(0), 5_000);
-    force.unref();
-    enclave.close().then(
-      () => process.exit(0),
-      () => process.exit(0),
-    );
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
+  stopOnSignals(enclave);
 }
 
 const entry = process.argv[1] ? resolve(process.argv[1]) : '';

@@ -67,7 +67,7 @@ export function hintFor(code: ErrorCode): string {
 }
 
 /** Prints a successful result (human text or JSON) and returns exit 0. */
-export function ok(io: CliIo, json: boolean, command: string, result: unknown, human: () => string): number {
+export function ok(io: Pick<CliIo, 'stdout'>, json: boolean, command: string, result: unknown, human: () => string): number {
   if (json) io.stdout(JSON.stringify({ ok: true, command, result }) + '\n');
   else {
     const text = human();
@@ -76,10 +76,13 @@ export function ok(io: CliIo, json: boolean, command: string, result: unknown, h
   return EXIT.OK;
 }
 
-/** Prints an error with its next step and returns the exit code. */
-export function fail(io: CliIo, json: boolean, command: string, err: unknown, result?: unknown): number {
+/**
+ * Prints an error with its next step and returns the exit code: the table's, unless the command
+ * documents its own (`exitCode`, e.g. verify-attestation's 2 for unreadable input).
+ */
+export function fail(io: Pick<CliIo, 'stdout' | 'stderr'>, json: boolean, command: string, err: unknown, result?: unknown, exitCode?: number): number {
   const e = toCosignerError(err);
-  const code = exitCodeFor(e);
+  const code = exitCode ?? exitCodeFor(e);
   // An error may carry a more specific next step than its code's (e.g. the config key to add).
   const hint = typeof e.details?.next === 'string' ? e.details.next : hintFor(e.code);
   if (json) io.stdout(JSON.stringify({ ok: false, command, exitCode: code, error: { code: e.code, message: e.message, retryable: e.retryable, hint, ...(e.details ? { details: e.details } : {}) }, ...(result !== undefined ? { result } : {}) }) + '\n');

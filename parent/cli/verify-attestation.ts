@@ -1,13 +1,16 @@
 // Runs on the parent or any operator machine (the `cosigner verify-attestation` command): checks an
 // attestation document with the same verifier the enclave side uses (proto/attestation/verify.ts).
-// Exit codes: 0 valid, 1 invalid, 2 unreadable input or bad usage.
+// Exit codes: 0 valid, 1 invalid (including an identity that differs from --identity's), 2
+// unreadable input or bad usage. `--json` prints the standard envelope (parent/cli/io.ts).
 import { readFile, stat } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { CosignerError, toCosignerError } from '../../proto/errors.ts';
+import { CosignerError, toCosignerError, type ErrorCode } from '../../proto/errors.ts';
 import { decodeCoseSign1, decodePayload } from '../../proto/attestation/document.ts';
 import { pcrsFromMeasurements } from '../../proto/attestation/measure.ts';
 import { checkAttestation, sha256Hex, type CheckResult, type VerifyOptions } from '../../proto/attestation/verify.ts';
 import { parseIdentityUserData, type ParsedIdentity } from '../../proto/attestation/identity.ts';
+import { fail, ok } from './io.ts';
+import { compareIdentity, parsePublishedIdentity } from './identity-check.ts';
 
 /** Streams and printers the command uses; tests pass their own. */
 export interface VerifyAttestationIo {
@@ -32,9 +35,13 @@ base64 text) against the pinned AWS Nitro root G1, or against --root.
   --measurements FILE    expect the PCRs of a nitro-cli build-enclave measurements JSON
   --nonce HEX            expect this nonce
   --user-data HEX        expect this user_data
+  --identity FILE        expect user_data to be this co-signer identity: FILE is the output of
+                         \`cosigner print-public-key --json\` (every field compared; a difference
+                         is ERR_ATTESTATION_USER_DATA, exit 1)
   --max-age SECONDS      refuse a document older than this (relative to --at)
   --allow-debug          accept a debug-mode document (PCR0 all zeros); never in production
-  --json                 print a JSON report
+  --json                 print the report in the standard JSON envelope
+                         ({"ok","command","result"}; on failure also "exitCode" and "error")
   -h, --help             this text
 
 exit status: 0 valid, 1 invalid, 2 unreadable input or bad usage
@@ -113,6 +120,8 @@ export interface VerifyReport {
   userData: string | null;
   /** user_data read as a co-signer identity (proto/attestation/identity.ts); null if it is not one. */
   identity: ParsedIdentity | null;
+  /** With --identity: whether user_data is exactly the published identity; null without it. */
+  identityMatches: boolean | null;
   nonce: string | null;
   failures: { code: string; message: string }[];
 }
@@ -138,7 +147,7 @@ function identityLines(id: ParsedIdentity): string[] {
   ];
 }
 
-function report(r: CheckResult, at: number): VerifyReport {
+function report(r: CheckResult, at: number, identityMatches: boolean | null): VerifyReport {
   const f = r.fields;
   return {
     verdict: r.ok ? 'valid' : 'invalid',
@@ -153,6 +162,7 @@ function report(r: CheckResult, at: number): VerifyReport {
     publicKeyBytes: f?.publicKey ? f.publicKey.length : null,
     userData: hex(f?.userData),
     identity: identityOf(f?.userData),
+    identityMatches,
     nonce: hex(f?.nonce),
     failures: r.failures.map((x) => ({ code: x.code, message: x.message })),
   };
@@ -167,6 +177,7 @@ function human(rep: VerifyReport): string {
     lines.push(`  public_key   ${rep.publicKeySha256 ? `sha256 ${rep.publicKeySha256} (${rep.publicKeyBytes} bytes)` : 'none'}`);
     lines.push(`  user_data    ${rep.userData ?? 'none'}`);
     if (rep.identity) lines.push(...identityLines(rep.identity));
+    if (rep.identityMatches !== null) lines.push(`  published    identity ${rep.identityMatches ? 'matches' : 'DIFFERS (see failed checks)'}`);
     lines.push(`  nonce        ${rep.nonce ?? 'none'}`);
   }
   lines.push(`  checked at   ${rep.checkedAt}`);
@@ -184,11 +195,11 @@ function human(rep: VerifyReport): string {
  */
 export async function verifyAttestationCommand(argv: string[], io: VerifyAttestationIo): Promise<number> {
   const json = argv.includes('--json');
+  // Unreadable input and bad usage are exit 2 here whatever the code (documented for this command).
   const problem = (err: unknown): number => {
-    const e = toCosignerError(err);
-    if (json) io.stdout(JSON.stringify({ verdict: 'error', error: { code: e.code, message: e.message } }) + '\n');
-    else io.stderr(`verify-attestation: ${e.message}\n${e.code === 'ERR_USAGE' ? `\n${VERIFY_ATTESTATION_USAGE}` : ''}`);
-    return EXIT_USAGE;
+    const code = fail(io, json, COMMAND, err, undefined, EXIT_USAGE);
+    if (!json && toCosignerError(err).code === 'ERR_USAGE') io.stderr(`\n${VERIFY_ATTESTATION_USAGE}`);
+    return code;
   };
   let parsed: ReturnType<typeof parse>;
   try {
@@ -204,6 +215,7 @@ export async function verifyAttestationCommand(argv: string[], io: VerifyAttesta
   let opts: VerifyOptions;
   let doc: Uint8Array;
   let atDoc = false;
+  let published: ParsedIdentity | undefined;
   try {
     if (positionals.length !== 1) throw usage('give exactly one FILE (or - for stdin)');
     const file = positionals[0] as string;
@@ -236,6 +248,7 @@ export async function verifyAttestationCommand(argv: string[], io: VerifyAttesta
       opts.maxAgeMs = Number(values['max-age']) * 1000;
     }
     if (values['allow-debug']) opts.allowDebug = true;
+    if (values.identity !== undefined) published = parsePublishedIdentity((await readSmallFile(values.identity, MAX_SMALL_FILE_BYTES)).toString('utf8')).identity;
     const input = file === '-' ? await readBounded(io.stdin, MAX_INPUT_BYTES) : await readSmallFile(file, MAX_INPUT_BYTES);
     if (input.length === 0) throw new CosignerError('ERR_INVALID_ARGUMENT', 'empty input');
     doc = documentBytesFromInput(new Uint8Array(input));
@@ -259,10 +272,22 @@ export async function verifyAttestationCommand(argv: string[], io: VerifyAttesta
   } catch (err) {
     return problem(err);
   }
-  const rep = report(result, opts.at);
-  io.stdout(json ? JSON.stringify(rep) + '\n' : human(rep));
-  return result.ok ? EXIT_VALID : EXIT_INVALID;
+  const mismatch = published ? compareIdentity(result.fields?.userData, published) : null;
+  // A document whose identity differs is invalid as a whole (no verified `doc` is kept).
+  if (mismatch) result = { ok: false, ...(result.fields ? { fields: result.fields } : {}), failures: [...result.failures, mismatch] };
+  const rep = report(result, opts.at, published ? mismatch === null : null);
+  if (result.ok) return ok(io, json, COMMAND, rep, () => human(rep));
+  if (!json) {
+    io.stdout(human(rep));
+    return EXIT_INVALID;
+  }
+  // The envelope's error is the first failed check (its own next: step); the rest are in result.failures.
+  const first = rep.failures[0] ?? { code: 'ERR_ATTESTATION_MALFORMED', message: 'invalid' };
+  const message = `attestation document invalid: ${rep.failures.map((x) => x.code).join(', ')}: ${first.message}`;
+  return fail(io, json, COMMAND, new CosignerError(first.code as ErrorCode, message), rep, EXIT_INVALID);
 }
+
+const COMMAND = 'verify-attestation';
 
 function parse(argv: string[]) {
   return parseArgs({
@@ -276,6 +301,7 @@ function parse(argv: string[]) {
       measurements: { type: 'string' },
       nonce: { type: 'string' },
       'user-data': { type: 'string' },
+      identity: { type: 'string' },
       'max-age': { type: 'string' },
       'allow-debug': { type: 'boolean' },
       json: { type: 'boolean' },

@@ -98,12 +98,16 @@ export function createControlHandler(deps: ControlHandlerDeps): (req: ControlReq
         return supervisor.status();
       case 'stop':
         logger.info('control: stop');
-        await link.disconnect();
+        // The enclave first (SIGTERM in local mode): it closes its sessions and sends its last log
+        // and audit records over the wire while that is still open. Closing the link first sent
+        // GoAway, which refuses those records, and then waited the whole 5 s close grace for the
+        // coordinator relay stream, which never ends by itself.
         await supervisor.stop();
+        await link.disconnect();
         return supervisor.status();
       case 'restart':
         logger.info('control: restart');
-        await link.disconnect();
+        // As for stop; the link redials on its own when the new enclave reports started.
         await supervisor.restart();
         return supervisor.status();
       case 'checkEgress':

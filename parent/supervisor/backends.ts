@@ -131,6 +131,9 @@ async function stopPid(pid: number): Promise<void> {
   for (let i = 0; i < 40 && alive(); i++) await new Promise((r) => setTimeout(r, 50));
 }
 
+/** How long a local enclave has to exit after SIGTERM before it is killed. */
+export const STOP_GRACE_MS = 6000;
+
 /** Local mode: `node <bundle> --listen <wireUrl> [args…]` as a child process. */
 export function localBackend(o: LocalBackendOptions): EnclaveBackend {
   return {
@@ -187,7 +190,9 @@ export function localBackend(o: LocalBackendOptions): EnclaveBackend {
               .then((t) => (t.trim() === String(child.pid) ? rm(pf, { force: true }) : undefined))
               .catch(() => undefined);
           }
-          res(stopping ? 'stopped' : `enclave process exited (${signal ?? `code ${code}`})`);
+          // On a stop, "stopped (code 0)" is the enclave's own SIGTERM handler finishing; "(SIGKILL)"
+          // means it did not exit within the grace below.
+          res(`${stopping ? 'stopped' : 'enclave process exited'} (${signal ?? `code ${code}`})`);
         });
       });
       return {
@@ -197,8 +202,10 @@ export function localBackend(o: LocalBackendOptions): EnclaveBackend {
         async stop() {
           stopping = true;
           if (child.exitCode !== null || child.signalCode !== null) return;
+          // The enclave closes its sessions and flushes its logs, bounded to 1.5 s
+          // (enclave/services/stop-signals.ts); SIGKILL only for one that hangs.
           child.kill('SIGTERM');
-          const t = setTimeout(() => child.kill('SIGKILL'), 5000);
+          const t = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
           await exited;
           clearTimeout(t);
         },

@@ -35,10 +35,14 @@ describe('cosigner verify-attestation', () => {
     expect(r.out).toMatch(/public_key {3}sha256 [0-9a-f]{64} \(294 bytes\)/);
   });
 
-  it('--json carries module id, time, PCRs, public key hash, user_data, verdict and failures', async () => {
+  it('--json: the standard envelope around module id, time, PCRs, public key hash, user_data, verdict and failures', async () => {
     const r = await run([file(SUI_DEBUG), '--at', 'doc', '--json']);
     expect(r.code).toBe(1);
-    const j = JSON.parse(r.out);
+    const env = JSON.parse(r.out);
+    // An invalid document: ok false, exit code 1, the first failed check as the error with its next: step.
+    expect(env).toMatchObject({ ok: false, command: 'verify-attestation', exitCode: 1, error: { code: 'ERR_ATTESTATION_DEBUG', retryable: false, hint: expect.stringContaining('debug') } });
+    expect(r.out.trim().split('\n')).toHaveLength(1);
+    const j = env.result;
     expect(j.verdict).toBe('invalid');
     expect(j.moduleId).toBe(SUI_DEBUG.moduleId);
     expect(j.timestamp).toBe(SUI_DEBUG.timestamp);
@@ -47,19 +51,22 @@ describe('cosigner verify-attestation', () => {
     expect(j.userData).toHaveLength(64);
     expect(j.publicKeySha256).toBeNull();
     expect(j.failures).toEqual([{ code: 'ERR_ATTESTATION_DEBUG', message: expect.any(String) }]);
-    const ok = JSON.parse((await run([file(SUI_DEBUG), '--at', 'doc', '--json', '--allow-debug'])).out);
-    expect(ok.verdict).toBe('valid');
-    expect(ok.failures).toEqual([]);
+    const valid = JSON.parse((await run([file(SUI_DEBUG), '--at', 'doc', '--json', '--allow-debug'])).out);
+    expect(valid).toMatchObject({ ok: true, command: 'verify-attestation' });
+    expect(valid.error).toBeUndefined();
+    expect(valid.result.verdict).toBe('valid');
+    expect(valid.result.failures).toEqual([]);
+    expect(valid.result.identityMatches).toBeNull();
   });
 
   it('exit 1 with the failed check codes: expired, PCR, nonce, user_data, max age', async () => {
     const at = String(EVERVAULT_SIGNED.timestamp);
     const r = await run([file(EVERVAULT_SIGNED), '--at', '2030-01-01T00:00:00Z', '--json']);
     expect(r.code).toBe(1);
-    expect(JSON.parse(r.out).failures.map((f: { code: string }) => f.code)).toEqual(['ERR_ATTESTATION_EXPIRED']);
+    expect(JSON.parse(r.out).result.failures.map((f: { code: string }) => f.code)).toEqual(['ERR_ATTESTATION_EXPIRED']);
     const r2 = await run([file(EVERVAULT_SIGNED), '--at', at, '--pcr', `0=${'ab'.repeat(48)}`, '--nonce', '00', '--user-data', '00', '--max-age', '0', '--json']);
     expect(r2.code).toBe(1);
-    expect(JSON.parse(r2.out).failures.map((f: { code: string }) => f.code)).toEqual(['ERR_ATTESTATION_PCR_MISMATCH', 'ERR_ATTESTATION_NONCE', 'ERR_ATTESTATION_USER_DATA']);
+    expect(JSON.parse(r2.out).result.failures.map((f: { code: string }) => f.code)).toEqual(['ERR_ATTESTATION_PCR_MISMATCH', 'ERR_ATTESTATION_NONCE', 'ERR_ATTESTATION_USER_DATA']);
     const r3 = await run([file(EVERVAULT_SIGNED), '--at', String(EVERVAULT_SIGNED.timestamp + 600_000), '--max-age', '60']);
     expect(r3.code).toBe(1);
     expect(r3.out).toContain('ERR_ATTESTATION_STALE');
@@ -77,7 +84,7 @@ describe('cosigner verify-attestation', () => {
     writeFileSync(junk, Buffer.from([0x84, 0x01]));
     const r = await run([junk, '--json']);
     expect(r.code).toBe(1);
-    expect(JSON.parse(r.out).failures[0].code).toBe('ERR_ATTESTATION_MALFORMED');
+    expect(JSON.parse(r.out).result.failures[0].code).toBe('ERR_ATTESTATION_MALFORMED');
     expect((await run([path.join(tmp, 'missing.cose')])).code).toBe(2);
     expect((await run([])).code).toBe(2);
     expect((await run(['a', 'b'])).code).toBe(2);
@@ -89,7 +96,11 @@ describe('cosigner verify-attestation', () => {
     expect((await run([file(SEQUENCE_PROD), '--max-age', '-5'])).code).toBe(2);
     expect((await run(['-'], new Uint8Array(70 * 1024).fill(0x41))).code).toBe(2);
     const u = await run([file(SEQUENCE_PROD), '--bogus', '--json']);
-    expect(JSON.parse(u.out)).toMatchObject({ verdict: 'error', error: { code: 'ERR_USAGE' } });
+    expect(JSON.parse(u.out)).toMatchObject({ ok: false, command: 'verify-attestation', exitCode: 2, error: { code: 'ERR_USAGE', hint: expect.any(String) } });
+    // Unreadable input is exit 2 with the envelope too (not the table's 1 for ERR_NOT_FOUND).
+    const m = await run([path.join(tmp, 'missing.cose'), '--json']);
+    expect(m.code).toBe(2);
+    expect(JSON.parse(m.out)).toMatchObject({ ok: false, exitCode: 2, error: { code: 'ERR_NOT_FOUND' } });
     expect((await run(['--help'])).code).toBe(0);
   });
 
@@ -107,7 +118,7 @@ describe('cosigner verify-attestation', () => {
     // Without --root the AWS root is the anchor: a dev document never passes.
     const r = await run([docPath, '--json']);
     expect(r.code).toBe(1);
-    expect(JSON.parse(r.out).failures.map((f: { code: string }) => f.code)).toContain('ERR_ATTESTATION_CHAIN');
+    expect(JSON.parse(r.out).result.failures.map((f: { code: string }) => f.code)).toContain('ERR_ATTESTATION_CHAIN');
     writeFileSync(measPath, JSON.stringify(measureBundle(new TextEncoder().encode('other'))));
     expect((await run([docPath, '--root', rootPath, '--measurements', measPath])).code).toBe(1);
     writeFileSync(measPath, '{not json');
@@ -129,7 +140,7 @@ describe('cosigner verify-attestation', () => {
     expect(r.out).toContain(`owner key fingerprint    ${ownerKeyFingerprint(ownerKey)}`);
     expect(r.out).toMatch(/coordinator auth key {5}sha256 [0-9a-f]{64}/);
     expect(r.out).toContain('build test-build');
-    const j = JSON.parse((await run([docPath, '--root', rootPath, '--json'])).out);
+    const j = JSON.parse((await run([docPath, '--root', rootPath, '--json'])).out).result;
     expect(j.identity).toMatchObject({ version: 2, cosignerId: 'cs-printed', ownerKeyFingerprint: ownerKeyFingerprint(ownerKey), kmsPolicyChangeable: null });
   });
 });

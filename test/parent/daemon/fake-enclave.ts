@@ -17,8 +17,17 @@ const slow = Number(process.env.FAKE_ENCLAVE_SLOW_MS ?? '0');
 type Api = Record<string, (req: Record<string, unknown>) => Promise<Record<string, unknown>>>;
 const users: Array<Record<string, unknown>> = [];
 
+let goodbye: (() => Promise<unknown>) | undefined;
+// Like enclave/main.ts: on SIGTERM, a last log record over the wire (bounded), then exit 0. The
+// record reaches the daemon only if the wire is still open when the signal comes.
+process.once('SIGTERM', () => {
+  const bye = goodbye?.() ?? Promise.resolve();
+  void Promise.race([bye, new Promise((r) => setTimeout(r, 1000))]).finally(() => process.exit(0));
+});
+
 const listening = await Peer.listen(url, { role: 'enclave', buildId: 'fake-enclave-build', keepaliveMs: 0 }, (peer) => {
   const parent = peer.client<Api>('cosigner.v1.Parent');
+  goodbye = () => parent.Log!({ lines: [JSON.stringify({ level: 30, time: Date.now(), msg: 'fake enclave stopping on SIGTERM' })], dropped: 0 });
   let state = 'starting';
   const init = async (): Promise<void> => {
     const b = await parent.BlobGet!({ name: 'secrets.key' });
