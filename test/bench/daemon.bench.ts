@@ -6,12 +6,11 @@
 //   - forwarded throughput at concurrency 1 and 32 vs the direct wire at the same concurrency.
 // The stand-in enclave does no cryptography: these figures are the daemon's own overhead.
 import { createServer, connect, type Socket } from 'node:net';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ControlClient } from '../../parent/control/client.ts';
 import { Peer } from '../../proto/runtime/peer.ts';
-import { testConfig, fakeEnclaveBundle } from '../parent/daemon/helpers.ts';
+import { testConfig, fakeEnclaveBundle, removeTempDirs, tempDir } from '../parent/daemon/helpers.ts';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
@@ -90,7 +89,7 @@ async function rawPingPong(path: string): Promise<{ ask: () => Promise<void>; cl
 
 async function main(): Promise<void> {
   const started = Date.now();
-  const dir = mkdtempSync(join(tmpdir(), 'bench-daemon-'));
+  const dir = tempDir('bench-daemon-');
   const raw = await rawPingPong(join(dir, 'raw.sock'));
   const rawLat = await timeSeq(N, raw.ask);
   raw.close();
@@ -159,8 +158,12 @@ async function main(): Promise<void> {
 }
 
 main().then(
-  () => process.exit(0),
+  () => {
+    removeTempDirs();
+    process.exit(0);
+  },
   (err: unknown) => {
+    removeTempDirs();
     process.stderr.write(`daemon.bench: ${err instanceof Error ? err.stack : String(err)}\n`);
     process.exit(1);
   },

@@ -4,7 +4,6 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
-import { afterAll } from 'vitest';
 import { parseConfig, type DaemonConfig } from '../../../parent/config/config.ts';
 import { startDaemon, type DaemonOverrides, type RunningDaemon } from '../../../parent/daemon/daemon.ts';
 
@@ -20,10 +19,17 @@ export function tempDir(prefix: string): string {
   tempDirs.push(dir);
   return dir;
 }
-afterAll(() => {
+/** Removes every folder tempDir() made (after each test file; the daemon benchmark calls it at its end). */
+export function removeTempDirs(): void {
   for (const dir of tempDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
   bundled = null;
-});
+}
+// The daemon benchmark (test/bench/daemon.bench.ts) also uses these helpers outside vitest, where
+// importing vitest throws: register the cleanup hook only under vitest.
+if (process.env.VITEST) {
+  const { afterAll } = await import('vitest');
+  afterAll(removeTempDirs);
+}
 
 let bundled: string | null = null;
 /**
