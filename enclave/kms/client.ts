@@ -43,7 +43,8 @@ const REGION_RE = /^[a-z]{2}(-[a-z]+)+-\d$/;
 
 /**
  * Builds a KMSClient that reaches KMS only through `dial`. Plain http endpoints are refused: KMS
- * traffic must be TLS from the enclave.
+ * traffic must be TLS from the enclave. Its tunnels are kept alive between calls: call `destroy()`
+ * when done with it, which closes them.
  *
  * @example const kms = createKmsClient({ region: 'us-east-1', dial, credentials });
  */
@@ -93,5 +94,12 @@ export function createKmsClient(opts: KmsClientOptions): KMSClient {
     requestHandler: { httpsAgent: agent, connectionTimeout: 5_000, requestTimeout: opts.requestTimeoutMs ?? deadlineMs, throwOnRequestTimeout: true },
   });
   client.middlewareStack.add((next) => (args) => withDeadline(next(args), deadlineMs), { step: 'initialize', priority: 'high', name: 'cosignerCallDeadline' });
+  // The SDK's destroy() reaches the agent only once its request handler resolved its config (after a
+  // first request); closing the agent here as well means destroy() always closes every tunnel.
+  const destroySdk = client.destroy.bind(client);
+  client.destroy = () => {
+    destroySdk();
+    agent.destroy();
+  };
   return client;
 }

@@ -4,6 +4,7 @@
 import https from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { Dial } from '../../proto/ports.ts';
+import { CosignerError } from '../../proto/errors.ts';
 import { openTlsTunnel } from '../wire/tls-tunnel.ts';
 
 export interface DialAgentOptions {
@@ -27,6 +28,8 @@ export class DialAgent extends https.Agent {
   private readonly dialFn: Dial;
   private readonly ca: string[] | undefined;
   private readonly dialTimeoutMs: number;
+  /** Aborted by destroy(): a tunnel still being dialled or handshaken then ends instead of joining a dead agent. */
+  private readonly lifetime = new AbortController();
 
   constructor(opts: DialAgentOptions) {
     super({ keepAlive: true, maxSockets: opts.maxSockets ?? 4, maxFreeSockets: 2, timeout: 30_000 });
@@ -49,10 +52,28 @@ export class DialAgent extends https.Agent {
       alpn: ['http/1.1'],
       codes: { timeout: 'ERR_KMS_UNAVAILABLE', tls: 'ERR_KMS_UNAVAILABLE' },
       peerName: 'KMS',
+      signal: this.lifetime.signal,
     }).then(
-      (sock) => cb(null, sock),
+      (sock) => {
+        // destroy() ran while this tunnel was opening: the agent no longer tracks it, so close it here.
+        if (this.lifetime.signal.aborted) {
+          sock.destroy();
+          return cb(this.lifetime.signal.reason as Error, undefined as unknown as Duplex);
+        }
+        cb(null, sock);
+      },
       (err: unknown) => cb(err instanceof Error ? err : new Error('dial failed'), undefined as unknown as Duplex),
     );
     return undefined;
+  }
+
+  /**
+   * Closes every tunnel, idle keep-alive ones included, and any still opening. The co-signer calls
+   * this (through KMSClient.destroy) once it is done with KMS: an idle keep-alive tunnel is a relayed
+   * connection the wire's graceful close would otherwise wait for at shutdown.
+   */
+  override destroy(): void {
+    if (!this.lifetime.signal.aborted) this.lifetime.abort(new CosignerError('ERR_CANCELLED', 'the KMS client was closed'));
+    super.destroy();
   }
 }

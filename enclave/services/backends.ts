@@ -89,4 +89,9 @@ export interface Backends {
   kmsKeyPolicy?(): { readonly changeable: boolean; readonly editors: readonly string[] } | undefined;
   /** Names of modules this build could not wire (shown by `status`, so nothing is faked). */
   missing(): readonly string[];
+  /**
+   * Shutdown: close the outbound connections the backends keep open (KMS tunnels, idle keep-alive
+   * ones included), so the wire's close does not wait for them.
+   */
+  close?(): void;
 }

@@ -373,9 +373,11 @@ export class Cosigner {
     return { document, userData, attestationMode: this.deps.attestor.mode };
   }
 
-  /** Stop the coordinator client (aborting open sessions) and drop the vault's keys. */
+  /** Stop the coordinator client (aborting open sessions), close KMS tunnels and drop the vault's keys. */
   async shutdown(): Promise<void> {
     this.lifetime.abort(new CosignerError('ERR_CANCELLED', 'shutting down'));
+    // KMS tunnels first (an unseal still in flight ends now), so no relayed connection is left open.
+    this.deps.backends.close?.();
     const up = this.upstream;
     this.upstream = undefined;
     if (up) await up.stop().catch(() => undefined);

@@ -139,11 +139,38 @@ function kmsClientFor(opts: RealBackendsOptions, endpointAllowed: boolean, k: Pi
   });
 }
 
+/**
+ * The KMS clients in use. KMS is needed only inside setupVault/unsealVault, so `use` destroys each
+ * client when its call ends, and `closeAll` (co-signer shutdown) destroys any still in use: an idle
+ * keep-alive tunnel is a relayed connection that would otherwise hold up the wire's close.
+ */
+function kmsClients(opts: RealBackendsOptions, endpointAllowed: boolean) {
+  type Client = ReturnType<typeof createKmsClient>;
+  const live = new Set<Client>();
+  return {
+    async use<T>(k: Pick<KmsSettings, 'region' | 'endpoint'>, f: (client: Client) => Promise<T>): Promise<T> {
+      const client = kmsClientFor(opts, endpointAllowed, k);
+      live.add(client);
+      try {
+        return await f(client);
+      } finally {
+        live.delete(client);
+        client.destroy();
+      }
+    },
+    closeAll(): void {
+      for (const client of live) client.destroy();
+      live.clear();
+    },
+  };
+}
+
 /** The Backends of a real enclave. */
 export function createRealBackends(opts: RealBackendsOptions): Backends {
   const { ports, attestor, logger } = opts;
   const endpointAllowed = opts.localMode && attestor.mode === 'dev';
-  const kmsClient = (k: Pick<KmsSettings, 'region' | 'endpoint'>) => kmsClientFor(opts, endpointAllowed, k);
+  const kmsPool = kmsClients(opts, endpointAllowed);
+  const withKms = kmsPool.use;
   const clients = new WeakMap<Upstream, CoordinatorClient>();
   // The key policy as the enclave last read it (setup or unseal), for `status` and the identity.
   let keyPolicy: PolicyAdmission | undefined;
@@ -160,10 +187,12 @@ export function createRealBackends(opts: RealBackendsOptions): Backends {
     },
 
     async setupVault({ kms, initialState }) {
-      const client = kmsClient(kms);
-      // Before anything is stored: a key the parent could use itself is refused (docs/key-policy.md).
-      keyPolicy = await admitKmsKey(client, kms.keyArn);
-      return handle(await setupBoundVault(ports.blobs, { kms, client, attestor, initialState }), ackTimeoutMs);
+      const vault = await withKms(kms, async (client) => {
+        // Before anything is stored: a key the parent could use itself is refused (docs/key-policy.md).
+        keyPolicy = await admitKmsKey(client, kms.keyArn);
+        return setupBoundVault(ports.blobs, { kms, client, attestor, initialState });
+      });
+      return handle(vault, ackTimeoutMs);
     },
 
     async unsealVault({ allowRollbackTo }) {
@@ -172,18 +201,19 @@ export function createRealBackends(opts: RealBackendsOptions): Backends {
         if (await ports.blobs.get(SECRETS_KEY_BLOB)) throw new CosignerError('ERR_SECRETS_KEY_CORRUPT', 'secrets.key exists but cosigner.json is missing; restore it from backup');
         throw new CosignerError('ERR_NOT_SET_UP', 'not set up');
       }
-      const client = kmsClient({ region: d.region, endpoint: d.kmsEndpoint });
-      // At every unseal: the policy may have been loosened since setup. Decrypt names the same KeyId,
-      // so the policy checked is the one of the key that opens secrets.key.
-      keyPolicy = await admitKmsKey(client, d.keyArn);
-      const vault = await Vault.unseal({
-        kms: client,
-        attestor,
-        blobs: ports.blobs,
-        cosignerId: d.cosignerId,
-        keyArn: d.keyArn,
-        setupBinding: d.setupBinding,
-        ...(allowRollbackTo !== undefined ? { allowRollbackTo } : {}),
+      const vault = await withKms({ region: d.region, endpoint: d.kmsEndpoint }, async (client) => {
+        // At every unseal: the policy may have been loosened since setup. Decrypt names the same KeyId,
+        // so the policy checked is the one of the key that opens secrets.key.
+        keyPolicy = await admitKmsKey(client, d.keyArn);
+        return Vault.unseal({
+          kms: client,
+          attestor,
+          blobs: ports.blobs,
+          cosignerId: d.cosignerId,
+          keyArn: d.keyArn,
+          setupBinding: d.setupBinding,
+          ...(allowRollbackTo !== undefined ? { allowRollbackTo } : {}),
+        });
       });
       // The descriptor is unauthenticated: it must agree with the sealed state.
       const bindingDiffers = d.setupBinding !== undefined && (!vault.state.owner || setupBinding(vault.state) !== d.setupBinding);
@@ -223,6 +253,8 @@ export function createRealBackends(opts: RealBackendsOptions): Backends {
     kmsKeyPolicy: () => (keyPolicy ? { changeable: keyPolicy.changeable, editors: keyPolicy.editors } : undefined),
 
     missing: () => [],
+
+    close: () => kmsPool.closeAll(),
   };
 }
 

@@ -1,8 +1,9 @@
 // Runs in the enclave. What SIGTERM/SIGINT do (local mode: the parent daemon's `cosigner stop` and
 // `restart`; a Nitro Enclave is terminated by nitro-cli instead): close the co-signer (sessions, the
 // coordinator link), flush the last log and audit records over the wire, then exit 0 — bounded, so
-// a stop never waits for nothing. The wire's graceful close would otherwise wait its full grace
-// (5 s) for relayed connections that stay open while idle (the KMS client's keep-alive tunnel).
+// a stop never waits for nothing. The wire's graceful close waits (up to its 5 s grace) for relayed
+// connections still open; the co-signer's shutdown closes its own (KMS tunnels, the coordinator
+// link), so the bound only matters when something else holds one.
 
 /** Longest a stop waits for the close before exiting anyway (the log flush alone is bounded to 1 s). */
 export const STOP_BOUND_MS = 1500;

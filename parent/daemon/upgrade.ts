@@ -88,9 +88,13 @@ export async function performUpgrade(ctx: Ctx, p: UpgradeParams): Promise<Upgrad
   const success = (s: string): boolean => s === 'unsealed' || (before.state !== 'unsealed' && s === 'not-set-up');
   ctx.logger.info({ previous, next: p.eifPath, before: before.state }, 'upgrade: switching enclave image');
 
+  // switchImage stops the running enclave (SIGTERM in local mode) before the link is touched, as
+  // `cosigner stop`/`restart` do: the enclave sends its last records while the wire is open, and the
+  // link, told of the new enclave by the supervisor's `started`, drops the old connection and dials
+  // the new one by itself. Closing the link first sent GoAway and waited the wire's whole close
+  // grace (5 s) for the relayed coordinator stream.
   let after: { state: string; errorCode: string };
   try {
-    await ctx.link.disconnect();
     await ctx.supervisor.switchImage(p.eifPath);
     after = await waitSettled(ctx.link, timeoutMs);
   } catch (err) {
@@ -105,7 +109,6 @@ export async function performUpgrade(ctx: Ctx, p: UpgradeParams): Promise<Upgrad
   ctx.logger.error({ state: after.state, code: after.errorCode }, 'upgrade: new image did not unseal; rolling back');
   let rolled = { state: 'unknown', errorCode: '' };
   try {
-    await ctx.link.disconnect();
     await ctx.supervisor.switchImage(previous);
     rolled = await waitSettled(ctx.link, timeoutMs);
   } catch (err) {

@@ -33,6 +33,11 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+async function until(cond: () => boolean, ms = 5_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond() && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+}
+
 async function mapped(p: Promise<unknown>): Promise<string> {
   try {
     await p;
@@ -110,6 +115,44 @@ describe('createKmsClient: TLS in the enclave over Dial tunnels', () => {
     });
     expect(await mapped(c.send(describeMissing))).toBe('ERR_CREDENTIALS');
     c.destroy();
+  });
+
+  it('keeps an idle tunnel open between calls, and destroy() closes it (no KMS tunnel outlives the client)', async () => {
+    const tunnels: Duplex[] = [];
+    const base = loopbackDial().dial;
+    const dial: Dial = async (host, port, o) => {
+      const t = await base(host, port, o);
+      tunnels.push(t);
+      return t;
+    };
+    const c = createKmsClient({ region: 'us-east-1', endpoint: `https://localhost:${trusted.port}`, caPem, dial, credentials: creds, maxAttempts: 1 });
+    expect(await mapped(c.send(describeMissing))).toBe('ERR_KMS');
+    expect(await mapped(c.send(describeMissing))).toBe('ERR_KMS');
+    // Keep-alive: both calls went through one tunnel, still open while idle.
+    expect(tunnels).toHaveLength(1);
+    expect(tunnels[0]!.destroyed).toBe(false);
+    c.destroy();
+    await until(() => tunnels[0]!.destroyed);
+    expect(tunnels[0]!.destroyed).toBe(true);
+  });
+
+  it('destroy() while a tunnel is still being dialled: the late tunnel is closed, not kept', async () => {
+    let deliver: (() => void) | undefined;
+    const late: Duplex[] = [];
+    const base = loopbackDial().dial;
+    const slow: Dial = (host, port) =>
+      new Promise<Duplex>((resolve, reject) => {
+        deliver = () => void base(host, port).then((t) => (late.push(t), resolve(t)), reject);
+      });
+    const c = createKmsClient({ region: 'us-east-1', endpoint: `https://localhost:${trusted.port}`, caPem, dial: slow, credentials: creds, maxAttempts: 1 });
+    const call = mapped(c.send(describeMissing));
+    await until(() => deliver !== undefined);
+    c.destroy();
+    // The pending call ends as cancelled (the client was closed), not as a KMS answer.
+    expect(await call).toBe('ERR_CANCELLED');
+    deliver!();
+    await until(() => late.length === 1 && late[0]!.destroyed);
+    expect(late[0]!.destroyed).toBe(true);
   });
 
   it('rejects bad regions and non-https endpoints up front', () => {

@@ -4,6 +4,7 @@
 // with no `unseal` request, and `status` says why it is waiting and when it tries next.
 import { generateKeyPairSync } from 'node:crypto';
 import net from 'node:net';
+import type { Duplex } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { Cosigner, type StatusInfo } from '../../../enclave/services/cosigner.ts';
@@ -73,7 +74,7 @@ function fastClock(): Clock & { sleeps: number[]; onSleep: () => void } {
   };
 }
 
-function backendsFor(dial: Dial, clock: Clock): Backends {
+function backendsFor(dial: Dial, clock: Clock, kmsCallDeadlineMs = 1_500): Backends {
   const real = createRealBackends({
     ports: { dial, blobs: stack.blobs, credentials: new ImdsCredentialSource({ endpoint: stack.imds.url }), logs: { write: () => undefined }, clock },
     attestor: stack.attestor(),
@@ -81,10 +82,23 @@ function backendsFor(dial: Dial, clock: Clock): Backends {
     localMode: true,
     tlsCaPem: stack.ca.certPem,
     callback: {},
-    kmsCallDeadlineMs: 1_500,
+    kmsCallDeadlineMs,
   });
   // No coordinator in this test: the client it would start is not what is under test.
   return { ...real, startUpstream: () => ({ state: () => 'connected', openSessions: () => 0, stop: async () => undefined }) };
+}
+
+/** Every tunnel `dial` opened, to see which are still open. */
+function recording(dial: Dial): { dial: Dial; tunnels: Duplex[] } {
+  const tunnels: Duplex[] = [];
+  return {
+    tunnels,
+    dial: async (host, port, o) => {
+      const t = await dial(host, port, o);
+      tunnels.push(t);
+      return t;
+    },
+  };
 }
 
 async function until(what: string, cond: () => boolean, limitMs = 30_000): Promise<void> {
@@ -142,4 +156,35 @@ describe('boot unseal survives a KMS outage (real KMS stand-in)', () => {
       }
     }, 90_000);
   }
+
+  it('no KMS tunnel stays open once unsealed (keep-alive ones included), nor after shutdown', async () => {
+    const rec = recording(switchableDial().dial);
+    const clock = fastClock();
+    const cosigner = new Cosigner({ backends: backendsFor(rec.dial, clock), attestor: stack.attestor(), buildId: 'test', localMode: true, logger: pino({ level: 'silent' }), clock });
+    void cosigner.boot();
+    try {
+      await until('unsealed', () => cosigner.status().state === 'unsealed');
+      expect(rec.tunnels.length).toBeGreaterThan(0);
+      // The KMS client is closed when unseal ends: its idle keep-alive tunnel does not linger (the
+      // stand-in would close it only after its own 5 s idle timeout, real KMS much later).
+      await new Promise((r) => setImmediate(r));
+      expect(rec.tunnels.filter((t) => !t.destroyed)).toEqual([]);
+    } finally {
+      await cosigner.shutdown();
+    }
+    expect(rec.tunnels.filter((t) => !t.destroyed)).toEqual([]);
+  }, 60_000);
+
+  it('shutdown during an unseal that waits on KMS closes that tunnel at once', async () => {
+    const ctl = switchableDial();
+    ctl.mode = 'blackhole';
+    const rec = recording(ctl.dial);
+    const clock = fastClock();
+    // A long KMS deadline: only the shutdown can end the hanging handshake within this test.
+    const cosigner = new Cosigner({ backends: backendsFor(rec.dial, clock, 30_000), attestor: stack.attestor(), buildId: 'test', localMode: true, logger: pino({ level: 'silent' }), clock });
+    void cosigner.boot();
+    await until('a KMS tunnel waiting on the black hole', () => rec.tunnels.some((t) => !t.destroyed), 10_000);
+    await cosigner.shutdown();
+    expect(rec.tunnels.filter((t) => !t.destroyed)).toEqual([]);
+  }, 60_000);
 });
