@@ -176,6 +176,9 @@ export class Lease {
       const rec = cur ? parseLeaseRecord(cur.body) : null;
       if (cur && rec && rec.holder === this.#holder && rec.epoch === held.epoch && !rec.released && this.#held === held) {
         etag = await this.#store.putIfMatch(this.#key, encode(this.#record(held.epoch, start)), cur.etag);
+      } else if (cur) {
+        // Someone else's lease now: observed from here on, as a standby would (status shows it).
+        this.#seen = { etag: cur.etag, since: this.#clock.now(), record: rec };
       }
     }
     if (etag === 'changed' || this.#held !== held) {

@@ -115,6 +115,7 @@ describe('Lease', () => {
     // a comes back from the partition and tries to renew with the version it held.
     expect(await a.renew()).toBe('lost');
     expect(a.canAct()).toBe(false);
+    expect(a.status()).toMatchObject({ role: 'standby', holder: 'b', epoch: 2 });
     expect(b.canAct()).toBe(true);
     expect(parseLeaseRecord((await store.get(KEY))!.body)).toMatchObject({ holder: 'b', epoch: 2 });
   });
