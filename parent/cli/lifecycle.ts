@@ -12,6 +12,11 @@ import { renderStatus } from './render.ts';
 
 /** Why the co-signer cannot sign, or null when it can. `final`: waiting longer will not change it. */
 export function notReady(st: Obj): { error: CosignerError; final: boolean } | null {
+  const lease = st.lease as Obj | undefined;
+  if (lease?.role === 'standby') {
+    // A standby never signs until the active instance's lease lapses: a verdict, not a wait.
+    return { error: new CosignerError('ERR_STATE', `this instance is a standby${lease.holder ? `: ${s(lease.holder)} is the active signer` : ''}`, { details: { role: 'standby', next: 'it takes over by itself when the lease lapses (docs/operations.md, "One active signer")' } }), final: true };
+  }
   const e = st.enclave as Obj | null | undefined;
   const sup = (st.supervisor ?? {}) as Obj;
   if (!e) {

@@ -22,6 +22,14 @@ function kmsPolicyLine(e: Obj): string {
   return `admitted; may still be changed (PutKeyPolicy/CreateGrant) by ${editors.length ? editors.join(', ') : 'some principal'}`;
 }
 
+/** Which instance signs (docs/operations.md, "One active signer"). */
+function leaseLine(l: Obj): string {
+  const err = l.lastError ? `; last lease error ${s((l.lastError as Obj).code)}: ${s((l.lastError as Obj).message)}` : '';
+  if (l.role === 'active') return `active (this instance ${s(l.self)} holds ${s(l.key)}, epoch ${s(l.epoch)}, until ${s(l.expiresAt)})${err}`;
+  const holder = l.holder ? `${s(l.holder)} holds it until ${s(l.expiresAt)} (its clock)` : 'nobody holds it';
+  return `standby (${holder}; takes over when it lapses)${err}`;
+}
+
 export function renderStatus(r: Obj): string {
   const d = (r.daemon ?? {}) as Obj;
   const sup = (r.supervisor ?? {}) as Obj;
@@ -34,6 +42,8 @@ export function renderStatus(r: Obj): string {
   const le = sup.lastError as Obj | null;
   if (le) lines.push(`           last error ${s(le.code)}: ${s(le.message)}`);
   if (sup.nextRestartInMs !== null && sup.nextRestartInMs !== undefined) lines.push(`           next restart in ${Math.ceil(Number(sup.nextRestartInMs) / 1000)} s`);
+  const lease = r.lease as Obj | undefined;
+  if (lease?.configured) lines.push(`lease      ${leaseLine(lease)}`);
   lines.push(`wire       ${w.connected ? 'connected' : 'disconnected'}${w.remoteBuildId ? ` (build ${s(w.remoteBuildId)})` : ''}`);
   if (e) {
     lines.push(`secrets    ${s(e.state)}${e.errorCode ? ` (${s(e.errorCode)}: ${s(e.errorMessage)})` : ''}, attestation ${s(e.attestationMode)}${e.localMode ? ', LOCAL MODE' : ''}`);

@@ -55,9 +55,23 @@ export interface DaemonConfig {
   readonly healthIntervalMs: number;
   /** How long a forwarded control request may take (DKG and setup are the slow ones). */
   readonly requestTimeoutMs: number;
+  /** One active signer among instances sharing a bucket (docs/operations.md); absent = always active. */
+  readonly lease?: LeaseConfig;
 }
 
-type Kind = 'string' | 'boolean' | 'int' | 'string[]';
+/** The lease object: an S3 object written only with conditional writes (parent/storage/lease.ts). */
+export interface LeaseConfig {
+  readonly bucket: string;
+  readonly objectKey: string;
+  /** Lease TTL; the holder renews every TTL/3 and stops acting TTL/5 before it runs out. */
+  readonly ttlMs: number;
+  /** AWS region of the bucket (default: the SDK's, from the instance). */
+  readonly region: string;
+  /** S3 endpoint (local mode's loopback server); empty = AWS. */
+  readonly endpoint: string;
+}
+
+type Kind = 'string' | 'boolean' | 'int' | 'string[]' | 'lease';
 interface FieldSpec {
   kind: Kind;
   min?: number;
@@ -90,6 +104,7 @@ const FIELDS: Record<keyof DaemonConfig, FieldSpec> = {
   restartMaxMs: { kind: 'int', min: 1, max: 3_600_000 },
   healthIntervalMs: { kind: 'int', min: 10, max: 3_600_000 },
   requestTimeoutMs: { kind: 'int', min: 100, max: 3_600_000 },
+  lease: { kind: 'lease' },
 };
 
 function invalid(field: string, why: string): never {
@@ -121,7 +136,36 @@ function checkField(name: string, spec: FieldSpec, v: unknown): void {
         }
       }
       return;
+    case 'lease':
+      parseLeaseConfig(v);
+      return;
   }
+}
+
+// --- lease (one active signer) ---
+const LEASE_FIELDS: Record<keyof LeaseConfig, FieldSpec> = {
+  bucket: { kind: 'string', maxLength: 63 },
+  objectKey: { kind: 'string', maxLength: 1024 },
+  ttlMs: { kind: 'int', min: 3_000, max: 300_000 },
+  region: { kind: 'string', maxLength: 32 },
+  endpoint: { kind: 'string', maxLength: 256 },
+};
+
+/** Validate the `lease` object strictly, like the top level (an unknown key is an error). */
+export function parseLeaseConfig(v: unknown): LeaseConfig {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) invalid('lease', 'must be an object');
+  const o = v as Record<string, unknown>;
+  for (const key of Object.keys(o)) {
+    if (!Object.prototype.hasOwnProperty.call(LEASE_FIELDS, key)) invalid(`lease.${key}`, 'is not a known setting (see docs/operations.md)');
+    checkField(`lease.${key}`, LEASE_FIELDS[key as keyof LeaseConfig], o[key]);
+  }
+  const bucket = (o.bucket as string | undefined) ?? '';
+  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) invalid('lease.bucket', 'must be an S3 bucket name');
+  const objectKey = (o.objectKey as string | undefined) ?? '';
+  if (objectKey === '' || objectKey.startsWith('/')) invalid('lease.objectKey', 'must be a non-empty key not starting with /');
+  const endpoint = (o.endpoint as string | undefined) ?? '';
+  if (endpoint !== '' && !/^https?:\/\/[A-Za-z0-9.\-[\]:]+\/?$/.test(endpoint)) invalid('lease.endpoint', 'must be http(s)://HOST[:PORT]');
+  return { bucket, objectKey, ttlMs: (o.ttlMs as number | undefined) ?? 30_000, region: (o.region as string | undefined) ?? '', endpoint };
 }
 
 /**
@@ -199,6 +243,7 @@ export function parseConfig(raw: unknown, opts: { baseDir?: string } = {}): Daem
     restartMaxMs,
     healthIntervalMs: int('healthIntervalMs', 5000),
     requestTimeoutMs: int('requestTimeoutMs', 120_000),
+    ...(obj.lease !== undefined ? { lease: parseLeaseConfig(obj.lease) } : {}),
   };
 }
 

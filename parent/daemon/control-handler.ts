@@ -48,6 +48,16 @@ export interface ControlHandlerDeps {
   readonly egress?: { allows(host: string, port: number): boolean; readonly path: string };
   /** The enclave's last status, refreshed now (null when it does not answer). */
   refreshEnclaveStatus(): Promise<Record<string, unknown> | null>;
+  /** The lease (lease-runner.ts), when one is configured: a standby runs no enclave. */
+  readonly lease?: LeaseControl;
+}
+
+/** What the control handler needs of the lease runner. */
+export interface LeaseControl {
+  status(): object;
+  requestStart(): void;
+  requestStop(): void;
+  assertActive(): void;
 }
 
 /** The control server's request handler. */
@@ -56,6 +66,8 @@ export function createControlHandler(deps: ControlHandlerDeps): (req: ControlReq
   const status = async (): Promise<unknown> => ({
     daemon: { version: VERSION, pid: process.pid, mode: config.mode, home: config.home, queueDepth: queue.depth, queueLimit: config.queueLimit },
     supervisor: supervisor.status(),
+    // Without a lease this is the only instance, always active.
+    lease: deps.lease ? deps.lease.status() : { role: 'active', configured: false },
     wire: link.status(),
     ...(deps.logStats ? { log: logStatus(deps.logStats()) } : {}),
     enclave: await deps.refreshEnclaveStatus(),
@@ -94,10 +106,12 @@ export function createControlHandler(deps: ControlHandlerDeps): (req: ControlReq
       }
       case 'start':
         logger.info('control: start');
+        deps.lease?.requestStart();
         await supervisor.start();
         return supervisor.status();
       case 'stop':
         logger.info('control: stop');
+        deps.lease?.requestStop();
         // The enclave first (SIGTERM in local mode): it closes its sessions and sends its last log
         // and audit records over the wire while that is still open. Closing the link first sent
         // GoAway, which refuses those records, and then waited the whole 5 s close grace for the
@@ -107,6 +121,7 @@ export function createControlHandler(deps: ControlHandlerDeps): (req: ControlReq
         return supervisor.status();
       case 'restart':
         logger.info('control: restart');
+        deps.lease?.assertActive();
         // As for stop; the link redials on its own when the new enclave reports started.
         await supervisor.restart();
         return supervisor.status();
@@ -125,6 +140,7 @@ export function createControlHandler(deps: ControlHandlerDeps): (req: ControlReq
         });
       }
       case 'upgrade':
+        deps.lease?.assertActive();
         return queue.run(() =>
           performUpgrade(
             { supervisor, link, home: config.home, logger },

@@ -22,6 +22,8 @@ import { VERSION, createControlHandler } from './control-handler.ts';
 import { EnclaveLink } from './enclave-link.ts';
 import { enclaveBackend, enclaveLogHandlers, expectedBuildId, watchEnclave } from './enclave-watch.ts';
 import { readImageState } from './image-state.ts';
+import { LeaseRunner, createLease, guardBlobs } from './lease-runner.ts';
+import type { ConditionalObjects } from '../storage/conditional-objects.ts';
 
 export { toJsonSafe } from './control-handler.ts';
 
@@ -36,6 +38,8 @@ export interface DaemonOverrides {
   readonly enclaveEnv?: NodeJS.ProcessEnv;
   /** Do not start the enclave at start-up (the CLI's `start` does). */
   readonly startEnclave?: boolean;
+  /** The lease object's store instead of S3 (tests: two daemons on one in-memory store). */
+  readonly leaseStore?: ConditionalObjects;
 }
 
 /** A running daemon. */
@@ -111,16 +115,19 @@ export async function startDaemon(config: DaemonConfig, overrides: DaemonOverrid
     const image = imageState?.current ?? (config.mode === 'nitro' ? config.eifPath : config.bundlePath);
     const backend = enclaveBackend(config, overrides, onConsole, logger);
     const supervisor = new Supervisor({ backend, image, restartInitialMs: config.restartInitialMs, restartMaxMs: config.restartMaxMs });
-    const link = new EnclaveLink({ wireUrl: config.wireUrl, expectBuild: () => expectedBuildId(config, supervisor.image), blobs, credentials, relay, onLog: onEnclaveLog, logger: logger.child({ component: 'wire' }) });
+    const lease = createLease(config.lease, overrides.leaseStore); // one active signer (lease-runner.ts)
+    const link = new EnclaveLink({ wireUrl: config.wireUrl, expectBuild: () => expectedBuildId(config, supervisor.image), blobs: lease ? guardBlobs(blobs, lease) : blobs, credentials, relay, onLog: onEnclaveLog, logger: logger.child({ component: 'wire' }) });
     // Short id of the running image's measurements for cosigner_build_info; image.json changes on upgrade.
     let imageId = imageIdOf(imageState?.measurements);
     supervisor.on('started', () => void readImageState(config.home).then((st) => (imageId = imageIdOf(st?.measurements))));
     const stats = new EnclaveStatsMirror(metrics, { version: VERSION, imageId: () => imageId });
     const watch = watchEnclave({ config, supervisor, link, relay, metrics, stats, logger });
+    const leaseRunner = lease ? new LeaseRunner({ lease, supervisor, link, metrics, logger: logger.child({ component: 'lease' }), wanted: overrides.startEnclave !== false }) : null;
     cleanups.push(async () => {
       await link.disconnect();
       await supervisor.stop().catch(() => undefined);
     });
+    if (leaseRunner) cleanups.push(() => leaseRunner.close()); // runs first: enclave down, then the lease released
     cleanups.push(() => watch.stopPolling());
 
     const queue = new BoundedQueue(config.queueLimit, config.maxConcurrent, (d) => metrics.queueDepth.set(d));
@@ -136,6 +143,7 @@ export async function startDaemon(config: DaemonConfig, overrides: DaemonOverrid
         refreshEnclaveStatus: watch.refreshEnclaveStatus,
         ...(blobs instanceof FileBlobStore ? { backups: blobs } : {}),
         egress: { allows: (h, p) => allowList.allows(h, p), path: config.allowListPath },
+        ...(leaseRunner ? { lease: leaseRunner } : {}),
       }),
       onInternalError: (err) => logger.error({ err: err instanceof Error ? err.message : String(err) }, 'control handler failed'),
       onRequest: (method, outcome, seconds) => {
@@ -149,7 +157,8 @@ export async function startDaemon(config: DaemonConfig, overrides: DaemonOverrid
 
     if (config.debug) logger.warn('debug mode: the enclave\'s PCRs read as zeros, so KMS will not release secrets to it; never use with production keys');
     logger.info({ mode: config.mode, image, wireUrl: config.wireUrl, control: config.controlSocket, metrics: metricsUrl, version: VERSION }, 'cosigner-parent started');
-    if (overrides.startEnclave !== false) {
+    leaseRunner?.start(); // standby until the lease is ours: the runner starts the enclave on takeover
+    if (!leaseRunner && overrides.startEnclave !== false) {
       await supervisor.start().catch((err: unknown) => {
         // Keeps retrying with backoff; the daemon stays up so `cosigner status` can explain.
         logger.error({ code: toCosignerError(err).code, err: toCosignerError(err).message }, 'enclave did not start; retrying with backoff');

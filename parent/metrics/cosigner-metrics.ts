@@ -51,6 +51,8 @@ export interface CosignerMetrics {
   readonly signingSeconds: MirroredHistogram;
   readonly callbackSeconds: MirroredHistogram;
   readonly approvals: Counter<'action'>;
+  /** 1 while this instance holds the lease (docs/operations.md, "One active signer"); 1 without a lease configured. */
+  readonly leaseActive: Gauge;
 }
 
 export function createCosignerMetrics(o: { version: string }): CosignerMetrics {
@@ -75,6 +77,7 @@ export function createCosignerMetrics(o: { version: string }): CosignerMetrics {
     signatures: new Counter({ name: 'cosigner_signatures_total', help: 'Signing requests that ended, by scheme and outcome (signed, rejected, failed), as the enclave counts them.', labelNames: ['scheme', 'outcome'], ...reg }),
     signingSeconds: new MirroredHistogram('cosigner_signing_duration_seconds', 'Signing latency in the enclave by scheme, first coordinator request to the end.', LATENCY_BUCKETS_S, 'scheme', SIGNING_SCHEMES),
     callbackSeconds: new MirroredHistogram('cosigner_callback_duration_seconds', 'Callback Handler call latency (each call, RETRY answers included).', LATENCY_BUCKETS_S),
+    leaseActive: new Gauge({ name: 'cosigner_lease_active', help: '1 while this instance is the active signer (holds the lease, or no lease is configured); 0 on a standby.', ...reg }),
     approvals: new Counter({ name: 'cosigner_approvals_total', help: 'Callback Handler answers by action (APPROVE, REJECT, RETRY, IGNORE; error = no valid answer).', labelNames: ['action'], ...reg }),
   };
   registry.registerMetric(m.signingSeconds.asMetric());
@@ -85,6 +88,8 @@ export function createCosignerMetrics(o: { version: string }): CosignerMetrics {
   setEnclaveState(m, 'stopped');
   setSealState(m, 'unknown');
   for (const g of [m.unsealed, m.coordinatorConnected, m.sessionsOpen, m.wireConnected, m.relayConnections, m.queueDepth]) g.set(0);
+  // No lease configured: the only instance is active (daemon.ts's LeaseRunner sets 0 when one is).
+  m.leaseActive.set(1);
   m.enclaveRestarts.inc(0);
   m.busyRejections.inc(0);
   for (const method of CONTROL_OUTCOMES_AT_START) {

@@ -50,3 +50,24 @@ describe('daemon config', () => {
     await expect(loadConfig(join(dir, 'missing.json'))).rejects.toMatchObject({ code: 'ERR_CONFIG_INVALID' });
   });
 });
+
+describe('daemon config: lease', () => {
+  it('is absent by default (always active) and defaulted when given', () => {
+    expect(parseConfig({ mode: 'local', home: '/tmp/h' }).lease).toBeUndefined();
+    expect(parseConfig({ mode: 'local', home: '/tmp/h', lease: { bucket: 'my-bucket', objectKey: 'cosigner/lease.json' } }).lease).toEqual({ bucket: 'my-bucket', objectKey: 'cosigner/lease.json', ttlMs: 30_000, region: '', endpoint: '' });
+  });
+
+  it.each([
+    [{ bucket: 'b-1', objectKey: 'k', ttl: 1 }, 'lease.ttl'],
+    [{ bucket: 'b-1', objectKey: 'k', ttlMs: 1000 }, 'lease.ttlMs'],
+    [{ bucket: 'b-1', objectKey: 'k', ttlMs: 600_000 }, 'lease.ttlMs'],
+    [{ objectKey: 'k' }, 'lease.bucket'],
+    [{ bucket: 'Not_A_Bucket', objectKey: 'k' }, 'lease.bucket'],
+    [{ bucket: 'b-1' }, 'lease.objectKey'],
+    [{ bucket: 'b-1', objectKey: '/abs' }, 'lease.objectKey'],
+    [{ bucket: 'b-1', objectKey: 'k', endpoint: 'ftp://x' }, 'lease.endpoint'],
+    ['yes', 'lease'],
+  ])('refuses lease %j naming %s', (lease, field) => {
+    expect(() => parseConfig({ mode: 'local', home: '/tmp/h', lease })).toThrow(expect.objectContaining({ code: 'ERR_CONFIG_INVALID', details: { field } }));
+  });
+});
