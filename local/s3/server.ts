@@ -24,6 +24,8 @@ export interface S3StandinOptions {
   /** Largest request body accepted (default 32 MiB); larger is 400 EntityTooLarge before reading it. */
   readonly maxBodyBytes?: number;
   readonly now?: () => number;
+  /** Test hook: bytes of the current request body received so far (the SIGKILL-mid-upload test). */
+  readonly onBodyProgress?: (bytes: number) => void;
 }
 
 export interface S3Standin {
@@ -59,7 +61,7 @@ interface Res {
   body?: Buffer | string;
 }
 
-async function readBody(req: http.IncomingMessage, max: number): Promise<Buffer> {
+async function readBody(req: http.IncomingMessage, max: number, onProgress?: (n: number) => void): Promise<Buffer> {
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > max) throw new S3Error('EntityTooLarge', 'Your proposed upload exceeds the maximum allowed object size.', 400);
   const chunks: Buffer[] = [];
@@ -68,6 +70,7 @@ async function readBody(req: http.IncomingMessage, max: number): Promise<Buffer>
     size += (c as Buffer).length;
     if (size > max) throw new S3Error('EntityTooLarge', 'Your proposed upload exceeds the maximum allowed object size.', 400);
     chunks.push(c as Buffer);
+    onProgress?.(size);
   }
   return Buffer.concat(chunks);
 }
@@ -165,7 +168,7 @@ export async function startS3Standin(opts: S3StandinOptions): Promise<S3Standin>
     const requestId = randomBytes(8).toString('hex').toUpperCase();
     const rawUrl = req.url ?? '/';
     try {
-      const body = await readBody(req, maxBody);
+      const body = await readBody(req, maxBody, opts.onBodyProgress);
       const method = req.method ?? 'GET';
       try {
         verifySigV4({ method, path: rawUrl, headers: req.headers, body }, { service: 's3', region, lookup, now: now() });
