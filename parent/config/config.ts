@@ -5,6 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { isAbsolute, join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CosignerError } from '../../proto/errors.ts';
+import { parseStorageConfig, type StorageConfig } from './storage-config.ts';
 
 /** Where the repository lives: local-mode defaults point into its build/ folder. */
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -55,9 +56,11 @@ export interface DaemonConfig {
   readonly healthIntervalMs: number;
   /** How long a forwarded control request may take (DKG and setup are the slow ones). */
   readonly requestTimeoutMs: number;
+  /** Where the sealed blobs live: COSIGNER_HOME/db (default) or an S3 bucket (storage-config.ts). */
+  readonly storage: StorageConfig;
 }
 
-type Kind = 'string' | 'boolean' | 'int' | 'string[]';
+type Kind = 'string' | 'boolean' | 'int' | 'string[]' | 'section';
 interface FieldSpec {
   kind: Kind;
   min?: number;
@@ -90,6 +93,7 @@ const FIELDS: Record<keyof DaemonConfig, FieldSpec> = {
   restartMaxMs: { kind: 'int', min: 1, max: 3_600_000 },
   healthIntervalMs: { kind: 'int', min: 10, max: 3_600_000 },
   requestTimeoutMs: { kind: 'int', min: 100, max: 3_600_000 },
+  storage: { kind: 'section' },
 };
 
 function invalid(field: string, why: string): never {
@@ -98,6 +102,8 @@ function invalid(field: string, why: string): never {
 
 function checkField(name: string, spec: FieldSpec, v: unknown): void {
   switch (spec.kind) {
+    case 'section':
+      return; // validated by its own parser
     case 'string':
       if (typeof v !== 'string') invalid(name, 'must be a string');
       if (spec.maxLength !== undefined && v.length > spec.maxLength) invalid(name, `is longer than ${spec.maxLength} characters`);
@@ -199,6 +205,7 @@ export function parseConfig(raw: unknown, opts: { baseDir?: string } = {}): Daem
     restartMaxMs,
     healthIntervalMs: int('healthIntervalMs', 5000),
     requestTimeoutMs: int('requestTimeoutMs', 120_000),
+    storage: parseStorageConfig(obj.storage, mode),
   };
 }
 
