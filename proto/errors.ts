@@ -64,6 +64,8 @@ export const ERROR_CODES = {
   ERR_GENERATION_CONFLICT: { retryable: true, fault: 'client' },
   ERR_STORAGE: { retryable: true, fault: 'server' },
   ERR_DISK_FULL: { retryable: true, fault: 'server' },
+  // The configured S3 bucket is missing, unversioned or not writable by the instance role (370..379: durable storage).
+  ERR_BUCKET_UNUSABLE: { retryable: false, fault: 'client' },
   // The KMS key's policy lets someone other than a measured enclave image use the key (docs/key-policy.md).
   ERR_KMS_KEY_UNSAFE: { retryable: false, fault: 'client' },
   // A sealed write before the coordinator stated its rollback floor for this unseal.

@@ -35,6 +35,38 @@ function header(headers: IncomingHttpHeaders, name: string): string | undefined 
   return Array.isArray(v) ? v.join(',') : v;
 }
 
+function splitPath(path: string): [string, string] {
+  const i = path.indexOf('?');
+  return i < 0 ? [path || '/', ''] : [path.slice(0, i) || '/', path.slice(i + 1)];
+}
+
+/** RFC 3986 encoding as SigV4 wants it: encodeURIComponent leaves !'()* alone, SigV4 does not. */
+const rfc3986 = (s: string): string => encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+
+/**
+ * The canonical query string: every parameter decoded and re-encoded, sorted by name then value
+ * (KMS requests carry none; S3's carry subresources such as `versioning` and `list-type=2`).
+ */
+function canonicalQuery(raw: string): string {
+  if (raw === '') return '';
+  const decode = (s: string): string => {
+    try {
+      return decodeURIComponent(s.replace(/\+/g, '%20'));
+    } catch {
+      throw new SigV4Error('IncompleteSignatureException', 'malformed query string');
+    }
+  };
+  const pairs = raw
+    .split('&')
+    .filter((p) => p !== '')
+    .map((p) => {
+      const i = p.indexOf('=');
+      return [rfc3986(decode(i < 0 ? p : p.slice(0, i))), rfc3986(decode(i < 0 ? '' : p.slice(i + 1)))] as const;
+    });
+  pairs.sort((a, b) => (a[0] === b[0] ? (a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0) : a[0] < b[0] ? -1 : 1));
+  return pairs.map(([k, v]) => `${k}=${v}`).join('&');
+}
+
 /**
  * Checks the request's SigV4 signature for `service` and `region`. Returns the caller's principal.
  * Throws SigV4Error (mapped by the server to a KMS error shape) when anything does not match.
@@ -75,7 +107,8 @@ export function verifySigV4(
     .join('');
   const payloadHash = header(req.headers, 'x-amz-content-sha256') ?? sha256hex(req.body);
   if (payloadHash !== sha256hex(req.body)) throw new SigV4Error('InvalidSignatureException', 'payload hash mismatch');
-  const canonicalRequest = [req.method, req.path.split('?')[0] || '/', req.path.split('?')[1] ?? '', canonicalHeaders, signedHeadersStr, payloadHash].join('\n');
+  const [rawPath, rawQuery] = splitPath(req.path);
+  const canonicalRequest = [req.method, rawPath, canonicalQuery(rawQuery), canonicalHeaders, signedHeadersStr, payloadHash].join('\n');
   const scope = `${date}/${region}/${service}/aws4_request`;
   const toSign = ['AWS4-HMAC-SHA256', amzDate, scope, sha256hex(canonicalRequest)].join('\n');
   const key = hmac(hmac(hmac(hmac(`AWS4${principal.secretAccessKey}`, date), region), service), 'aws4_request');

@@ -61,6 +61,7 @@ export const HINTS: Record<ErrorCode, string> = {
   ERR_ROLLBACK: 'the secrets DB is older than one this co-signer already used: restore the NEWEST generation (`cosigner backups list`, `cosigner backups restore GEN`) and `cosigner restart`; an older one needs the workspace owner\'s acknowledgement at the coordinator',
   ERR_GENERATION_CONFLICT: 'someone else wrote the store at the same time: retry',
   ERR_STORAGE: 'the parent cannot read or write COSIGNER_HOME: check its permissions and the disk (the message names the file)',
+  ERR_BUCKET_UNUSABLE: 'fix the bucket named in the message: it must exist, have versioning enabled and let the instance role put and delete under the configured prefix (docs/operations.md, "Durable storage in S3"); then `systemctl restart cosigner-parent`',
   ERR_DISK_FULL: 'free space on the disk holding COSIGNER_HOME (old logs, old EIFs); the previous generation is intact',
   ERR_KMS_KEY_UNSAFE: 'the KMS key policy lets a principal decrypt without attestation: rebuild it with `cosigner key-policy` (docs/key-policy.md) and apply it',
   ERR_ROLLBACK_FLOOR_UNKNOWN: 'the coordinator has not confirmed this secrets DB is the newest yet: check `cosigner status` shows the coordinator connected, then retry',

@@ -5,6 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { isAbsolute, join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CosignerError } from '../../proto/errors.ts';
+import { parseStorageConfig, type StorageConfig } from './storage-config.ts';
 
 /** Where the repository lives: local-mode defaults point into its build/ folder. */
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -57,6 +58,8 @@ export interface DaemonConfig {
   readonly requestTimeoutMs: number;
   /** One active signer among instances sharing a bucket (docs/operations.md); absent = always active. */
   readonly lease?: LeaseConfig;
+  /** Where the sealed blobs live: COSIGNER_HOME/db (default) or an S3 bucket (storage-config.ts). */
+  readonly storage: StorageConfig;
 }
 
 /** The lease object: an S3 object written only with conditional writes (parent/storage/lease.ts). */
@@ -71,7 +74,7 @@ export interface LeaseConfig {
   readonly endpoint: string;
 }
 
-type Kind = 'string' | 'boolean' | 'int' | 'string[]' | 'lease';
+type Kind = 'string' | 'boolean' | 'int' | 'string[]' | 'lease' | 'section';
 interface FieldSpec {
   kind: Kind;
   min?: number;
@@ -105,6 +108,7 @@ const FIELDS: Record<keyof DaemonConfig, FieldSpec> = {
   healthIntervalMs: { kind: 'int', min: 10, max: 3_600_000 },
   requestTimeoutMs: { kind: 'int', min: 100, max: 3_600_000 },
   lease: { kind: 'lease' },
+  storage: { kind: 'section' },
 };
 
 function invalid(field: string, why: string): never {
@@ -113,6 +117,8 @@ function invalid(field: string, why: string): never {
 
 function checkField(name: string, spec: FieldSpec, v: unknown): void {
   switch (spec.kind) {
+    case 'section':
+      return; // validated by its own parser
     case 'string':
       if (typeof v !== 'string') invalid(name, 'must be a string');
       if (spec.maxLength !== undefined && v.length > spec.maxLength) invalid(name, `is longer than ${spec.maxLength} characters`);
@@ -244,6 +250,7 @@ export function parseConfig(raw: unknown, opts: { baseDir?: string } = {}): Daem
     healthIntervalMs: int('healthIntervalMs', 5000),
     requestTimeoutMs: int('requestTimeoutMs', 120_000),
     ...(obj.lease !== undefined ? { lease: parseLeaseConfig(obj.lease) } : {}),
+    storage: parseStorageConfig(obj.storage, mode),
   };
 }
 

@@ -17,6 +17,7 @@ import { startMetricsServer } from '../metrics/server.ts';
 import { ImdsCredentialSource } from '../credentials/imds.ts';
 import { createRelay, loadAllowList, parseAllowList, type Relay } from '../relay/index.ts';
 import { FileBlobStore } from '../storage/file-blob-store.ts';
+import { S3BlobStore } from '../storage/s3-blob-store.ts';
 import { Supervisor } from '../supervisor/supervisor.ts';
 import { VERSION, createControlHandler } from './control-handler.ts';
 import { EnclaveLink } from './enclave-link.ts';
@@ -86,6 +87,16 @@ async function startMetrics(
 }
 
 /**
+ * The configured blob store. S3 is checked before anything starts: a missing, unversioned or
+ * unwritable bucket is ERR_BUCKET_UNUSABLE (exit 1), never a silent fall back to the local disk.
+ */
+async function openBlobStore(config: DaemonConfig, credentials: CredentialSource): Promise<BlobStore> {
+  const s = config.storage;
+  if (s.type === 'file') return FileBlobStore.open(config.home);
+  return S3BlobStore.open({ bucket: s.bucket, prefix: s.prefix, region: s.region, retain: s.retain, credentials, ...(s.endpoint !== undefined ? { endpoint: s.endpoint } : {}) });
+}
+
+/**
  * Start the parent daemon: log sink, blob store, supervisor (and the enclave unless
  * `overrides.startEnclave === false`), wire link, control socket, metrics.
  */
@@ -105,8 +116,8 @@ export async function startDaemon(config: DaemonConfig, overrides: DaemonOverrid
   };
 
   try {
-    const blobs = overrides.blobs ?? (await FileBlobStore.open(config.home));
     const credentials = overrides.credentials ?? new ImdsCredentialSource({ endpoint: config.imdsEndpoint });
+    const blobs = overrides.blobs ?? (await openBlobStore(config, credentials));
     const allowList = config.allowListPath ? loadAllowList(config.allowListPath) : parseAllowList({ allowlist: [] });
     const relay = overrides.relay ?? createRelay(allowList, { logger });
     const { onEnclaveLog, onConsole } = enclaveLogHandlers(sink);

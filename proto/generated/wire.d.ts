@@ -2022,6 +2022,9 @@ export namespace cosigner {
             /** ERR_DISK_FULL value */
             ERR_DISK_FULL = 314,
 
+            /** ERR_BUCKET_UNUSABLE value */
+            ERR_BUCKET_UNUSABLE = 370,
+
             /** ERR_KMS_KEY_UNSAFE value */
             ERR_KMS_KEY_UNSAFE = 315,
 
