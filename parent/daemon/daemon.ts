@@ -126,7 +126,7 @@ export async function startDaemon(config: DaemonConfig, overrides: DaemonOverrid
     const image = imageState?.current ?? (config.mode === 'nitro' ? config.eifPath : config.bundlePath);
     const backend = enclaveBackend(config, overrides, onConsole, logger);
     const supervisor = new Supervisor({ backend, image, restartInitialMs: config.restartInitialMs, restartMaxMs: config.restartMaxMs });
-    const lease = createLease(config.lease, overrides.leaseStore); // one active signer (lease-runner.ts)
+    const lease = createLease(config.lease, overrides.leaseStore, credentials); // one active signer (lease-runner.ts)
     const link = new EnclaveLink({ wireUrl: config.wireUrl, expectBuild: () => expectedBuildId(config, supervisor.image), blobs: lease ? guardBlobs(blobs, lease) : blobs, credentials, relay, onLog: onEnclaveLog, logger: logger.child({ component: 'wire' }) });
     // Short id of the running image's measurements for cosigner_build_info; image.json changes on upgrade.
     let imageId = imageIdOf(imageState?.measurements);

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { S3Client } from '@aws-sdk/client-s3';
 import type pino from 'pino';
 import { CosignerError, toCosignerError } from '../../proto/errors.ts';
-import type { BlobStore } from '../../proto/ports.ts';
+import type { BlobStore, CredentialSource } from '../../proto/ports.ts';
 import type { LeaseConfig } from '../config/config.ts';
 import type { CosignerMetrics } from '../metrics/cosigner-metrics.ts';
 import type { ConditionalObjects } from '../storage/conditional-objects.ts';
@@ -18,12 +18,27 @@ import { S3ConditionalObjects } from '../storage/s3-conditional-objects.ts';
 import type { Supervisor } from '../supervisor/supervisor.ts';
 import type { EnclaveLink } from './enclave-link.ts';
 
-/** The lease object's store: S3 with the instance role's credentials, unless a test passes one. */
-export function leaseStore(c: LeaseConfig, override?: ConditionalObjects): ConditionalObjects {
+/**
+ * The lease object's store: S3 with the instance role's credentials (the same source as the blob
+ * store: without it the SDK's default chain would look for IMDS at 169.254.169.254, which in local
+ * mode is not the stand-in), unless a test passes one.
+ */
+export function leaseStore(c: LeaseConfig, override?: ConditionalObjects, credentials?: CredentialSource): ConditionalObjects {
   if (override) return override;
   const client = new S3Client({
     ...(c.region ? { region: c.region } : {}),
     ...(c.endpoint ? { endpoint: c.endpoint, forcePathStyle: true } : {}),
+    // Plain signed bodies, as the blob store sends (s3-blob-store.ts createS3Client).
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    ...(credentials
+      ? {
+          credentials: async () => {
+            const k = await credentials.get();
+            return { accessKeyId: k.accessKeyId, secretAccessKey: k.secretAccessKey, ...(k.sessionToken ? { sessionToken: k.sessionToken } : {}), ...(k.expiration ? { expiration: k.expiration } : {}) };
+          },
+        }
+      : {}),
     // A hung call must not outlast the acting window's margin by much: the window closes regardless.
     requestHandler: { requestTimeout: Math.ceil(c.ttlMs / 5), connectionTimeout: Math.ceil(c.ttlMs / 5) },
   });
@@ -31,8 +46,8 @@ export function leaseStore(c: LeaseConfig, override?: ConditionalObjects): Condi
 }
 
 /** The lease of `config.lease` (null without one: the daemon is always active). */
-export function createLease(c: LeaseConfig | undefined, store?: ConditionalObjects): Lease | null {
-  return c ? new Lease({ store: leaseStore(c, store), key: c.objectKey, holder: holderId(), clock: systemClock, ttlMs: c.ttlMs }) : null;
+export function createLease(c: LeaseConfig | undefined, store?: ConditionalObjects, credentials?: CredentialSource): Lease | null {
+  return c ? new Lease({ store: leaseStore(c, store, credentials), key: c.objectKey, holder: holderId(), clock: systemClock, ttlMs: c.ttlMs }) : null;
 }
 
 /** This daemon process's holder id: the host for people, a random part so two processes never share one. */
