@@ -287,6 +287,7 @@ async function run(): Promise<void> {
       expectThat('local stack complete', false, `cannot run the demo without: ${blocking.join('; ') || 'the daemon'}`);
       return;
     }
+    if (stack.s3) say(`sealed state: S3 stand-in ${stack.s3.url}, s3://${stack.s3.bucket}/${stack.s3.prefix}/ (versioned; the daemon holds the lease beside it), not the local disk`);
     const ready = await stack.waitReady(30_000);
     say(`enclave connected: state ${String((ready.enclave as Obj | null)?.state)}`);
 

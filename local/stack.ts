@@ -20,9 +20,11 @@ import { writeFileAtomic } from '../parent/storage/write-file-atomic.ts';
 import { startSampleHandler } from './callback-handler/handler.ts';
 import type { HandlerRules } from './callback-handler/rules.ts';
 import { loadOrCreateLocalCa, type IssuedCert } from './local-ca.ts';
-import { StackDaemon, writeDaemonConfig } from './stack/daemon-proc.ts';
+import { StackDaemon, writeDaemonConfig, type StackS3 } from './stack/daemon-proc.ts';
+import { makeExtraDaemon } from './stack/extra-daemon.ts';
 import { runCli, waitReady, writeStackSummary } from './stack/ops.ts';
 import { isSetUp, loadHandlerConfig, loadPorts, newHandlerKeyPem, saveHandlerConfig, savedPortOr0, savedPortOrFree, savePorts, type HandlerConfig } from './stack/persisted.ts';
+import { LOCAL_LEASE_KEY, bucketObjectsDir, startS3Step } from './stack/s3-step.ts';
 import { startCoordinatorStep, startImdsStep, startKmsStep, writeAllowList, type StepContext } from './stack/standins.ts';
 import { hostPortOf, repoRoot, type HandlerHandle, type LocalStack, type LocalStackOptions, type StackPaths } from './stack/types.ts';
 
@@ -34,6 +36,7 @@ export {
   freePort,
   repoRoot,
   type CoordinatorHandle,
+  type ExtraDaemon,
   type HandlerHandle,
   type LocalStack,
   type LocalStackOptions,
@@ -61,7 +64,7 @@ function stackPaths(dir: string): StackPaths {
  */
 async function startStandins(
   ctx: StepContext,
-  o: { devRootPem: string; bundlePath: string; measurementsPath: string; withLink: boolean; setUp: boolean },
+  o: { devRootPem: string; bundlePath: string; measurementsPath: string; withLink: boolean; setUp: boolean; s3: boolean; leaseTtlMs: number | undefined },
 ) {
   const { dir, paths } = ctx;
   const saved = await loadPorts(dir);
@@ -73,6 +76,8 @@ async function startStandins(
     rest: await savedPortOr0(saved, 'coordinatorRest', dir),
     link: o.withLink ? await savedPortOr0(saved, 'coordinatorLink', dir) : 0,
   };
+  // The S3 stand-in (S3 storage): the sealed blobs survive the loss of COSIGNER_HOME.
+  const s3 = o.s3 ? await startS3Step(ctx, { imds, port: await savedPortOr0(saved, 's3', dir) }) : undefined;
   const { coordinator, link, endpoint: coordinatorEndpoint } = await startCoordinatorStep(ctx, o.withLink, { devRootPem: o.devRootPem, measurementsPath: o.measurementsPath }, coordinatorPorts);
 
   // 5. Relay allow-list: exactly the stand-ins the enclave may reach.
@@ -87,8 +92,10 @@ async function startStandins(
     ...(link ? { coordinatorLink: hostPortOf(link.address).port } : {}),
     handler: handlerPort,
     metrics: metricsPort,
+    ...(s3 ? { s3: hostPortOf(s3.url).port } : {}),
   });
-  return { imds, kms, coordinator, link, coordinatorEndpoint, handlerPort, metricsPort };
+  const stackS3: StackS3 | undefined = s3 ? { ...s3, leaseKey: LOCAL_LEASE_KEY, leaseTtlMs: o.leaseTtlMs ?? 10_000 } : undefined;
+  return { imds, kms, s3, stackS3, coordinator, link, coordinatorEndpoint, handlerPort, metricsPort };
 }
 
 /** Start the local stack. */
@@ -117,12 +124,12 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     log(`local-stack: dev attestation CA  ${relative(process.cwd(), paths.devCa)}`);
 
     // 2.–5. The stand-ins and the allow-list (a set-up dir: their state and ports come back).
-    const setUp = isSetUp(paths.home);
-    const standins = { devRootPem: authority.rootPem, bundlePath, measurementsPath, withLink: opts.coordinatorLink === true, setUp };
-    const { imds, kms, coordinator, link, coordinatorEndpoint, handlerPort, metricsPort } = await startStandins(ctx, standins);
+    const setUp = isSetUp(paths.home, bucketObjectsDir(dir));
+    const standins = { devRootPem: authority.rootPem, bundlePath, measurementsPath, withLink: opts.coordinatorLink === true, setUp, s3: (opts.storage ?? 's3') === 's3', leaseTtlMs: opts.leaseTtlMs };
+    const { imds, kms, s3, stackS3, coordinator, link, coordinatorEndpoint, handlerPort, metricsPort } = await startStandins(ctx, standins);
 
     // 6. The parent daemon in local mode; it runs the enclave bundle as its child.
-    await writeDaemonConfig(paths, { bundlePath, callback: opts.callback, imdsUrl: imds.url, metricsPort });
+    await writeDaemonConfig(paths, { bundlePath, callback: opts.callback, imdsUrl: imds.url, metricsPort, s3: stackS3 });
     const daemon = new StackDaemon({ paths, bundlePath, missing, inProcessDaemon: opts.inProcessDaemon });
     if (opts.daemon !== false) {
       await daemon.start();
@@ -156,6 +163,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
       ca,
       kms,
       imds: { url: imds.url },
+      s3,
       coordinator,
       coordinatorEndpoint,
       coordinatorLink: link,
@@ -176,6 +184,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
       startDaemon: () => daemon.start(),
       stopDaemon: () => daemon.stop('SIGTERM'),
       killDaemon: (signal = 'SIGKILL') => daemon.stop(signal),
+      extraDaemon: (name) => makeExtraDaemon(paths, join(dir, name), { bundlePath, callback: opts.callback, imdsUrl: imds.url, s3: stackS3, missing, closers }),
       cli: (args, o = {}) => runCli(paths.controlSocket, args, { ...o, instance: { caPem: paths.caPem, imdsUrl: imds.url } }),
       close: closeAll,
     };

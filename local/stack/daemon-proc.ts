@@ -8,10 +8,20 @@ import { startDaemon } from '../../parent/daemon/daemon.ts';
 import { writeFileAtomic } from '../../parent/storage/write-file-atomic.ts';
 import { repoRoot, type LocalStackOptions, type StackPaths } from './types.ts';
 
+/** The S3 stand-in as a daemon config names it. */
+export interface StackS3 {
+  readonly url: string;
+  readonly bucket: string;
+  readonly prefix: string;
+  readonly region: string;
+  readonly leaseKey: string;
+  readonly leaseTtlMs: number;
+}
+
 /** Write the daemon's local-mode config; the enclave bundle becomes its child process. */
 export async function writeDaemonConfig(
   paths: StackPaths,
-  o: { bundlePath: string; callback: LocalStackOptions['callback']; imdsUrl: string | undefined; metricsPort: number },
+  o: { bundlePath: string; callback: LocalStackOptions['callback']; imdsUrl: string | undefined; metricsPort: number; s3?: StackS3 | undefined },
 ): Promise<void> {
   const cb = o.callback ?? {};
   const enclaveArgs = [
@@ -35,6 +45,13 @@ export async function writeDaemonConfig(
     controlSocket: paths.controlSocket,
     restartInitialMs: 200,
     restartMaxMs: 2_000,
+    // S3 storage: the sealed blobs in the stand-in's bucket and the lease beside them (one active signer).
+    ...(o.s3
+      ? {
+          storage: { type: 's3', bucket: o.s3.bucket, prefix: o.s3.prefix, region: o.s3.region, endpoint: o.s3.url, retain: 0 },
+          lease: { bucket: o.s3.bucket, objectKey: o.s3.leaseKey, ttlMs: o.s3.leaseTtlMs, region: o.s3.region, endpoint: o.s3.url },
+        }
+      : {}),
   };
   await writeFileAtomic(paths.daemonConfig, `${JSON.stringify(daemonConfig, null, 2)}\n`, 0o600);
 }

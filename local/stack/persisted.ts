@@ -19,9 +19,11 @@ export interface StackPorts {
   coordinatorLink?: number;
   handler?: number;
   metrics?: number;
+  /** The S3 stand-in (the daemon's sealed blobs and the lease object). */
+  s3?: number;
 }
 
-const PORT_NAMES: readonly (keyof StackPorts)[] = ['kms', 'coordinator', 'coordinatorRest', 'coordinatorLink', 'handler', 'metrics'];
+const PORT_NAMES: readonly (keyof StackPorts)[] = ['kms', 'coordinator', 'coordinatorRest', 'coordinatorLink', 'handler', 'metrics', 's3'];
 
 export const portsFile = (dir: string): string => join(dir, 'ports.json');
 
@@ -72,10 +74,14 @@ export async function savedPortOrFree(saved: StackPorts, role: keyof StackPorts,
   return p === undefined ? freePort() : assertPortFree(p, role, dir);
 }
 
-/** Whether COSIGNER_HOME already holds a sealed DB (the co-signer was set up here). */
-export function isSetUp(home: string): boolean {
+/**
+ * Whether the co-signer was set up on this dir: COSIGNER_HOME holds a sealed DB (file storage), or
+ * the S3 stand-in's bucket holds sealed blobs (S3 storage, `s3Objects`: the stand-in's object folder).
+ */
+export function isSetUp(home: string, s3Objects?: string): boolean {
   const db = join(home, 'db');
-  return existsSync(db) && readdirSync(db).length > 0;
+  if (existsSync(db) && readdirSync(db).length > 0) return true;
+  return s3Objects !== undefined && existsSync(s3Objects) && readdirSync(s3Objects).length > 0;
 }
 
 /** The sample handler as started last time (`<dir>/handler.json`, 0600: it holds the signing key). */

@@ -41,6 +41,23 @@ export interface LocalStackOptions {
    * these replacements, e.g. a blob store that can be made to report a full disk (fault tests).
    */
   readonly inProcessDaemon?: { readonly blobs?: (home: string) => BlobStore | Promise<BlobStore> };
+  /**
+   * Where the daemon keeps the sealed blobs: 's3' (default) in the S3 stand-in's versioned bucket,
+   * with the one-active-signer lease beside them; 'file' in COSIGNER_HOME/db (tests that read the
+   * sealed files on disk).
+   */
+  readonly storage?: 'file' | 's3';
+  /** The lease's TTL with S3 storage (default 10 s: a restarted stack takes over quickly). */
+  readonly leaseTtlMs?: number;
+}
+
+/** A further daemon (own home, control and wire sockets) against the same stand-ins and bucket. */
+export interface ExtraDaemon {
+  readonly paths: StackPaths;
+  start(): Promise<void>;
+  stop(signal?: NodeJS.Signals): Promise<void>;
+  readonly running: boolean;
+  cli(args: readonly string[], opts?: { timeoutMs?: number; input?: string }): Promise<{ code: number; stdout: string; stderr: string }>;
 }
 
 /** The reference coordinator as the stack uses it (local/coordinator). */
@@ -75,6 +92,8 @@ export interface LocalStack {
       }
     | undefined;
   readonly imds: { readonly url: string } | undefined;
+  /** The S3 stand-in with the daemon's bucket (undefined with file storage). */
+  readonly s3: { readonly url: string; readonly bucket: string; readonly prefix: string; readonly region: string } | undefined;
   readonly coordinator: CoordinatorHandle | undefined;
   /** `host:port` the co-signer is told to reach the coordinator at (the link when there is one). */
   readonly coordinatorEndpoint: string | undefined;
@@ -97,6 +116,11 @@ export interface LocalStack {
   stopDaemon(): Promise<void>;
   killDaemon(signal?: NodeJS.Signals): Promise<void>;
   readonly daemonRunning: boolean;
+  /**
+   * Another daemon in `<dir>/<name>/` (fresh home, its own sockets and metrics port) with this
+   * stack's config otherwise: the same stand-ins, bucket and lease. Not started yet; stopped by close().
+   */
+  extraDaemon(name: string): Promise<ExtraDaemon>;
   /** Run the real `cosigner` CLI against this stack. */
   cli(args: readonly string[], opts?: { timeoutMs?: number; input?: string }): Promise<{ code: number; stdout: string; stderr: string }>;
   close(): Promise<void>;

@@ -87,7 +87,9 @@ async function post<T>(url: string, body: unknown): Promise<T> {
  * A local stack taken through setup, add-user (with the sample handler) and owner approval, as in
  * `make demo`. `opts.callback` tunes the enclave's handler client (defaults: the demo's).
  */
-export async function setUpStack(opts: { callback?: LocalStackOptions['callback']; userId?: string; coordinatorLink?: boolean; inProcessDaemon?: LocalStackOptions['inProcessDaemon'] } = {}): Promise<E2eStack> {
+export async function setUpStack(
+  opts: { callback?: LocalStackOptions['callback']; userId?: string; coordinatorLink?: boolean; inProcessDaemon?: LocalStackOptions['inProcessDaemon']; storage?: 'file' | 's3'; leaseTtlMs?: number } = {},
+): Promise<E2eStack> {
   const build = await freshBundle();
   const dir = await mkdtemp(join(tmpdir(), 'cosigner-e2e-'));
   const lines: string[] = [];
@@ -100,6 +102,9 @@ export async function setUpStack(opts: { callback?: LocalStackOptions['callback'
     log: (l) => void lines.push(l),
     coordinatorLink: opts.coordinatorLink ?? false,
     ...(opts.inProcessDaemon ? { inProcessDaemon: opts.inProcessDaemon } : {}),
+    // File storage unless asked: most e2e tests read the sealed files in COSIGNER_HOME/db.
+    storage: opts.storage ?? 'file',
+    ...(opts.leaseTtlMs !== undefined ? { leaseTtlMs: opts.leaseTtlMs } : {}),
   });
   const cleanup = async (): Promise<void> => {
     await stack.close();

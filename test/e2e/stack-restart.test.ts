@@ -2,7 +2,8 @@
 // stand-ins come back on the ports the enclave sealed at setup and with their state (KMS key and
 // policy, the coordinator's users and its own key shares, the handler's key), the enclave unseals the
 // sealed DB, and the user paired before the restart signs again with the same group key, without
-// pairing again. --fresh still wipes it all.
+// pairing again (its sealed state in the S3 stand-in's bucket, the stack's default). --fresh still
+// wipes it all.
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -19,7 +20,8 @@ describe('end to end: the local stack restarts without --fresh', () => {
   const lines: string[] = [];
 
   beforeAll(async () => {
-    e = await setUpStack({ userId: 'restart-user' });
+    // S3 storage, the stack's default: the restart below starts the stack as `make demo` does.
+    e = await setUpStack({ userId: 'restart-user', storage: 's3' });
   }, 90_000);
   afterAll(async () => {
     await again?.close();

@@ -1,10 +1,10 @@
 // The local stack's kept ports (local/stack/persisted.ts): a restart must listen where the enclave
 // sealed it would, so a taken port is an error naming the role and the port, never a silent new one.
 import { createServer, type Server } from 'node:net';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadPorts, savedPortOr0, savedPortOrFree, savePorts } from '../../../local/stack/persisted.ts';
+import { isSetUp, loadPorts, savedPortOr0, savedPortOrFree, savePorts } from '../../../local/stack/persisted.ts';
 import { tempDir } from '../../support/temp-dir.ts';
 
 const servers: Server[] = [];
@@ -39,5 +39,22 @@ describe('local stack: kept ports', () => {
     const dir = tempDir('ncs-ports-bad-');
     writeFileSync(join(dir, 'ports.json'), JSON.stringify({ kms: 'x' }));
     await expect(loadPorts(dir)).rejects.toThrow(/bad port for kms/);
+  });
+});
+
+describe('local stack: set up or not', () => {
+  it('a sealed DB in the home or sealed objects in the S3 stand-in bucket count; empty folders do not', () => {
+    const dir = tempDir('stack-setup-');
+    const home = join(dir, 'home');
+    const objects = join(dir, 's3', 'bucket', 'o');
+    expect(isSetUp(home, objects)).toBe(false);
+    mkdirSync(join(home, 'db'), { recursive: true });
+    mkdirSync(objects, { recursive: true });
+    expect(isSetUp(home, objects)).toBe(false);
+    writeFileSync(join(objects, 'Y29zaWduZXI'), 'x');
+    expect(isSetUp(home, objects)).toBe(true);
+    expect(isSetUp(home)).toBe(false);
+    writeFileSync(join(home, 'db', 'secrets.db'), 'x');
+    expect(isSetUp(home)).toBe(true);
   });
 });
