@@ -3,7 +3,10 @@
 import { readFileSync } from 'node:fs';
 import { CosignerError } from '../../proto/errors.ts';
 import { buildKeyPolicy, parseMeasurements } from '../../proto/kms/key-policy.ts';
+import { buildBucketPolicy } from '../storage/bucket-policy.ts';
 import { writeFileAtomic } from '../storage/write-file-atomic.ts';
+
+const USAGE = 'key-policy MEASUREMENTS.json --instance-role ARN --admin ARN [--pcr8 HEX] [--also FILE]... [--out FILE] [--bucket NAME --prefix P [--lease-key KEY] --bucket-out FILE]';
 
 interface CliArgs {
   measurements: string;
@@ -12,6 +15,10 @@ interface CliArgs {
   pcr8?: string;
   also: string[];
   out?: string;
+  bucket?: string;
+  prefix?: string;
+  leaseKey?: string;
+  bucketOut?: string;
 }
 
 function parseArgs(argv: readonly string[]): CliArgs {
@@ -29,11 +36,15 @@ function parseArgs(argv: readonly string[]): CliArgs {
     else if (k === '--also') a.also.push(next());
     else if (k === '--out') a.out = next();
     else if (k === '--measurements') a.measurements = next();
+    else if (k === '--bucket') a.bucket = next();
+    else if (k === '--prefix') a.prefix = next();
+    else if (k === '--lease-key') a.leaseKey = next();
+    else if (k === '--bucket-out') a.bucketOut = next();
     else if (!k.startsWith('--') && a.measurements === undefined) a.measurements = k;
     else throw new CosignerError('ERR_USAGE', `unknown argument ${k}`);
   }
-  if (!a.measurements || !a.instanceRole || !a.admin) {
-    throw new CosignerError('ERR_USAGE', 'usage: key-policy MEASUREMENTS.json --instance-role ARN --admin ARN [--pcr8 HEX] [--also FILE]... [--out FILE]');
+  if (!a.measurements || !a.instanceRole || !a.admin || (a.bucket === undefined) !== (a.bucketOut === undefined)) {
+    throw new CosignerError('ERR_USAGE', `usage: ${USAGE}`);
   }
   return a as CliArgs;
 }
@@ -57,7 +68,10 @@ export async function keyPolicyCli(argv: readonly string[]): Promise<string> {
     also: a.also.map((f) => parseMeasurements(readJson(f))),
   });
   const text = `${JSON.stringify(policy, null, 2)}\n`;
+  // The S3 bucket policy for durable sealed state, from the same instance role (docs/operations.md).
+  const bucketPolicy = a.bucket === undefined ? undefined : buildBucketPolicy({ bucket: a.bucket, prefix: a.prefix ?? '', instanceRoleArn: a.instanceRole, ...(a.leaseKey !== undefined ? { leaseKey: a.leaseKey } : {}) });
   if (a.out) await writeFileAtomic(a.out, text);
+  if (bucketPolicy && a.bucketOut) await writeFileAtomic(a.bucketOut, `${JSON.stringify(bucketPolicy, null, 2)}\n`);
   return text;
 }
 
