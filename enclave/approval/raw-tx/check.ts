@@ -4,6 +4,8 @@
 import { timingSafeEqual } from 'node:crypto';
 import { CosignerError } from '../../../proto/errors.ts';
 import type { ThresholdScheme } from '../../vault/records.ts';
+// One list of formats: the coordinator protocol's (proto/ may not import enclave/, so it lives there).
+import type { SignFormat } from '../../../proto/coordinator/messages.ts';
 import { checkBitcoinPsbt } from './bitcoin-psbt.ts';
 import { checkSolana } from './solana.ts';
 
@@ -13,9 +15,8 @@ import { checkSolana } from './solana.ts';
  * is the BIP-341 key-path sighash of an input the key spends. `solana`: a wire transaction;
  * `payload` is its message, which the key must be required to sign.
  */
-export type RawTxFormat = 'raw' | 'bitcoin-psbt' | 'solana';
+export type RawTxFormat = SignFormat;
 
-export const RAW_TX_FORMATS: readonly RawTxFormat[] = ['raw', 'bitcoin-psbt', 'solana'];
 
 export interface RawTxToCheck {
   readonly format: RawTxFormat;
