@@ -112,6 +112,11 @@ export const ERROR_CODES = {
   ERR_UNSUPPORTED_SCHEME: { retryable: false, fault: 'client' },
   ERR_COORDINATOR_AUTH: { retryable: false, fault: 'client' },
   ERR_COORDINATOR_UNAVAILABLE: { retryable: true, fault: 'server' },
+  // A peer failed a check of the threshold ECDSA protocol (details: identifier, check): the session
+  // is aborted and the key marked "refresh required" (enclave/mpc/ecdsa/).
+  ERR_PEER_CHEATED: { retryable: false, fault: 'client' },
+  // The key was marked after a peer failed a protocol check: it signs again only after a key refresh.
+  ERR_KEY_REFRESH_REQUIRED: { retryable: false, fault: 'client' },
   // operations
   ERR_ENCLAVE_NOT_RUNNING: { retryable: true, fault: 'server' },
   ERR_ENCLAVE_START: { retryable: true, fault: 'server' },

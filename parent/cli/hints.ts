@@ -97,6 +97,8 @@ export const HINTS: Record<ErrorCode, string> = {
   ERR_NONCE_REUSE: SIGNING,
   ERR_BAD_SHARE: SIGNING,
   ERR_MESSAGE_MISMATCH: SIGNING,
+  ERR_PEER_CHEATED: 'a signing peer failed a protocol check and the key is now marked "refresh required": tell the coordinator\'s operators, then refresh the key (`cosigner list-users` shows it)',
+  ERR_KEY_REFRESH_REQUIRED: 'this key was marked after a peer failed a protocol check: refresh it with the coordinator before it signs again (`cosigner list-users` shows the mark)',
   ERR_UNSUPPORTED_SCHEME: 'this build does not sign with that scheme: check the key\'s scheme (`cosigner list-users`)',
   ERR_COORDINATOR_AUTH: 'the coordinator\'s key is not the one given at setup: check --coordinator-public-key against the coordinator\'s published key',
   ERR_COORDINATOR_UNAVAILABLE: 'the coordinator is unreachable: check its host:port is in the egress allow-list (daemon config "allowListPath"), then `cosigner logs -n 50`',

@@ -2136,6 +2136,12 @@ export namespace cosigner {
             /** ERR_COORDINATOR_UNAVAILABLE value */
             ERR_COORDINATOR_UNAVAILABLE = 511,
 
+            /** ERR_PEER_CHEATED value */
+            ERR_PEER_CHEATED = 512,
+
+            /** ERR_KEY_REFRESH_REQUIRED value */
+            ERR_KEY_REFRESH_REQUIRED = 513,
+
             /** operations (600..699) */
             ERR_ENCLAVE_NOT_RUNNING = 600,
 
