@@ -7,7 +7,7 @@ import { fromHex } from '../../proto/encoding/hex.ts';
 import { identifierOf, pinKeyPoint, suiteFor, type SuiteName } from './suites.ts';
 
 /** A key share record whose scheme may also be the vectors-only `frost-secp256k1` suite. */
-export type KeyShareLike = Omit<KeyShareRecord, 'scheme'> & { readonly scheme: SuiteName };
+export type KeyShareLike = Omit<KeyShareRecord, 'scheme'> & { readonly scheme: SuiteName | 'dkls23-secp256k1' };
 
 /** Largest participant count nitro-cosigner accepts for one key (bounds every per-party loop). */
 export const MAX_PARTICIPANTS = 16;

@@ -14,7 +14,10 @@ import type { ThresholdScheme } from '../vault/records.ts';
  * `frost-secp256k1` (plain RFC 9591 secp256k1, not BIP-340) exists only so the RFC vectors run
  * through the same code path.
  */
-export type SuiteName = ThresholdScheme | 'frost-secp256k1';
+export type SuiteName = FrostScheme | 'frost-secp256k1';
+
+/** The schemes FROST signs; `dkls23-secp256k1` (threshold ECDSA) lives in enclave/mpc/ecdsa/. */
+export type FrostScheme = Exclude<ThresholdScheme, 'dkls23-secp256k1'>;
 
 /** Schemes a new API user gets by default at pairing. */
 export const DEFAULT_SCHEMES: readonly ThresholdScheme[] = ['frost-ed25519', 'frost-secp256k1-tr'];
@@ -77,7 +80,7 @@ const ed25519Suite = createFROST({
  * so later decodes reuse the checked point. Validates it fully first; an invalid point is not
  * pinned (and every FROST call that uses it still fails in the suite's own checks). Bounded.
  */
-export function pinKeyPoint(name: SuiteName, hex: string): void {
+export function pinKeyPoint(name: SuiteName | 'dkls23-secp256k1', hex: string): void {
   if (name !== 'frost-ed25519' || pinnedEd.has(hex) || hex.length !== 64) return;
   try {
     const p = CheckedEdPoint.fromBytes(Uint8Array.from(Buffer.from(hex, 'hex')));
@@ -150,14 +153,14 @@ export function verifierPublicKey(scheme: ThresholdScheme, groupPublicKey: Uint8
   return scheme === 'frost-secp256k1-tr' ? xOnly(groupPublicKey) : groupPublicKey;
 }
 
-const POINT_BYTES: Readonly<Record<SuiteName, number>> = { 'frost-ed25519': 32, 'frost-secp256k1-tr': 33, 'frost-secp256k1': 33 };
+const POINT_BYTES: Readonly<Record<SuiteName | 'dkls23-secp256k1', number>> = { 'frost-ed25519': 32, 'frost-secp256k1-tr': 33, 'frost-secp256k1': 33, 'dkls23-secp256k1': 33 };
 
 /**
  * RFC 9591 §3.1 DeserializeElement as a yes/no answer: on the curve, not the identity, in the
  * prime-order subgroup. The suite runs the same checks again; this one exists so that a bad
  * element can be blamed on the participant who sent it.
  */
-export function isValidElement(name: SuiteName, bytes: Uint8Array): boolean {
+export function isValidElement(name: SuiteName | 'dkls23-secp256k1', bytes: Uint8Array): boolean {
   if (bytes.length !== POINT_BYTES[name]) return false;
   try {
     const p = name === 'frost-ed25519' ? ed25519.Point.fromBytes(bytes) : secp256k1.Point.fromBytes(bytes);

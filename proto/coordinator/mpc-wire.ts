@@ -3,7 +3,7 @@
 // commitments, as hex strings and participant identifiers. enclave/mpc produces and consumes them.
 
 /** The threshold signature schemes a key share can belong to. */
-export type ThresholdScheme = 'frost-ed25519' | 'frost-secp256k1-tr';
+export type ThresholdScheme = 'frost-ed25519' | 'frost-secp256k1-tr' | 'dkls23-secp256k1';
 
 /** A DKG round-1 broadcast as it travels. */
 export interface WireDkgRound1 {
