@@ -44,6 +44,19 @@ export interface KeyShareRecord {
    * the untweaked (even-y) internal key; derived keys are tweaked per path as BIP-86 does.
    */
   readonly chainCode?: string;
+  /** dkls23-secp256k1 only: what threshold ECDSA needs beyond the Shamir share (enclave/mpc/ecdsa/). */
+  readonly ecdsa?: EcdsaShareExtras;
+}
+
+/** The threshold ECDSA (DKLs23) part of a key share record. Secret. */
+export interface EcdsaShareExtras {
+  /** Per peer identifier: the sealed pairwise OT state (base64), from enclave/mpc/ecdsa/ot/. Secret. */
+  readonly pairwise: Readonly<Record<string, string>>;
+  /**
+   * Set when a peer failed a protocol check while using this key: the key signs again only after
+   * a refresh (new shares and new pairwise OT state). Sealed, so a restart does not clear it.
+   */
+  readonly refreshRequired?: { readonly at: number; readonly peer: number; readonly check: string };
 }
 
 export interface ApiUserRecord {

@@ -1,6 +1,7 @@
 // Reference coordinator (test stand-in, loopback only). Its state, shared by the co-signer link
 // (pairing, DKG, generation marks), the transaction signer and the owner's REST API, and the
 // operations on it that more than one of them uses.
+import type { SignFormat } from '../../proto/coordinator/messages.ts';
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { writeFileAtomicSync } from '../../parent/storage/write-file-atomic.ts';
@@ -63,12 +64,15 @@ export interface TimingBreakdown {
 /** One signed message of a transaction: its own FROST session with the key derived at its path. */
 export interface TransactionEntry {
   readonly keyDerivationPath: string;
-  readonly format: 'raw' | 'bitcoin-psbt' | 'solana';
+  readonly format: SignFormat;
   readonly rawTx: string;
   readonly payload: string;
-  /** The derived key as a standard verifier takes it, hex (x-only for BIP-340). */
+  /** The derived key as a standard verifier takes it, hex (x-only for BIP-340; compressed for ECDSA). */
   publicKey?: string;
+  /** FROST: the 64-byte signature; dkls23-secp256k1: ECDSA r ‖ s (64 bytes, low-S), hex. */
   signature?: string;
+  /** dkls23-secp256k1 only: the recovery id (0 or 1) of `signature`. */
+  recovery?: number;
   verified?: boolean;
 }
 
