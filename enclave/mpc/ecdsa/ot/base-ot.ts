@@ -147,6 +147,8 @@ export class VsotReceiver {
       throw cheated(peer, 'base-ot-dlog', 'the proof of knowledge of log B does not verify');
     }
     const out = new Uint8Array(KAPPA * POINT);
+    // B is the base of κ multiplications: a window table for it (noble caches it per point object).
+    B.precompute(8, false);
     for (let j = 0; j < KAPPA; j++) {
       const a = randomScalar(this.rng);
       const aG = G.multiply(a);

@@ -1,10 +1,10 @@
 // Runs in the enclave and in the reference coordinator. Shared pieces of the OT layer: parameters,
 // domain-separated hashing, scalar helpers and the two error kinds (a peer caught cheating, a caller
 // passing bad arguments). Only @noble primitives are used: no hand-written field, curve or hash code.
+import { chacha20 } from '@noble/ciphers/chacha.js';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { bytesToNumberBE, numberToBytesBE } from '@noble/curves/utils.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { shake256 } from '@noble/hashes/sha3.js';
 import { randomBytes } from '@noble/hashes/utils.js';
 import { CosignerError } from '../../../../proto/errors.ts';
 import type { Rng } from '../ot-api.ts';
@@ -31,6 +31,7 @@ export const G = secp256k1.Point.BASE;
 export type Point = InstanceType<typeof secp256k1.Point>;
 
 const enc = new TextEncoder();
+const ZERO_NONCE = new Uint8Array(12);
 const DOMAIN = 'nitro-cosigner/dkls23-ot/v1/';
 
 /** u32 big-endian. */
@@ -64,23 +65,61 @@ export function hashTagged(label: string, ...parts: readonly Uint8Array[]): Uint
   return sha256(framed(label, parts));
 }
 
-/** SHAKE256 under a domain label, over length-framed parts, `len` output bytes (the PRG / XOF). */
-export function xofTagged(label: string, len: number, ...parts: readonly Uint8Array[]): Uint8Array {
-  return shake256(framed(label, parts), { dkLen: len });
+/**
+ * SHA-256 under a domain label over `parts` ‖ u32(index) ‖ data, for the hundreds of rows and
+ * columns of one use: the prefix is framed once into a reused buffer (data has a fixed length per
+ * hasher, so the framing stays unambiguous without a per-call length).
+ */
+export function indexedHash(label: string, dataLen: number, ...parts: readonly Uint8Array[]): (index: number, data: Uint8Array) => Uint8Array {
+  const prefix = framed(label, parts);
+  const buf = new Uint8Array(prefix.length + 4 + dataLen);
+  buf.set(prefix);
+  const view = new DataView(buf.buffer);
+  return (index, data) => {
+    if (data.length !== dataLen) throw new CosignerError('ERR_INTERNAL', 'indexed hash input of the wrong length');
+    view.setUint32(prefix.length, index);
+    buf.set(data, prefix.length + 4);
+    return sha256(buf);
+  };
+}
+
+/** PRG: `len` bytes of the ChaCha20 keystream under a 32-byte key used for this one output only. */
+export function expand(key: Uint8Array, len: number): Uint8Array {
+  return chacha20(key, ZERO_NONCE, new Uint8Array(len));
+}
+
+/**
+ * A scalar from 32 uniform bytes: n > 2^256 − 2^129, so reducing mod n is within 2^-127 of uniform.
+ */
+export function scalarFrom32(b: Uint8Array): bigint {
+  if (b.length !== 32) throw new CosignerError('ERR_INTERNAL', 'scalarFrom32 takes 32 bytes');
+  return bytes32ToBigint(b) % N;
 }
 
 export function bytesToBigint(b: Uint8Array): bigint {
   return bytesToNumberBE(b);
 }
 
+/** A 32-byte big-endian integer, without the hex round trip (hot path of the RVOLE). */
+export function bytes32ToBigint(b: Uint8Array): bigint {
+  const v = new DataView(b.buffer, b.byteOffset, 32);
+  return (v.getBigUint64(0) << 192n) | (v.getBigUint64(8) << 128n) | (v.getBigUint64(16) << 64n) | v.getBigUint64(24);
+}
+
+const MASK64 = (1n << 64n) - 1n;
+
+/** Writes a scalar in [0, n) as 32 bytes big-endian at `off` (hot path of the RVOLE). */
+export function writeScalar(out: Uint8Array, off: number, v: bigint): void {
+  const d = new DataView(out.buffer, out.byteOffset + off, 32);
+  d.setBigUint64(0, v >> 192n);
+  d.setBigUint64(8, (v >> 128n) & MASK64);
+  d.setBigUint64(16, (v >> 64n) & MASK64);
+  d.setBigUint64(24, v & MASK64);
+}
+
 /** 32-byte big-endian encoding of a scalar in [0, n). */
 export function scalarBytes(v: bigint): Uint8Array {
   return numberToBytesBE(v, 32);
-}
-
-/** Reduces ≥ 48 uniform bytes mod n: bias below 2^-128. */
-export function wideToScalar(b: Uint8Array): bigint {
-  return bytesToBigint(b) % N;
 }
 
 export function mod(v: bigint): bigint {

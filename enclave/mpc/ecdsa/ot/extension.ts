@@ -1,7 +1,7 @@
 // Runs in the enclave and in the reference coordinator. OT extension with the KOS15 consistency
 // check (Keller, Orsini, Scholl, ePrint 2015/546, §3 Protocol "COTe" + §4 "Check correlation"),
 // extending the κ base OTs of the pairwise state to ℓ' correlated OTs per use. Every use expands
-// fresh columns with SHAKE256 keyed by the base-OT seed and the use's instance id (setup id,
+// fresh columns with ChaCha20 keyed by SHA-256 of the base-OT seed and the use's instance id (setup id,
 // direction, transcript), so one setup serves many RVOLEs without reusing a pad. The check's
 // universal hash is the GHASH polynomial of @noble/ciphers (Σ_i H^{ℓ'-i}·row_i over GF(2^128)),
 // its key H drawn by Fiat–Shamir over the instance id and the whole matrix u (see docs/ecdsa-ot.md
@@ -9,7 +9,7 @@
 // linear almost-universal hash).
 import { ghash } from '@noble/ciphers/_polyval.js';
 import {
-  COL_BYTES, KAPPA, OTE_ROWS, ROW_BYTES, SEED_BYTES, bytesEqual, cheated, hashTagged, u32, xofTagged,
+  COL_BYTES, KAPPA, OTE_ROWS, ROW_BYTES, SEED_BYTES, bytesEqual, cheated, expand, hashTagged, indexedHash, u32,
 } from './common.ts';
 
 /** Bytes of the matrix u = κ columns of ℓ' bits. */
@@ -24,9 +24,14 @@ export function instanceIdOf(setupId: Uint8Array, receiver: number, sender: numb
   return hashTagged('instance', setupId, u32(receiver), u32(sender), transcript);
 }
 
-/** Column j of this use: PRG(ρ_j, instance, j), ℓ' bits. Same for both holders of a seed. */
-function column(seed: Uint8Array, instance: Uint8Array, j: number): Uint8Array {
-  return xofTagged('ote/prg', COL_BYTES, instance, u32(j), seed);
+type Hasher = (index: number, data: Uint8Array) => Uint8Array;
+
+/**
+ * Column j of this use: ChaCha20 keyed by SHA-256(instance, j, ρ_j), ℓ' bits — the same for both
+ * holders of a seed, unrelated across instances.
+ */
+function column(seed: Uint8Array, keyOf: Hasher, j: number): Uint8Array {
+  return expand(keyOf(j, seed), COL_BYTES);
 }
 
 /** κ columns of ℓ' bits → ℓ' rows of κ bits (row i bit j = column j bit i). */
@@ -46,7 +51,7 @@ function transpose(cols: Uint8Array): Uint8Array {
 
 /** The check's hash key: Fiat–Shamir over the instance and all of u (KOS15 §4 step 1). */
 function checkKey(instance: Uint8Array, u: Uint8Array): Uint8Array {
-  return xofTagged('ote/check', ROW_BYTES, instance, u);
+  return hashTagged('ote/check', instance, u).subarray(0, ROW_BYTES);
 }
 
 function xorInto(dst: Uint8Array, src: Uint8Array): void {
@@ -67,9 +72,10 @@ export interface OteReceiverOutput {
 export function oteReceive(senderSeeds: Uint8Array, instance: Uint8Array, x: Uint8Array): OteReceiverOutput {
   const t0 = new Uint8Array(U_BYTES);
   const msg = new Uint8Array(OTE_MSG_BYTES);
+  const keyOf = indexedHash('ote/prg', SEED_BYTES, instance);
   for (let j = 0; j < KAPPA; j++) {
-    const c0 = column(senderSeeds.subarray(2 * j * SEED_BYTES, (2 * j + 1) * SEED_BYTES), instance, j);
-    const c1 = column(senderSeeds.subarray((2 * j + 1) * SEED_BYTES, (2 * j + 2) * SEED_BYTES), instance, j);
+    const c0 = column(senderSeeds.subarray(2 * j * SEED_BYTES, (2 * j + 1) * SEED_BYTES), keyOf, j);
+    const c1 = column(senderSeeds.subarray((2 * j + 1) * SEED_BYTES, (2 * j + 2) * SEED_BYTES), keyOf, j);
     t0.set(c0, j * COL_BYTES);
     xorInto(c1, c0);
     xorInto(c1, x);
@@ -94,8 +100,9 @@ export function oteReceive(senderSeeds: Uint8Array, instance: Uint8Array, x: Uin
 export function oteSend(delta: Uint8Array, receiverSeeds: Uint8Array, instance: Uint8Array, msg: Uint8Array, peer: number): Uint8Array {
   const u = msg.subarray(0, U_BYTES);
   const q = new Uint8Array(U_BYTES);
+  const keyOf = indexedHash('ote/prg', SEED_BYTES, instance);
   for (let j = 0; j < KAPPA; j++) {
-    const col = column(receiverSeeds.subarray(j * SEED_BYTES, (j + 1) * SEED_BYTES), instance, j);
+    const col = column(receiverSeeds.subarray(j * SEED_BYTES, (j + 1) * SEED_BYTES), keyOf, j);
     if ((delta[j >> 3]! >> (j & 7)) & 1) xorInto(col, u.subarray(j * COL_BYTES, (j + 1) * COL_BYTES));
     q.set(col, j * COL_BYTES);
   }

@@ -8,8 +8,8 @@
 import { CosignerError } from '../../../../proto/errors.ts';
 import type { RvoleParams, RvoleReceiver, RvoleSenderResult } from '../ot-api.ts';
 import {
-  COL_BYTES, N, ROW_BYTES, XI, bytesEqual, bytesToBigint, cheated, concat, expectFrame, invalidArgument, mod,
-  randomBytesOf, randomScalar, rngOf, scalarBytes, u32, wideToScalar, xofTagged,
+  COL_BYTES, N, ROW_BYTES, XI, bytes32ToBigint, bytesEqual, bytesToBigint, cheated, concat, expectFrame, invalidArgument, mod,
+  expand, hashTagged, indexedHash, randomBytesOf, randomScalar, rngOf, scalarBytes, scalarFrom32, u32, writeScalar,
 } from './common.ts';
 import { OTE_MSG_BYTES, instanceIdOf, oteReceive, oteSend } from './extension.ts';
 import { MAX_TRANSCRIPT, decodeState } from './pairwise.ts';
@@ -25,22 +25,29 @@ export const MSG2_BYTES = 1 + TAU_BYTES + 32 + 32;
 
 /** g: 2^i for i < 256, then 2s public random scalars (DKLs19 §3.1, "gadget vector" g^R). */
 const GADGET: readonly bigint[] = Array.from({ length: XI }, (_, i) =>
-  i < 256 ? mod(1n << BigInt(i)) : wideToScalar(xofTagged('rvole/gadget', 48, u32(i))));
+  i < 256 ? mod(1n << BigInt(i)) : scalarFrom32(hashTagged('rvole/gadget', u32(i))));
 
-/** The random-OT message of row i: three scalars from H(instance, i, row) (KOS15 §3 step 4). */
-function rowScalars(instance: Uint8Array, i: number, row: Uint8Array): [bigint, bigint, bigint] {
-  const b = xofTagged('rvole/row', WIDTH * 48, instance, u32(i), row);
-  return [wideToScalar(b.subarray(0, 48)), wideToScalar(b.subarray(48, 96)), wideToScalar(b.subarray(96, 144))];
+type Hasher = (index: number, data: Uint8Array) => Uint8Array;
+
+/**
+ * The random-OT message of row i (KOS15 §3 step 4: H(i, q_i) breaks the correlation): SHA-256 over
+ * the instance, i and the row, expanded by ChaCha20 to three 32-byte scalars.
+ */
+function rowScalars(keyOf: Hasher, i: number, row: Uint8Array): [bigint, bigint, bigint] {
+  const b = expand(keyOf(i, row), WIDTH * 32);
+  return [scalarFrom32(b.subarray(0, 32)), scalarFrom32(b.subarray(32, 64)), scalarFrom32(b.subarray(64, 96))];
 }
 
 /** θ0, θ1 by Fiat–Shamir over the instance (transcript), msg1 and the sender's τ (DKLs19 step 4). */
 function challenge(instance: Uint8Array, msg1: Uint8Array, tau: Uint8Array): [bigint, bigint] {
-  const b = xofTagged('rvole/theta', 96, instance, msg1, tau);
-  return [wideToScalar(b.subarray(0, 48)), wideToScalar(b.subarray(48))];
+  const b = expand(hashTagged('rvole/theta', instance, msg1, tau), 64);
+  return [scalarFrom32(b.subarray(0, 32)), scalarFrom32(b.subarray(32))];
 }
 
 function checkDigest(instance: Uint8Array, r: readonly bigint[]): Uint8Array {
-  return xofTagged('rvole/check', 32, instance, concat(...r.map(scalarBytes)));
+  const buf = new Uint8Array(r.length * 32);
+  r.forEach((v, i) => writeScalar(buf, i * 32, v));
+  return hashTagged('rvole/check', instance, buf);
 }
 
 function bitAt(x: Uint8Array, i: number): number {
@@ -95,17 +102,18 @@ class Receiver implements RvoleReceiver {
     const tauBytes = body.subarray(0, TAU_BYTES);
     const tau: bigint[] = new Array<bigint>(XI * WIDTH);
     for (let k = 0; k < XI * WIDTH; k++) {
-      tau[k] = bytesToBigint(tauBytes.subarray(k * 32, k * 32 + 32));
+      tau[k] = bytes32ToBigint(tauBytes.subarray(k * 32, k * 32 + 32));
       if (tau[k]! >= N) throw cheated(peer, 'malformed', 'a correlation is not a reduced scalar');
     }
     const u = bytesToBigint(body.subarray(TAU_BYTES, TAU_BYTES + 32));
     if (u >= N) throw cheated(peer, 'malformed', 'u is not a reduced scalar');
     const [t0, t1] = challenge(this.instance, this.msg1, tauBytes);
+    const keyOf = indexedHash('rvole/row', ROW_BYTES, this.instance);
     const expected: bigint[] = [];
     let d0 = 0n;
     let d1 = 0n;
     for (let i = 0; i < XI; i++) {
-      const v = rowScalars(this.instance, i, this.rows.subarray(i * ROW_BYTES, (i + 1) * ROW_BYTES));
+      const v = rowScalars(keyOf, i, this.rows.subarray(i * ROW_BYTES, (i + 1) * ROW_BYTES));
       const beta = bitAt(this.x, i) === 1;
       const e0 = beta ? v[0] - tau[i * WIDTH]! : v[0];
       const e1 = beta ? v[1] - tau[i * WIDTH + 1]! : v[1];
@@ -140,13 +148,14 @@ export function rvoleSend(p: RvoleParams & { readonly msg1: Uint8Array; readonly
   const tauBytes = new Uint8Array(TAU_BYTES);
   const c: bigint[] = new Array<bigint>(XI * WIDTH);
   const flipped = new Uint8Array(ROW_BYTES);
+  const keyOf = indexedHash('rvole/row', ROW_BYTES, instance);
   for (let i = 0; i < XI; i++) {
     const q = rows.subarray(i * ROW_BYTES, (i + 1) * ROW_BYTES);
     for (let b = 0; b < ROW_BYTES; b++) flipped[b] = q[b]! ^ state.delta[b]!;
-    const v0 = rowScalars(instance, i, q);
-    const v1 = rowScalars(instance, i, flipped);
+    const v0 = rowScalars(keyOf, i, q);
+    const v1 = rowScalars(keyOf, i, flipped);
     for (let k = 0; k < WIDTH; k++) {
-      tauBytes.set(scalarBytes(mod(v1[k]! - v0[k]! - corr[k]!)), (i * WIDTH + k) * 32);
+      writeScalar(tauBytes, (i * WIDTH + k) * 32, mod(v1[k]! - v0[k]! - corr[k]!));
       c[i * WIDTH + k] = N - v0[k]!;
     }
   }
