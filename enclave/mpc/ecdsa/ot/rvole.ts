@@ -135,8 +135,19 @@ function checkInputs(inputs: readonly [bigint, bigint]): void {
   }
 }
 
+type SendParams = RvoleParams & { readonly msg1: Uint8Array; readonly inputs: readonly [bigint, bigint] };
+
 /** DKLs19 Protocol 1 steps 3-4 as the sender: τ_i = v¹_i − v⁰_i − (a0, a1, â), c_i = −v⁰_i. */
-export function rvoleSend(p: RvoleParams & { readonly msg1: Uint8Array; readonly inputs: readonly [bigint, bigint] }): RvoleSenderResult {
+export function rvoleSend(p: SendParams): RvoleSenderResult {
+  return rvoleSendRows(p, (_i, corr) => corr);
+}
+
+/**
+ * rvoleSend with the correlation of each row passed through `rowCorr`: the identity in production;
+ * tests play the sender who transfers different inputs on different rows (the selective-failure
+ * attack the consistency check exists for).
+ */
+export function rvoleSendRows(p: SendParams, rowCorr: (i: number, corr: readonly bigint[]) => readonly bigint[]): RvoleSenderResult {
   checkTranscript(p.transcript);
   checkInputs(p.inputs);
   const state = decodeState(p.pairwise, p.self, p.peer);
@@ -154,8 +165,9 @@ export function rvoleSend(p: RvoleParams & { readonly msg1: Uint8Array; readonly
     for (let b = 0; b < ROW_BYTES; b++) flipped[b] = q[b]! ^ state.delta[b]!;
     const v0 = rowScalars(keyOf, i, q);
     const v1 = rowScalars(keyOf, i, flipped);
+    const ci = rowCorr(i, corr);
     for (let k = 0; k < WIDTH; k++) {
-      writeScalar(tauBytes, (i * WIDTH + k) * 32, mod(v1[k]! - v0[k]! - corr[k]!));
+      writeScalar(tauBytes, (i * WIDTH + k) * 32, mod(v1[k]! - v0[k]! - ci[k]!));
       c[i * WIDTH + k] = N - v0[k]!;
     }
   }
