@@ -66,19 +66,20 @@ export function hashTagged(label: string, ...parts: readonly Uint8Array[]): Uint
 }
 
 /**
- * SHA-256 under a domain label over `parts` ‖ u32(index) ‖ data, for the hundreds of rows and
- * columns of one use: the prefix is framed once into a reused buffer (data has a fixed length per
- * hasher, so the framing stays unambiguous without a per-call length).
+ * H(label, parts; index, data, counter) for the hundreds of rows and columns of one use: the label
+ * and parts are hashed once into a 32-byte prefix key, then each call hashes prefix ‖ u32(index) ‖
+ * data ‖ counter byte — a fixed-length input (data has one length per hasher) that fits a single
+ * SHA-256 block for 16-byte data.
  */
-export function indexedHash(label: string, dataLen: number, ...parts: readonly Uint8Array[]): (index: number, data: Uint8Array) => Uint8Array {
-  const prefix = framed(label, parts);
-  const buf = new Uint8Array(prefix.length + 4 + dataLen);
-  buf.set(prefix);
+export function indexedHash(label: string, dataLen: number, ...parts: readonly Uint8Array[]): (index: number, data: Uint8Array, counter?: number) => Uint8Array {
+  const buf = new Uint8Array(32 + 4 + dataLen + 1);
+  buf.set(hashTagged(label, ...parts));
   const view = new DataView(buf.buffer);
-  return (index, data) => {
+  return (index, data, counter = 0) => {
     if (data.length !== dataLen) throw new CosignerError('ERR_INTERNAL', 'indexed hash input of the wrong length');
-    view.setUint32(prefix.length, index);
-    buf.set(data, prefix.length + 4);
+    view.setUint32(32, index);
+    buf.set(data, 36);
+    buf[36 + dataLen] = counter;
     return sha256(buf);
   };
 }

@@ -27,15 +27,14 @@ export const MSG2_BYTES = 1 + TAU_BYTES + 32 + 32;
 const GADGET: readonly bigint[] = Array.from({ length: XI }, (_, i) =>
   i < 256 ? mod(1n << BigInt(i)) : scalarFrom32(hashTagged('rvole/gadget', u32(i))));
 
-type Hasher = (index: number, data: Uint8Array) => Uint8Array;
+type Hasher = (index: number, data: Uint8Array, counter: number) => Uint8Array;
 
 /**
- * The random-OT message of row i (KOS15 §3 step 4: H(i, q_i) breaks the correlation): SHA-256 over
- * the instance, i and the row, expanded by ChaCha20 to three 32-byte scalars.
+ * The random-OT message of row i (KOS15 §3 step 4: H(i, q_i) breaks the correlation): three
+ * scalars H(instance; i, row, k) for k = 0, 1, 2, one SHA-256 block each.
  */
-function rowScalars(keyOf: Hasher, i: number, row: Uint8Array): [bigint, bigint, bigint] {
-  const b = expand(keyOf(i, row), WIDTH * 32);
-  return [scalarFrom32(b.subarray(0, 32)), scalarFrom32(b.subarray(32, 64)), scalarFrom32(b.subarray(64, 96))];
+function rowScalars(hashOf: Hasher, i: number, row: Uint8Array): [bigint, bigint, bigint] {
+  return [scalarFrom32(hashOf(i, row, 0)), scalarFrom32(hashOf(i, row, 1)), scalarFrom32(hashOf(i, row, 2))];
 }
 
 /** θ0, θ1 by Fiat–Shamir over the instance (transcript), msg1 and the sender's τ (DKLs19 step 4). */
