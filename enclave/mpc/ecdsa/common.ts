@@ -105,7 +105,9 @@ export interface Expect {
  * to send) the message.
  */
 export function collect(incoming: readonly PartyMessage[], self: number, peers: readonly number[], kinds: readonly Expect[]): Map<number, Uint8Array[]> {
-  if (!Array.isArray(incoming) || incoming.length > peers.length * kinds.length) throw cheated(undefined, 'message-count');
+  // No count check up front: the loop stops at the first unexpected or repeated message, so it
+  // reads at most peers × kinds + 1 of them, and the blame lands on the sender that overstepped.
+  if (!Array.isArray(incoming)) throw outOfOrder();
   const out = new Map<number, (Uint8Array | undefined)[]>(peers.map((p) => [p, kinds.map(() => undefined)]));
   for (const m of incoming) {
     const from = m?.from;
