@@ -2,6 +2,8 @@
 // each round's messages like the coordinator does), with an optional hook that tampers with
 // messages in flight, and a seeded RNG for reproducible transcripts.
 import { createHash } from 'node:crypto';
+import { expect } from 'vitest';
+import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { createEcdsaDkg, type EcdsaKeyShare } from '../../../../enclave/mpc/ecdsa/keygen.ts';
 import { createEcdsaSigning } from '../../../../enclave/mpc/ecdsa/signing.ts';
 import type { EcdsaSignature } from '../../../../enclave/mpc/ecdsa/signature.ts';
@@ -70,3 +72,13 @@ export function seededRng(seed: string): Rng {
 export function sha256Hex(b: Uint8Array | string): string {
   return createHash('sha256').update(b).digest('hex');
 }
+
+/** Every independent check the brief asks for, on one signature. */
+export function checkSignature(sig: EcdsaSignature, digest: Uint8Array, publicKey: Uint8Array): void {
+  expect(secp256k1.verify(sig.compact, digest, publicKey, { prehash: false })).toBe(true);
+  expect(secp256k1.Signature.fromBytes(sig.compact).hasHighS()).toBe(false);
+  const recovered = secp256k1.Signature.fromBytes(sig.compact).addRecoveryBit(sig.recovery).recoverPublicKey(digest).toBytes(true);
+  expect(Buffer.from(recovered).toString('hex')).toBe(Buffer.from(publicKey).toString('hex'));
+  expect(Buffer.from(secp256k1.Signature.fromBytes(sig.der, 'der').toBytes('compact')).equals(Buffer.from(sig.compact))).toBe(true);
+}
+

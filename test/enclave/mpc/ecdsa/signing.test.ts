@@ -7,18 +7,9 @@ import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { deriveKeyShare } from '../../../../enclave/mpc/derivation.ts';
 import type { EcdsaKeyShare } from '../../../../enclave/mpc/ecdsa/keygen.ts';
 import type { EcdsaSignature } from '../../../../enclave/mpc/ecdsa/signature.ts';
-import { runEcdsaDkg, runSigning } from './helpers.ts';
+import { checkSignature, runEcdsaDkg, runSigning } from './helpers.ts';
 
 const SPKI_PREFIX = Buffer.from('3036301006072a8648ce3d020106052b8104000a032200', 'hex');
-
-/** Every independent check the brief asks for, on one signature. */
-export function checkSignature(sig: EcdsaSignature, digest: Uint8Array, publicKey: Uint8Array): void {
-  expect(secp256k1.verify(sig.compact, digest, publicKey, { prehash: false })).toBe(true);
-  expect(secp256k1.Signature.fromBytes(sig.compact).hasHighS()).toBe(false);
-  const recovered = secp256k1.Signature.fromBytes(sig.compact).addRecoveryBit(sig.recovery).recoverPublicKey(digest).toBytes(true);
-  expect(Buffer.from(recovered).toString('hex')).toBe(Buffer.from(publicKey).toString('hex'));
-  expect(Buffer.from(secp256k1.Signature.fromBytes(sig.der, 'der').toBytes('compact')).equals(Buffer.from(sig.compact))).toBe(true);
-}
 
 /** node:crypto over a message whose SHA-256 is the digest (Node hashes the message itself). */
 function nodeVerifies(sig: EcdsaSignature, message: Buffer, publicKey: Uint8Array): boolean {
