@@ -80,3 +80,18 @@ describe('property: random signer subsets and paths (2-of-3 and 3-of-4)', () => 
     );
   });
 });
+
+describe('worker-friendly: inputs, messages and results are plain structured-clone data', () => {
+  it('a run whose every message and the key records cross a structured clone (as postMessage does) signs', () => {
+    const keys = runEcdsaDkg(2, [1, 2]).map((k) => structuredClone(k));
+    const digest = new Uint8Array(32).fill(1);
+    const sig = runSigning(keys, [1, 2], digest, (_r, m) => {
+      const c = structuredClone(m);
+      expect(c.payload).toBeInstanceOf(Uint8Array);
+      return c;
+    });
+    const cloned = structuredClone(sig);
+    expect(cloned).toEqual(sig);
+    checkSignature(cloned, digest, Buffer.from(keys[0]!.groupPublicKey, 'hex'));
+  });
+});
