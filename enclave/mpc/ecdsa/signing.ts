@@ -9,6 +9,7 @@
 import { CosignerError } from '../../../proto/errors.ts';
 import { fromHex } from '../../../proto/encoding/hex.ts';
 import type { SessionBinding } from '../signing-session.ts';
+import { checkParticipants } from '../key-package.ts';
 import { checkSubset, cheated, collect, equalBytes, Fn, lagrange, mul, mulBase, outOfOrder, Point, pointBytes, randomScalar, rngOf, scalarBytes, taggedHash, u16, type PointT } from './common.ts';
 import { encode, HASH_BYTES, Reader, T } from './codec.ts';
 import { finishSignature, verifyEcdsa, type EcdsaSignature } from './signature.ts';
@@ -84,6 +85,7 @@ class EcdsaSigningParty implements RoundParty<EcdsaSignature> {
     if (key?.scheme !== 'dkls23-secp256k1' || !key.ecdsa) throw new CosignerError('ERR_UNSUPPORTED_SCHEME', 'not a threshold ECDSA key share');
     if (typeof sessionId !== 'string' || !/^[A-Za-z0-9._:-]{1,128}$/.test(sessionId)) throw new CosignerError('ERR_INVALID_ARGUMENT', 'session id must be 1..128 characters [A-Za-z0-9._:-]');
     if (!(digest instanceof Uint8Array) || digest.length !== 32) throw new CosignerError('ERR_INVALID_ARGUMENT', 'the ECDSA digest must be 32 bytes');
+    checkParticipants(key.threshold, key.participants, key.identifier);
     const signers = checkSubset(p.signers, key.participants, key.identifier, key.threshold);
     this.identifier = key.identifier;
     this.peers = signers.filter((s) => s !== key.identifier);

@@ -7,7 +7,7 @@ import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { deriveKeyShare } from '../../../../enclave/mpc/derivation.ts';
 import type { EcdsaKeyShare } from '../../../../enclave/mpc/ecdsa/keygen.ts';
 import type { EcdsaSignature } from '../../../../enclave/mpc/ecdsa/signature.ts';
-import { checkSignature, runEcdsaDkg, runSigning } from './helpers.ts';
+import { checkSignature, runEcdsaDkg, runParties, runSigning, signingParties, type Transcript } from './helpers.ts';
 
 const SPKI_PREFIX = Buffer.from('3036301006072a8648ce3d020106052b8104000a032200', 'hex');
 
@@ -93,5 +93,22 @@ describe('worker-friendly: inputs, messages and results are plain structured-clo
     const cloned = structuredClone(sig);
     expect(cloned).toEqual(sig);
     checkSignature(cloned, digest, Buffer.from(keys[0]!.groupPublicKey, 'hex'));
+  });
+});
+
+describe('sizes: 16 participants', () => {
+  // Message sizes do not grow with n (only the DKG broadcast grows with t, 33 bytes a step): one
+  // 3-of-16 key generation and a 3-signer run show the fixed sizes; docs/ecdsa-protocol.md has the table.
+  it('key generation (3-of-16) and signing keep every message at its fixed size, far below the 256 KiB frame', () => {
+    const all = Array.from({ length: 16 }, (_, i) => i + 1);
+    const dkgT: Transcript = [];
+    const keys = runEcdsaDkg(3, all, undefined, dkgT);
+    const signT: Transcript = [];
+    const digest = new Uint8Array(32).fill(2);
+    const sig = runParties(signingParties(keys, [2, 9, 16], digest), undefined, signT)[0]!;
+    checkSignature(sig, digest, Buffer.from(keys[0]!.groupPublicKey, 'hex'));
+    // With the test stand-in's OT blobs (setup 32, msg1 64, msg2 96 bytes):
+    expect(new Set(dkgT.map((m) => m.payload.length))).toEqual(new Set([2 + 33 * 3 + 97, 2 + 64 + 32]));
+    expect(new Set(signT.map((m) => m.payload.length))).toEqual(new Set([66, 34 + 64, 230 + 96, 98]));
   });
 });
