@@ -48,11 +48,15 @@ describe('golden transcript, 2-of-2, seeded', () => {
     });
   });
 
-  // The real OT layer (enclave/mpc/ecdsa/ot/) refuses until it lands; the lead pins these after merging it.
+  // The same run over the real OT layer (enclave/mpc/ecdsa/ot/): pinned when the layer was merged.
   it.skipIf(!REAL)(`real OT layer${REAL ? '' : ' (skipped: enclave/mpc/ecdsa/ot refuses until it lands)'}`, () => {
     const g = golden(otLayer);
     expect(golden(otLayer)).toEqual(g);
-    expect(g).toEqual({ dkg: 'PIN-REAL', sign: 'PIN-REAL', signature: 'PIN-REAL' });
+    expect(g).toEqual({
+      dkg: 'b58a3ec2475b794de40c00cc523497aaa56f7db769ddb5dcffa03e6361700918',
+      sign: 'eb3faad29a52faa8cfb5026c5a715b9e3bd74e06995af29d2f12a4ce2b13be6b',
+      signature: '861fa6e686541afff983e9db7733315373952174de1b15302b40a327c7dda23b1d96727022d97b7679a343df0bcd020209d1793ded7979be3ff5c43efd297ca3',
+    });
   });
 });
 
