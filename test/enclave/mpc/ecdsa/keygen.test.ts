@@ -102,6 +102,14 @@ describe('refresh', () => {
     rejects(() => refreshAll(keys, byTwo(T.refreshShare, (m) => ({ ...m, payload: m.payload.slice(0, -1) }))), 'ERR_PEER_CHEATED', { identifier: 2, check: 'length' });
     rejects(() => refreshAll(keys, byTwo(T.refreshRound1, (m) => [m, m])), 'ERR_PEER_CHEATED', { identifier: 2, check: 'duplicate' });
   });
+  it('a key marked "refresh required" does not sign; refresh clears the mark', () => {
+    const marked = keys.map((k) => ({ ...k, ecdsa: { ...k.ecdsa, refreshRequired: { at: 5, peer: 2, check: 'gamma-u' } } }));
+    rejects(() => runSigning(marked, [1, 2], digest), 'ERR_KEY_REFRESH_REQUIRED', { keyId: keys[0]!.keyId });
+    const cleared = refreshAll(marked);
+    expect(cleared.every((k) => k.ecdsa.refreshRequired === undefined)).toBe(true);
+    checkSignature(runSigning(cleared, [1, 2], digest), digest, Buffer.from(keys[0]!.groupPublicKey, 'hex'));
+  });
+
   it('refuses keys that are not threshold ECDSA keys', () => {
     rejects(() => createEcdsaRefresh({ key: { ...keys[0]!, scheme: 'frost-ed25519' } as unknown as EcdsaKeyShare, ot, now: 1 }), 'ERR_UNSUPPORTED_SCHEME');
   });
