@@ -51,6 +51,8 @@ import { dropPrivileges } from './services/drop-privileges.ts';
 import { PortSwitchboard } from './services/switchboard.ts';
 import type { Backends } from './services/backends.ts';
 import { stopOnSignals } from './services/stop-signals.ts';
+import { isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { ECDSA_WORKER_ROLE, serveEcdsaWorker } from './mpc/ecdsa/host/worker.ts';
 
 /** A running enclave process (returned for in-process tests). */
 export interface RunningEnclave {
@@ -142,4 +144,7 @@ async function main(): Promise<void> {
 }
 
 const entry = process.argv[1] ? resolve(process.argv[1]) : '';
-if (BUNDLED || entry === fileURLToPath(import.meta.url)) void main();
+if (!isMainThread && parentPort && (workerData as { role?: unknown } | null)?.role === ECDSA_WORKER_ROLE) {
+  // The same measured bundle, started again as a threshold ECDSA worker (mpc/ecdsa/host/pool.ts).
+  serveEcdsaWorker(parentPort);
+} else if (isMainThread && (BUNDLED || entry === fileURLToPath(import.meta.url))) void main();

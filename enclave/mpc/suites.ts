@@ -101,7 +101,7 @@ const SUITES: Readonly<Record<SuiteName, FROST>> = {
 
 /** Whether `value` names a scheme a key share may use. */
 export function isThresholdScheme(value: unknown): value is ThresholdScheme {
-  return value === 'frost-ed25519' || value === 'frost-secp256k1-tr';
+  return value === 'frost-ed25519' || value === 'frost-secp256k1-tr' || value === 'dkls23-secp256k1';
 }
 
 /** The @noble/curves FROST suite for `name`; ERR_UNSUPPORTED_SCHEME otherwise. */
