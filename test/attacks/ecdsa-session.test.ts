@@ -143,12 +143,13 @@ describe('attack: threshold ECDSA sessions against a malicious coordinator', () 
 
   it('oversized or malformed batches are refused by the parser; a payload that is not a 32-byte digest is ERR_TX_FORMAT', async () => {
     const w = world();
-    const { peer1, body } = await open(w, 'e-big');
+    const { peer1: all1, body } = await open(w, 'e-big');
+    const peer1 = all1 as [WireEcdsaMessage];
     const big = { from: 2, to: 0, payload: 'A'.repeat(MAX_ECDSA_BATCH_B64 + 4) };
     expect(await rejectionCode(w.req('sign.round', body(2, [big])))).toBe('ERR_INVALID_ARGUMENT');
     expect(await rejectionCode(w.req('sign.round', body(2, Array.from({ length: 241 }, () => peer1[0]))))).toBe('ERR_INVALID_ARGUMENT');
     expect(await rejectionCode(w.req('sign.round', body(2, [{ ...peer1[0], payload: 'not base64!' }])))).toBe('ERR_INVALID_ARGUMENT');
-    expect(await rejectionCode(w.req('sign.round', body(2, [{ ...peer1[0], extra: 1 }])))).toBe('ERR_INVALID_ARGUMENT');
+    expect(await rejectionCode(w.req('sign.round', body(2, [{ ...peer1[0], extra: 1 } as WireEcdsaMessage])))).toBe('ERR_INVALID_ARGUMENT');
     const asked = w.asked.length;
     expect(await rejectionCode(w.req('sign.commit', commitBody('e-short', 'aa'.repeat(31))))).toBe('ERR_TX_FORMAT');
     expect(await rejectionCode(w.req('sign.commit', commitBody('e-long', 'aa'.repeat(33))))).toBe('ERR_TX_FORMAT');
