@@ -4,7 +4,7 @@
 // Every request names an operation and gets exactly one reply with the same id.
 import { HostCore, type RunSpec } from './core.ts';
 import { errorToWire } from './host.ts';
-import { ecdsaProtocols } from './protocols.ts';
+import { ecdsaProtocols, type EcdsaProtocols } from './protocols.ts';
 import type { PartyMessage } from '../party.ts';
 
 /** workerData.role that makes the enclave bundle run as an ECDSA worker. */
@@ -20,9 +20,9 @@ interface Port {
   postMessage(m: unknown): void;
 }
 
-/** Serves HostCore on `port` (the worker's parentPort). */
-export function serveEcdsaWorker(port: Port): void {
-  const core = new HostCore(ecdsaProtocols);
+/** Serves HostCore on `port` (the worker's parentPort); `protocols` is a test seam. */
+export function serveEcdsaWorker(port: Port, protocols: EcdsaProtocols = ecdsaProtocols): void {
+  const core = new HostCore(protocols);
   port.on('message', (req) => {
     try {
       let result: unknown;
