@@ -9,12 +9,19 @@ import { CosignerError } from '../../proto/errors.ts';
 import type { PeerConnection } from '../../proto/coordinator/connection.ts';
 import { parseEcdsaMessages, parseEcdsaReply } from '../../proto/coordinator/ecdsa-messages.ts';
 import type { SignCommitResult, SignCommitSession } from '../../proto/coordinator/messages.ts';
+import type { WireEcdsaMessage } from '../../proto/coordinator/mpc-wire.ts';
 import { deriveKeyShare, parseDerivationPath } from '../../enclave/mpc/derivation.ts';
 import { messageDigest } from '../../enclave/mpc/signing-session.ts';
 import type { EcdsaSignatureLike } from '../../enclave/mpc/ecdsa/host/protocols.ts';
 import { toHex } from '../../proto/encoding/hex.ts';
 import { CoordinatorRelay } from './ecdsa-relay.ts';
 import type { CoordinatorState, TimingBreakdown, TransactionRecord, UserEntry, UserKey } from './state.ts';
+
+/**
+ * Test seam (the reference coordinator is a test stand-in): lets attack tests play a malicious
+ * coordinator by changing the own parties' messages of `sign.round` 2 or 3 before they are sent.
+ */
+export const ecdsaTxTestHooks: { tamper?: (round: 2 | 3, messages: WireEcdsaMessage[]) => WireEcdsaMessage[] } = {};
 
 /**
  * Whether `compact` (r ‖ s, low-S) with `recovery` is a valid ECDSA signature of the 32-byte
@@ -73,7 +80,8 @@ export async function signEcdsaEntries(st: CoordinatorState, conn: PeerConnectio
       let fromCosigner = parseEcdsaMessages(s.messages ?? []);
       let ours = own1[i] ?? [];
       for (const round of [2, 3] as const) {
-        const req = conn.request('sign.round', { sessionId: j.sessionId, keyId: j.keyId, messageDigest: j.md, round, messages: ours });
+        const sent = ecdsaTxTestHooks.tamper ? ecdsaTxTestHooks.tamper(round, ours) : ours;
+        const req = conn.request('sign.round', { sessionId: j.sessionId, keyId: j.keyId, messageDigest: j.md, round, messages: sent });
         req.catch(() => undefined); // awaited just below, after our own round
         ours = j.relay.advance(fromCosigner);
         fromCosigner = parseEcdsaReply(await req, 'sign.round');
