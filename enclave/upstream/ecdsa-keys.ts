@@ -16,7 +16,7 @@ import { parseEcdsaReply } from '../../proto/coordinator/ecdsa-messages.ts';
 import type { DkgFinishBody } from '../../proto/coordinator/messages.ts';
 import type { EcdsaHost } from '../mpc/ecdsa/host/host.ts';
 import type { KeyShareRecord } from '../vault/records.ts';
-import { relayRun } from './ecdsa-link.ts';
+import { cheatMark, relayRun } from './ecdsa-link.ts';
 import type { CoordinatorRequester } from './pairing.ts';
 import type { UserStore } from './user-store.ts';
 
@@ -78,8 +78,16 @@ export async function refreshEcdsaKey(o: EcdsaRefreshOptions, userId: string, ke
   if (!key) throw new CosignerError('ERR_NOT_FOUND', 'no such key for this user', { details: { keyId } });
   if (key.scheme !== 'dkls23-secp256k1') throw new CosignerError('ERR_UNSUPPORTED_SCHEME', 'only threshold ECDSA keys are refreshed', { details: { keyId, scheme: key.scheme } });
   const refreshId = randomUUID();
-  const result = await relayRun(o.host, `refresh:${refreshId}`, { kind: 'refresh', params: { key, now: o.now } }, key.identifier, key.participants, async (round, messages) =>
-    parseEcdsaReply(await o.coordinator.request('ecdsa.refresh', { refreshId, userId, keyId, verifyingShares: key.verifyingShares, round, messages }, { timeoutMs: ROUND_TIMEOUT_MS }), 'ecdsa.refresh'));
+  let result: unknown;
+  try {
+    result = await relayRun(o.host, `refresh:${refreshId}`, { kind: 'refresh', params: { key, now: o.now } }, key.identifier, key.participants, async (round, messages) =>
+      parseEcdsaReply(await o.coordinator.request('ecdsa.refresh', { refreshId, userId, keyId, verifyingShares: key.verifyingShares, round, messages }, { timeoutMs: ROUND_TIMEOUT_MS }), 'ecdsa.refresh'));
+  } catch (err) {
+    // A peer cheating during the refresh marks the key as a signing session would (sealed first).
+    const e = toCosignerError(err);
+    if (e.code === 'ERR_PEER_CHEATED') await o.users.markRefreshRequired(userId, keyId, cheatMark(e, Date.now()));
+    throw e;
+  }
   // The chain code is the key's (derivation must not change with a refresh): the sealed one stays.
   const checked = checkRecord({ ...(result as KeyShareRecord), chainCode: key.chainCode as string }, { threshold: key.threshold, participants: key.participants, identifier: key.identifier, keyId, groupPublicKey: key.groupPublicKey });
   // New shares, new pairwise OT state: the mark (if any) is about the old ones.
