@@ -30,6 +30,8 @@
 //     cosigner-enclave listening <address> mode=<mode> build=<build id>
 //   and from then on logs only through the wire (Parent/Log).
 //   Build id = `nitro-cosigner-` + first 16 hex of SHA-256(bundle file) (build/enclave-<mode>.json).
+//   The same bundle started as a worker thread with workerData.role = 'cosigner-ecdsa-worker' runs a
+//   threshold ECDSA worker (enclave/mpc/ecdsa/host/pool.ts) instead: no flags, no listener.
 // ────────────────────────────────────────────────────────────────────────────────────────────────
 import { BUNDLED } from './services/bundle-env.ts';
 import { readFile } from 'node:fs/promises';
