@@ -92,6 +92,8 @@ function dkgRound1(st: CoordinatorState, ctx: CosignerContext, b: Body): unknown
   const { threshold, participants } = st;
   const p = pairingFor(st, ctx, b.pairingId, b.scheme);
   const scheme = b.scheme as ThresholdScheme;
+  // Threshold ECDSA keys come from their own protocol (ecdsa.dkg), never from FROST's rounds.
+  if (scheme === 'dkls23-secp256k1') throw new CosignerError('ERR_UNSUPPORTED_SCHEME', 'dkls23-secp256k1 keys are generated with ecdsa.dkg');
   if (p.dkg.has(scheme)) throw new CosignerError('ERR_SESSION_ABORTED', 'DKG round 1 repeated');
   const cosigner1 = parseDkgRound1List({ packages: [b.package] })[0] as WireDkgRound1;
   if (cosigner1.identifier !== 1) throw new CosignerError('ERR_INVALID_ARGUMENT', 'co-signer is participant 1');

@@ -13,7 +13,6 @@ import { systemClock } from '../../../proto/ports.ts';
 import { approvalDigest, CoordinatorClient } from '../../../enclave/upstream/client.ts';
 import { inProcessHost } from '../../../enclave/mpc/ecdsa/host/host.ts';
 import { refreshEcdsaKey } from '../../../enclave/upstream/ecdsa-keys.ts';
-import { DkgSession } from '../../../enclave/mpc/dkg.ts';
 import { FrostSigningSession } from '../../../enclave/mpc/signing-session.ts';
 import { memoryUserStore } from '../../../enclave/upstream/user-store.ts';
 import { createEphemeralCa } from '../../../local/local-ca.ts';
@@ -141,7 +140,6 @@ describe('threshold ECDSA through the coordinator client and the reference coord
   it('FROST paths refuse the ECDSA key and the ECDSA refresh refuses a FROST key', async () => {
     const frost = users.get('alice')!.keyShares.find((k) => k.scheme === 'frost-ed25519')!;
     await expect(client.refreshKey('alice', frost.keyId)).rejects.toMatchObject({ code: 'ERR_UNSUPPORTED_SCHEME' });
-    expect(() => new DkgSession({ scheme: 'dkls23-secp256k1', threshold: 2, participants: [1, 2], identifier: 1, now: 0 })).toThrow(expect.objectContaining({ code: 'ERR_UNSUPPORTED_SCHEME' }));
     const ecdsaKey = users.get('alice')!.keyShares.find((k) => k.keyId === keyId)!;
     expect(() => new FrostSigningSession({ sessionId: 's', key: ecdsaKey, message: new Uint8Array(32), signers: [1, 2] })).toThrow(expect.objectContaining({ code: 'ERR_UNSUPPORTED_SCHEME' }));
   });

@@ -1,10 +1,14 @@
 // Runs in the enclave (its ECDSA worker threads) and in the reference coordinator. The one place
 // the integration (host, sessions, pairing, refresh) reaches the DKLs23 protocol code of
 // enclave/mpc/ecdsa/: key generation, 3-round signing and key refresh as round-based parties
-// (party.ts), each given the OT layer (ot/index.ts). Until that code is in this build every entry
-// point refuses with ERR_UNSUPPORTED_SCHEME, like the OT layer's placeholder.
+// (party.ts), each given the OT layer (ot/index.ts). A record that is not a threshold ECDSA share
+// is refused with ERR_UNSUPPORTED_SCHEME before any protocol code sees it.
 import { CosignerError } from '../../../../proto/errors.ts';
 import type { KeyShareRecord } from '../../../vault/records.ts';
+import { createEcdsaDkg, type EcdsaKeyShare } from '../keygen.ts';
+import { createEcdsaRefresh } from '../refresh.ts';
+import { createEcdsaSigning } from '../signing.ts';
+import { otLayer } from '../ot/index.ts';
 import type { KeyShareLike } from '../../key-package.ts';
 import type { Rng } from '../ot-api.ts';
 import type { RoundParty } from '../party.ts';
@@ -49,9 +53,15 @@ export interface EcdsaProtocols {
   refresh(p: EcdsaRefreshParams): RoundParty<KeyShareRecord>;
 }
 
-function missing(): never {
-  throw new CosignerError('ERR_UNSUPPORTED_SCHEME', 'threshold ECDSA is not available in this build');
+/** The record as the protocol types it; anything else is refused. */
+function ecdsaShare(key: KeyShareLike | KeyShareRecord): EcdsaKeyShare {
+  if (key.scheme !== 'dkls23-secp256k1' || !key.ecdsa) throw new CosignerError('ERR_UNSUPPORTED_SCHEME', 'not a threshold ECDSA key share', { details: { keyId: String(key.keyId).slice(0, 200) } });
+  return key as EcdsaKeyShare;
 }
 
-/** The protocols of this build. */
-export const ecdsaProtocols: EcdsaProtocols = { dkg: missing, signing: missing, refresh: missing };
+/** The protocols of this build, over its OT layer. */
+export const ecdsaProtocols: EcdsaProtocols = {
+  dkg: (p) => createEcdsaDkg({ ...p, ot: otLayer }),
+  signing: (p) => createEcdsaSigning({ ...p, key: ecdsaShare(p.key), ot: otLayer }),
+  refresh: (p) => createEcdsaRefresh({ ...p, key: ecdsaShare(p.key), ot: otLayer }),
+};
