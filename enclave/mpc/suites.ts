@@ -20,7 +20,7 @@ export type SuiteName = FrostScheme | 'frost-secp256k1';
 export type FrostScheme = Exclude<ThresholdScheme, 'dkls23-secp256k1'>;
 
 /** Schemes a new API user gets by default at pairing. */
-export const DEFAULT_SCHEMES: readonly ThresholdScheme[] = ['frost-ed25519', 'frost-secp256k1-tr'];
+export const DEFAULT_SCHEMES: readonly ThresholdScheme[] = ['frost-ed25519', 'frost-secp256k1-tr', 'dkls23-secp256k1'];
 
 // ---- Ed25519: the same RFC 9591 suite, minus repeated point validation ----
 // Profiling showed Ed25519 FROST spending ~70% of its time in isTorsionFree(), a full variable-base
