@@ -48,7 +48,9 @@ export { verifyPairingToken };
  */
 export async function pair(o: PairOptions): Promise<ApiUserRecord> {
   const claims = verifyPairingToken(o.token, { coordinatorKey: o.coordinatorKey, now: o.now, isUsed: o.isUsed });
-  const schemes = [...new Set(o.schemes ?? DEFAULT_SCHEMES)];
+  // The default is what this co-signer can make: threshold ECDSA only where its parties can run.
+  const defaults = o.ecdsaHost ? DEFAULT_SCHEMES : DEFAULT_SCHEMES.filter((s) => s !== 'dkls23-secp256k1');
+  const schemes = [...new Set(o.schemes ?? defaults)];
   if (schemes.length === 0 || !schemes.every(isThresholdScheme)) throw new CosignerError('ERR_UNSUPPORTED_SCHEME', 'unsupported threshold scheme requested');
   if (schemes.includes('dkls23-secp256k1') && !o.ecdsaHost) throw new CosignerError('ERR_UNSUPPORTED_SCHEME', 'threshold ECDSA is not available on this co-signer');
   const approval = generateKeyPairSync('ed25519');
