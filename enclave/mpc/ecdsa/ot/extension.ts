@@ -19,9 +19,13 @@ export const OTE_MSG_BYTES = U_BYTES + 2 * ROW_BYTES;
 /** GF(2^128) one in GHASH's bit order (coefficient of x^0 is the first bit). */
 const ONE = Uint8Array.of(0x80, ...new Uint8Array(15));
 
-/** Names one extension: setup, direction (receiver → sender) and the caller's transcript. */
-export function instanceIdOf(setupId: Uint8Array, receiver: number, sender: number, transcript: Uint8Array): Uint8Array {
-  return hashTagged('instance', setupId, u32(receiver), u32(sender), transcript);
+/**
+ * Names one extension: setup, direction (receiver → sender), the caller's transcript and the
+ * receiver's fresh 32-byte nonce (msg1), so an honest receiver never expands the same pads twice
+ * even when a transcript is replayed.
+ */
+export function instanceIdOf(setupId: Uint8Array, receiver: number, sender: number, transcript: Uint8Array, nonce: Uint8Array): Uint8Array {
+  return hashTagged('instance', setupId, u32(receiver), u32(sender), transcript, nonce);
 }
 
 type Hasher = (index: number, data: Uint8Array) => Uint8Array;
