@@ -12,7 +12,7 @@ import { expectError, flip, runSetup, seededRng, te, type SetupRun } from './hel
 const N = secp256k1.Point.CURVE().n;
 /** msg1 = tag ‖ receiver nonce (32) ‖ u ‖ x̃ ‖ t̃; msg2 = tag ‖ sender salt (32) ‖ τ ‖ u ‖ digest. */
 const U_START = 1 + 32;
-const U_END = U_START + 128 * 78;
+const U_END = U_START + 128 * 96;
 const TAU_START = 1 + 32;
 const TAU_END = TAU_START + 416 * 3 * 32;
 let setup: SetupRun;
@@ -56,7 +56,7 @@ describe('RVOLE correctness', () => {
       }
     });
     expect(chis.size).toBe(inputs.length * 2);
-    expect([MSG1_BYTES, MSG2_BYTES]).toEqual([10049, 40033]);
+    expect([MSG1_BYTES, MSG2_BYTES]).toEqual([16449, 40033]);
   });
 
   it('expands fresh pads per transcript (same choice bits, different u)', () => {
@@ -87,7 +87,7 @@ describe('a malicious receiver (msg1) is caught by the KOS15 check', () => {
     msg1 = otLayer.rvoleReceive(params(2, 'sign/m1').recv).msg1;
   });
   it('the honest msg1 passes', () => expect(send(msg1).msg2.length).toBe(MSG2_BYTES));
-  const flips: [string, number][] = [['the receiver nonce', 1], ['u, column 0 row 0', U_START], ['u, column 127 last rows', U_END - 1], ['u, middle', 5000], ['x̃', U_END + 3], ['t̃', U_END + 16 + 15]];
+  const flips: [string, number][] = [['the receiver nonce', 1], ['u, column 0 row 0', U_START], ['u, column 127 last rows', U_END - 1], ['u, middle', 5000], ['x̃', U_END + 3], ['x̃, second half', U_END + 31], ['t̃ of column 0', U_END + 32 + 15], ['t̃ of column 127', MSG1_BYTES - 1]];
   for (const [name, at] of flips) {
     it(`flipped bit in ${name}`, () => expectError(() => send(flip(msg1, at)), 'ERR_PEER_CHEATED', 2, 'ote-consistency'));
   }
@@ -154,7 +154,7 @@ describe('a malicious sender (msg2) is caught by the DKLs19 check', () => {
   });
   it('inputs differing across rows (selective failure) abort exactly when the row’s choice bit is 1', () => {
     // The receiver's first draw is its ℓ' choice bits; β_i is bit i.
-    const x = seededRng('m2/r')(78);
+    const x = seededRng('m2/r')(96);
     const outcomes = new Set<number>();
     for (const i of [0, 1, 2, 3, 4, 5, 6, 7]) {
       const { p, recv } = fresh(`sign/sf/${i}`);
@@ -182,6 +182,6 @@ describe('golden transcripts (seeded randomness)', () => {
   it('one RVOLE transcript is pinned', () => {
     const { recv, sent, d } = run([7n, N - 7n], 2, 'sign/golden', 'golden');
     const scalars = [recv.chi, sent.c[0], sent.c[1], d[0], d[1]].map((v) => v.toString(16).padStart(64, '0')).join('');
-    expect(hex(sha256(Buffer.concat([recv.msg1, sent.msg2, Buffer.from(scalars, 'hex')])))).toBe('fbc537c2d4825fbda5711ab3b4293011b0e0721eb07152b0d28f2ad51c2729ac');
+    expect(hex(sha256(Buffer.concat([recv.msg1, sent.msg2, Buffer.from(scalars, 'hex')])))).toBe('1ae54d3e5bffbaad8a4b6807fb628f73b188c6df6c36bfea97371e4aaf1548e2');
   });
 });
