@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { createEcdsaRefresh } from '../../../../enclave/mpc/ecdsa/refresh.ts';
 import type { PartyMessage, RoundParty } from '../../../../enclave/mpc/ecdsa/party.ts';
 import type { EcdsaKeyShare } from '../../../../enclave/mpc/ecdsa/keygen.ts';
-import { CosignerError } from '../../../../proto/errors.ts';
+import type { CosignerError } from '../../../../proto/errors.ts';
 import { idealOt } from '../../../support/ecdsa-ideal-ot.ts';
 import { runEcdsaDkg, seededRng } from './helpers.ts';
 
