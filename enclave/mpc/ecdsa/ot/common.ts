@@ -12,14 +12,21 @@ import type { Rng } from '../ot-api.ts';
 /** Computational security parameter κ: number of base OTs per direction, width of the extension. */
 export const KAPPA = 128;
 /** Statistical security parameter s (DKLs19 §3 gadget encoding; KOS15 check padding). */
-const STAT = 80;
+export const STAT = 80;
 /** ξ = κ_q + 2s choice bits per RVOLE (DKLs19 Protocol 1 encoding, κ_q = 256 = ⌈log2 n⌉). */
 export const XI = 256 + 2 * STAT;
-/** ℓ' = ξ + κ + s extended OTs: the extra rows mask the choice bits in the KOS15 check (§4). */
-export const OTE_ROWS = XI + KAPPA + STAT;
+/**
+ * The consistency check (revised KOS15 §4, Fig. 10) hashes each column in 128-bit blocks: the
+ * first CHECK_DATA_BLOCKS cover the ξ rows the RVOLE uses, the last CHECK_MASK_BLOCKS are random
+ * rows that only mask the hash (≥ κ + s bits, as Fig. 10's F_{2^{κ+s}} output requires).
+ */
+export const CHECK_DATA_BLOCKS = 4;
+export const CHECK_MASK_BLOCKS = 2;
+/** ℓ' extended OTs: the data blocks (≥ ξ rows) and the mask blocks. */
+export const OTE_ROWS = (CHECK_DATA_BLOCKS + CHECK_MASK_BLOCKS) * 128;
 /** Bytes of one column of the extension matrix (ℓ' bits). */
 export const COL_BYTES = OTE_ROWS / 8;
-/** Bytes of one row (κ bits): also the GF(2^128) element size of the KOS15 check. */
+/** Bytes of one row (κ bits). */
 export const ROW_BYTES = KAPPA / 8;
 /** Bytes of a base-OT seed (κ bits). */
 export const SEED_BYTES = KAPPA / 8;

@@ -1,27 +1,35 @@
-// Runs in the enclave and in the reference coordinator. OT extension with the KOS15 consistency
-// check (Keller, Orsini, Scholl, ePrint 2015/546, §3 Protocol "COTe" + §4 "Check correlation"),
-// extending the κ base OTs of the pairwise state to ℓ' correlated OTs per use. Every use expands
-// fresh columns with ChaCha20 keyed by SHA-256 of the base-OT seed and the use's instance id (setup id,
-// direction, transcript), so one setup serves many RVOLEs without reusing a pad. The check's
-// universal hash is the GHASH polynomial of @noble/ciphers (Σ_i H^{ℓ'-i}·row_i over GF(2^128)),
-// its key H drawn by Fiat–Shamir over the instance id and the whole matrix u (see docs/ecdsa-ot.md
-// for why a polynomial hash is enough: SoftSpokenOT, Roy 2022, §4 generalises the check to any
-// linear almost-universal hash).
+// Runs in the enclave and in the reference coordinator. OT extension with the consistency check
+// of the revised KOS15 (Keller, Orsini, Scholl, ePrint 2015/546, updated 2022: Fig. 10, the
+// SoftSpokenOT-style check of Roy, ePrint 2022/192), extending the κ base OTs of the pairwise state
+// to ℓ' correlated OTs per use. Every use expands fresh columns with ChaCha20 keyed by SHA-256 of
+// the base-OT seed and the use's instance id (setup id, direction, transcript, receiver nonce), so
+// one setup serves many RVOLEs without reusing a pad. The check runs on the columns (before the
+// transpose): each ℓ'-bit column is hashed to 256 bits with independent Fiat–Shamir challenges
+// χ_{k,b} ∈ GF(2^128) (products by @noble/ciphers' GHASH, one block at a time). The original
+// KOS15 row-wise check over F_{2^κ} (used here before review) rests on a lemma SoftSpokenOT
+// disproved; see docs/ecdsa-ot.md and docs/ecdsa-review.md.
 import { ghash } from '@noble/ciphers/_polyval.js';
 import {
-  COL_BYTES, KAPPA, OTE_ROWS, ROW_BYTES, SEED_BYTES, bytesEqual, cheated, expand, hashTagged, indexedHash, u32,
+  CHECK_DATA_BLOCKS, CHECK_MASK_BLOCKS, COL_BYTES, KAPPA, OTE_ROWS, ROW_BYTES, SEED_BYTES, bytesEqual, cheated, expand, hashTagged,
+  indexedHash, u32,
 } from './common.ts';
 
 /** Bytes of the matrix u = κ columns of ℓ' bits. */
-const U_BYTES = KAPPA * COL_BYTES;
-/** u ‖ x̃ ‖ t̃: the extension receiver's message. */
-export const OTE_MSG_BYTES = U_BYTES + 2 * ROW_BYTES;
-/** GF(2^128) one in GHASH's bit order (coefficient of x^0 is the first bit). */
-const ONE = Uint8Array.of(0x80, ...new Uint8Array(15));
+export const U_BYTES = KAPPA * COL_BYTES;
+/** GF(2^128) block. */
+const BLOCK = 16;
+/** Bytes of one check value: CHECK_MASK_BLOCKS blocks (256 bits ≥ κ + s). */
+export const CHECK_BYTES = CHECK_MASK_BLOCKS * BLOCK;
+/** u ‖ x̃ ‖ t̃_0..t̃_{κ-1}: the extension receiver's message. */
+export const OTE_MSG_BYTES = U_BYTES + CHECK_BYTES + KAPPA * CHECK_BYTES;
 
-/** Names one extension: setup, direction (receiver → sender) and the caller's transcript. */
-export function instanceIdOf(setupId: Uint8Array, receiver: number, sender: number, transcript: Uint8Array): Uint8Array {
-  return hashTagged('instance', setupId, u32(receiver), u32(sender), transcript);
+/**
+ * Names one extension: setup, direction (receiver → sender), the caller's transcript and the
+ * receiver's fresh 32-byte nonce (msg1), so an honest receiver never expands the same pads twice
+ * even when a transcript is replayed.
+ */
+export function instanceIdOf(setupId: Uint8Array, receiver: number, sender: number, transcript: Uint8Array, nonce: Uint8Array): Uint8Array {
+  return hashTagged('instance', setupId, u32(receiver), u32(sender), transcript, nonce);
 }
 
 type Hasher = (index: number, data: Uint8Array) => Uint8Array;
@@ -49,9 +57,26 @@ function transpose(cols: Uint8Array): Uint8Array {
   return rows;
 }
 
-/** The check's hash key: Fiat–Shamir over the instance and all of u (KOS15 §4 step 1). */
-function checkKey(instance: Uint8Array, u: Uint8Array): Uint8Array {
-  return hashTagged('ote/check', instance, u).subarray(0, ROW_BYTES);
+/**
+ * The check's challenges χ_{k,b} (k < CHECK_MASK_BLOCKS, b < CHECK_DATA_BLOCKS), uniform and
+ * independent, by Fiat–Shamir over the instance and all of u (Fig. 10 "Check correlation" step 1).
+ */
+export function checkChallenges(instance: Uint8Array, u: Uint8Array): Uint8Array[] {
+  const bytes = expand(hashTagged('ote/check', instance, u), CHECK_MASK_BLOCKS * CHECK_DATA_BLOCKS * BLOCK);
+  return Array.from({ length: CHECK_MASK_BLOCKS * CHECK_DATA_BLOCKS }, (_, i) => bytes.slice(i * BLOCK, (i + 1) * BLOCK));
+}
+
+/**
+ * The linear hash of one ℓ'-bit column c (blocks c_0..c_5): for k < 2,
+ * h_k(c) = Σ_{b<4} χ_{k,b}·c_b ⊕ c_{4+k} in GF(2^128) — Fig. 10's Σ χ_i·c_i + c_{m+1} with the
+ * F_{2^{κ+s}} hash replaced by two independent GF(2^128) ones (256 output bits, 2^-256-universal).
+ */
+export function columnHash(col: Uint8Array, chi: readonly Uint8Array[], out: Uint8Array, off: number): void {
+  for (let k = 0; k < CHECK_MASK_BLOCKS; k++) {
+    const acc = col.slice((CHECK_DATA_BLOCKS + k) * BLOCK, (CHECK_DATA_BLOCKS + k + 1) * BLOCK);
+    for (let b = 0; b < CHECK_DATA_BLOCKS; b++) xorInto(acc, ghash(col.subarray(b * BLOCK, (b + 1) * BLOCK), chi[k * CHECK_DATA_BLOCKS + b]!));
+    out.set(acc, off + k * BLOCK);
+  }
 }
 
 function xorInto(dst: Uint8Array, src: Uint8Array): void {
@@ -67,7 +92,8 @@ interface OteReceiverOutput {
 
 /**
  * Extension receiver with choice bits x (ℓ' bits, bit i = byte i>>3 bit i&7): u_j = t⁰_j ⊕ t¹_j ⊕ x
- * (KOS15 §3 step 2), then x̃ = Σ H^k·x_i and t̃ = Σ H^k·t_i (§4 step 2).
+ * (KOS15 Fig. 10 "Extend" step 3), then x̃ = h(x) and t̃_j = h(t⁰_j) for every column j ("Check
+ * correlation" step 2).
  */
 export function oteReceive(senderSeeds: Uint8Array, instance: Uint8Array, x: Uint8Array): OteReceiverOutput {
   const t0 = new Uint8Array(U_BYTES);
@@ -81,40 +107,45 @@ export function oteReceive(senderSeeds: Uint8Array, instance: Uint8Array, x: Uin
     xorInto(c1, x);
     msg.set(c1, j * COL_BYTES);
   }
+  const chi = checkChallenges(instance, msg.subarray(0, U_BYTES));
+  columnHash(x, chi, msg, U_BYTES);
+  for (let j = 0; j < KAPPA; j++) columnHash(t0.subarray(j * COL_BYTES, (j + 1) * COL_BYTES), chi, msg, U_BYTES + CHECK_BYTES + j * CHECK_BYTES);
   const rows = transpose(t0);
   t0.fill(0);
-  const key = checkKey(instance, msg.subarray(0, U_BYTES));
-  const xBlocks = new Uint8Array(OTE_ROWS * ROW_BYTES);
-  for (let i = 0; i < OTE_ROWS; i++) if ((x[i >> 3]! >> (i & 7)) & 1) xBlocks.set(ONE, i * ROW_BYTES);
-  msg.set(ghash(xBlocks, key), U_BYTES);
-  msg.set(ghash(rows, key), U_BYTES + ROW_BYTES);
-  xBlocks.fill(0);
   return { msg, rows };
 }
 
 /**
- * Extension sender with Δ: q_j = PRG(ρ^{Δ_j}_j) ⊕ Δ_j·u_j, rows q_i = t_i ⊕ x_i·Δ (KOS15 §3 step 3),
- * after checking q̃ = t̃ ⊕ x̃·Δ (§4 step 3). A receiver that used different x in different columns
- * fails the check except with probability about ℓ'/2^128 per guessed bit of Δ.
+ * Extension sender with Δ: q_j = PRG(ρ^{Δ_j}_j) ⊕ Δ_j·u_j (= t⁰_j ⊕ Δ_j·x for an honest receiver),
+ * after checking h(q_j) = t̃_j ⊕ Δ_j·x̃ for every column j (Fig. 10 "Check correlation" step 3),
+ * then rows q_i = t_i ⊕ x_i·Δ. A receiver that put other choice bits into column j passes that
+ * column's check only by guessing Δ_j (one bit, paid for with an abort half the time), or with
+ * probability 2^-256 over the challenges.
  */
 export function oteSend(delta: Uint8Array, receiverSeeds: Uint8Array, instance: Uint8Array, msg: Uint8Array, peer: number): Uint8Array {
   const u = msg.subarray(0, U_BYTES);
+  const xTilde = msg.subarray(U_BYTES, U_BYTES + CHECK_BYTES);
   const q = new Uint8Array(U_BYTES);
   const keyOf = indexedHash('ote/prg', SEED_BYTES, instance);
+  const chi = checkChallenges(instance, u);
+  const hq = new Uint8Array(CHECK_BYTES);
+  let ok = true;
   for (let j = 0; j < KAPPA; j++) {
     const col = column(receiverSeeds.subarray(j * SEED_BYTES, (j + 1) * SEED_BYTES), keyOf, j);
-    if ((delta[j >> 3]! >> (j & 7)) & 1) xorInto(col, u.subarray(j * COL_BYTES, (j + 1) * COL_BYTES));
+    const expected = msg.slice(U_BYTES + CHECK_BYTES + j * CHECK_BYTES, U_BYTES + CHECK_BYTES + (j + 1) * CHECK_BYTES);
+    if ((delta[j >> 3]! >> (j & 7)) & 1) {
+      xorInto(col, u.subarray(j * COL_BYTES, (j + 1) * COL_BYTES));
+      xorInto(expected, xTilde);
+    }
+    columnHash(col, chi, hq, 0);
+    ok = bytesEqual(hq, expected) && ok;
     q.set(col, j * COL_BYTES);
+  }
+  if (!ok) {
+    q.fill(0);
+    throw cheated(peer, 'ote-consistency', 'the KOS15 correlation check fails');
   }
   const rows = transpose(q);
   q.fill(0);
-  const key = checkKey(instance, u);
-  const xTilde = msg.subarray(U_BYTES, U_BYTES + ROW_BYTES);
-  const expected = ghash(xTilde, delta);
-  xorInto(expected, msg.subarray(U_BYTES + ROW_BYTES, U_BYTES + 2 * ROW_BYTES));
-  if (!bytesEqual(ghash(rows, key), expected)) {
-    rows.fill(0);
-    throw cheated(peer, 'ote-consistency', 'the KOS15 correlation check fails');
-  }
   return rows;
 }

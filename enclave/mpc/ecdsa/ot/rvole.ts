@@ -19,9 +19,12 @@ const TAG_MSG2 = 0x22;
 /** Scalars per row: a0, a1 and the check mask â. */
 const WIDTH = 3;
 const TAU_BYTES = XI * WIDTH * 32;
-export const MSG1_BYTES = 1 + OTE_MSG_BYTES;
-/** tag ‖ τ (ξ rows × 3 scalars) ‖ u ‖ H(r_0..r_{ξ-1}). */
-export const MSG2_BYTES = 1 + TAU_BYTES + 32 + 32;
+/** Receiver nonce and sender salt: fresh per RVOLE, so a replayed transcript never repeats pads. */
+const NONCE_BYTES = 32;
+/** tag ‖ receiver nonce ‖ u ‖ x̃ ‖ t̃. */
+export const MSG1_BYTES = 1 + NONCE_BYTES + OTE_MSG_BYTES;
+/** tag ‖ sender salt ‖ τ (ξ rows × 3 scalars) ‖ u ‖ H(r_0..r_{ξ-1}). */
+export const MSG2_BYTES = 1 + NONCE_BYTES + TAU_BYTES + 32 + 32;
 
 /** g: 2^i for i < 256, then 2s public random scalars (DKLs19 §3.1, "gadget vector" g^R). */
 const GADGET: readonly bigint[] = Array.from({ length: XI }, (_, i) =>
@@ -37,9 +40,19 @@ function rowScalars(hashOf: Hasher, i: number, row: Uint8Array): [bigint, bigint
   return [scalarFrom32(hashOf(i, row, 0)), scalarFrom32(hashOf(i, row, 1)), scalarFrom32(hashOf(i, row, 2))];
 }
 
-/** θ0, θ1 by Fiat–Shamir over the instance (transcript), msg1 and the sender's τ (DKLs19 step 4). */
-function challenge(instance: Uint8Array, msg1: Uint8Array, tau: Uint8Array): [bigint, bigint] {
-  const b = expand(hashTagged('rvole/theta', instance, msg1, tau), 64);
+/**
+ * The random-OT hash of this use: keyed by the instance and the sender's fresh salt. The salt is
+ * what protects the sender when a malicious receiver replays a transcript (and its nonce): the
+ * extension rows then repeat, but v⁰_i, v¹_i do not, so two runs with complementary choice bits no
+ * longer give the receiver both messages of a row (and with them a = −(τ + τ')/2).
+ */
+function rowHasher(instance: Uint8Array, salt: Uint8Array): Hasher {
+  return indexedHash('rvole/row', ROW_BYTES, instance, salt);
+}
+
+/** θ0, θ1 by Fiat–Shamir over the instance (transcript), msg1, the salt and τ (DKLs19 step 4). */
+function challenge(instance: Uint8Array, msg1: Uint8Array, salt: Uint8Array, tau: Uint8Array): [bigint, bigint] {
+  const b = expand(hashTagged('rvole/theta', instance, msg1, salt, tau), 64);
   return [scalarFrom32(b.subarray(0, 32)), scalarFrom32(b.subarray(32))];
 }
 
@@ -70,9 +83,11 @@ class Receiver implements RvoleReceiver {
   constructor(private readonly p: RvoleParams) {
     checkTranscript(p.transcript);
     const state = decodeState(p.pairwise, p.self, p.peer);
-    this.instance = instanceIdOf(state.setupId, p.self, p.peer, p.transcript);
+    const rng = rngOf(p.rng);
     // All ℓ' choice bits random: β is the first ξ, the rest pad the KOS15 check (§4).
-    this.x = randomBytesOf(rngOf(p.rng), COL_BYTES);
+    this.x = randomBytesOf(rng, COL_BYTES);
+    const nonce = randomBytesOf(rng, NONCE_BYTES);
+    this.instance = instanceIdOf(state.setupId, p.self, p.peer, p.transcript, nonce);
     let chi = 0n;
     for (let i = 0; i < XI; i++) if (bitAt(this.x, i)) chi += GADGET[i]!;
     this.chi = chi % N;
@@ -80,7 +95,7 @@ class Receiver implements RvoleReceiver {
     state.senderSeeds.fill(0);
     state.receiverSeeds.fill(0);
     this.rows = ote.rows;
-    this.msg1 = concat(Uint8Array.of(TAG_MSG1), ote.msg);
+    this.msg1 = concat(Uint8Array.of(TAG_MSG1), nonce, ote.msg);
   }
 
   finish(msg2: Uint8Array): readonly [bigint, bigint] {
@@ -97,7 +112,9 @@ class Receiver implements RvoleReceiver {
   /** DKLs19 Protocol 1 steps 5-6: d_i = v_{β_i} − β_i·τ_i, checked row by row against u and H(r). */
   private check(msg2: Uint8Array): readonly [bigint, bigint] {
     const peer = this.p.peer;
-    const body = expectFrame(msg2, TAG_MSG2, MSG2_BYTES, peer).subarray(1);
+    const framed = expectFrame(msg2, TAG_MSG2, MSG2_BYTES, peer);
+    const salt = framed.subarray(1, 1 + NONCE_BYTES);
+    const body = framed.subarray(1 + NONCE_BYTES);
     const tauBytes = body.subarray(0, TAU_BYTES);
     const tau: bigint[] = new Array<bigint>(XI * WIDTH);
     for (let k = 0; k < XI * WIDTH; k++) {
@@ -106,8 +123,8 @@ class Receiver implements RvoleReceiver {
     }
     const u = bytesToBigint(body.subarray(TAU_BYTES, TAU_BYTES + 32));
     if (u >= N) throw cheated(peer, 'malformed', 'u is not a reduced scalar');
-    const [t0, t1] = challenge(this.instance, this.msg1, tauBytes);
-    const keyOf = indexedHash('rvole/row', ROW_BYTES, this.instance);
+    const [t0, t1] = challenge(this.instance, this.msg1, salt, tauBytes);
+    const keyOf = rowHasher(this.instance, salt);
     const expected: bigint[] = [];
     let d0 = 0n;
     let d1 = 0n;
@@ -150,15 +167,17 @@ export function rvoleSendRows(p: SendParams, rowCorr: (i: number, corr: readonly
   checkTranscript(p.transcript);
   checkInputs(p.inputs);
   const state = decodeState(p.pairwise, p.self, p.peer);
-  const instance = instanceIdOf(state.setupId, p.peer, p.self, p.transcript);
   const msg1 = expectFrame(p.msg1, TAG_MSG1, MSG1_BYTES, p.peer);
-  const rows = oteSend(state.delta, state.receiverSeeds, instance, msg1.subarray(1), p.peer);
-  const aHat = randomScalar(rngOf(p.rng));
+  const instance = instanceIdOf(state.setupId, p.peer, p.self, p.transcript, msg1.subarray(1, 1 + NONCE_BYTES));
+  const rows = oteSend(state.delta, state.receiverSeeds, instance, msg1.subarray(1 + NONCE_BYTES), p.peer);
+  const rng = rngOf(p.rng);
+  const aHat = randomScalar(rng);
+  const salt = randomBytesOf(rng, NONCE_BYTES);
   const corr = [p.inputs[0], p.inputs[1], aHat];
   const tauBytes = new Uint8Array(TAU_BYTES);
   const c: bigint[] = new Array<bigint>(XI * WIDTH);
   const flipped = new Uint8Array(ROW_BYTES);
-  const keyOf = indexedHash('rvole/row', ROW_BYTES, instance);
+  const keyOf = rowHasher(instance, salt);
   for (let i = 0; i < XI; i++) {
     const q = rows.subarray(i * ROW_BYTES, (i + 1) * ROW_BYTES);
     for (let b = 0; b < ROW_BYTES; b++) flipped[b] = q[b]! ^ state.delta[b]!;
@@ -175,7 +194,7 @@ export function rvoleSendRows(p: SendParams, rowCorr: (i: number, corr: readonly
   state.delta.fill(0);
   state.receiverSeeds.fill(0);
   state.senderSeeds.fill(0);
-  const [t0, t1] = challenge(instance, msg1, tauBytes);
+  const [t0, t1] = challenge(instance, msg1, salt, tauBytes);
   const r: bigint[] = [];
   let c0 = 0n;
   let c1 = 0n;
@@ -185,7 +204,7 @@ export function rvoleSendRows(p: SendParams, rowCorr: (i: number, corr: readonly
     c1 += GADGET[i]! * c[i * WIDTH + 1]!;
   }
   const u = mod(t0 * p.inputs[0] + t1 * p.inputs[1] + aHat);
-  const msg2 = concat(Uint8Array.of(TAG_MSG2), tauBytes, scalarBytes(u), checkDigest(instance, r));
+  const msg2 = concat(Uint8Array.of(TAG_MSG2), salt, tauBytes, scalarBytes(u), checkDigest(instance, r));
   return { msg2, c: [mod(c0), mod(c1)] };
 }
 

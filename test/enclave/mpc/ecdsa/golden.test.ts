@@ -53,7 +53,7 @@ describe('real OT layer', () => {
     const { keys: _k, ...g } = run();
     expect(g).toEqual({
       dkg: 'b58a3ec2475b794de40c00cc523497aaa56f7db769ddb5dcffa03e6361700918',
-      sign: 'eb3faad29a52faa8cfb5026c5a715b9e3bd74e06995af29d2f12a4ce2b13be6b',
+      sign: 'cf605d10aa5562c034fc407f8a4903855a84d47bf1395d38720a583b9866f877',
       // Same signature as over the stand-in: R and s depend only on r_i, φ_i (drawn first) and the key.
       signature: '861fa6e686541afff983e9db7733315373952174de1b15302b40a327c7dda23b1d96727022d97b7679a343df0bcd020209d1793ded7979be3ff5c43efd297ca3',
     });

@@ -10,8 +10,11 @@ import { MSG1_BYTES, MSG2_BYTES, rvoleSendRows } from '../../../../../enclave/mp
 import { expectError, flip, runSetup, seededRng, te, type SetupRun } from './helpers.ts';
 
 const N = secp256k1.Point.CURVE().n;
-const U_END = 1 + 128 * 78;
-const TAU_END = 1 + 416 * 3 * 32;
+/** msg1 = tag ‖ receiver nonce (32) ‖ u ‖ x̃ ‖ t̃; msg2 = tag ‖ sender salt (32) ‖ τ ‖ u ‖ digest. */
+const U_START = 1 + 32;
+const U_END = U_START + 128 * 96;
+const TAU_START = 1 + 32;
+const TAU_END = TAU_START + 416 * 3 * 32;
 let setup: SetupRun;
 beforeAll(() => {
   setup = runSetup({ seed: 'rvole-tests' });
@@ -53,14 +56,14 @@ describe('RVOLE correctness', () => {
       }
     });
     expect(chis.size).toBe(inputs.length * 2);
-    expect([MSG1_BYTES, MSG2_BYTES]).toEqual([10017, 40001]);
+    expect([MSG1_BYTES, MSG2_BYTES]).toEqual([16449, 40033]);
   });
 
   it('expands fresh pads per transcript (same choice bits, different u)', () => {
     const a = otLayer.rvoleReceive(params(2, 'sign/x', 'same').recv);
     const b = otLayer.rvoleReceive(params(2, 'sign/y', 'same').recv);
     expect(a.chi).toBe(b.chi);
-    expect(Buffer.from(a.msg1.subarray(1, U_END))).not.toEqual(Buffer.from(b.msg1.subarray(1, U_END)));
+    expect(Buffer.from(a.msg1.subarray(U_START, U_END))).not.toEqual(Buffer.from(b.msg1.subarray(U_START, U_END)));
   });
 
   it('refuses bad arguments and a second finish', () => {
@@ -84,7 +87,7 @@ describe('a malicious receiver (msg1) is caught by the KOS15 check', () => {
     msg1 = otLayer.rvoleReceive(params(2, 'sign/m1').recv).msg1;
   });
   it('the honest msg1 passes', () => expect(send(msg1).msg2.length).toBe(MSG2_BYTES));
-  const flips: [string, number][] = [['u, column 0 row 0', 1], ['u, column 127 last rows', U_END - 1], ['u, middle', 5000], ['x̃', U_END + 3], ['t̃', U_END + 16 + 15]];
+  const flips: [string, number][] = [['the receiver nonce', 1], ['u, column 0 row 0', U_START], ['u, column 127 last rows', U_END - 1], ['u, middle', 5000], ['x̃', U_END + 3], ['x̃, second half', U_END + 31], ['t̃ of column 0', U_END + 32 + 15], ['t̃ of column 127', MSG1_BYTES - 1]];
   for (const [name, at] of flips) {
     it(`flipped bit in ${name}`, () => expectError(() => send(flip(msg1, at)), 'ERR_PEER_CHEATED', 2, 'ote-consistency'));
   }
@@ -112,11 +115,11 @@ describe('a malicious sender (msg2) is caught by the DKLs19 check', () => {
     return { p, recv, msg2: otLayer.rvoleSend({ ...p.send, msg1: recv.msg1, inputs: [5n, 6n] }).msg2 };
   };
   /** Last byte of scalar k of row i of τ. */
-  const tauByte = (i: number, k: number) => 1 + (i * 3 + k) * 32 + 31;
+  const tauByte = (i: number, k: number) => TAU_START + (i * 3 + k) * 32 + 31;
   const cases: [string, number][] = [
     ['τ row 0, a0', tauByte(0, 0)], ['τ row 0, a1', tauByte(0, 1)], ['τ row 0, â', tauByte(0, 2)],
     ['τ row 415, a0', tauByte(415, 0)], ['τ row 415, a1', tauByte(415, 1)], ['τ row 415, â', tauByte(415, 2)],
-    ['u', TAU_END + 31], ['check digest', TAU_END + 32 + 7],
+    ['u', TAU_END + 31], ['check digest', TAU_END + 32 + 7], ['the sender salt', 5],
   ];
   for (const [name, at] of cases) {
     it(`flipped bit in ${name}`, () => {
@@ -131,7 +134,7 @@ describe('a malicious sender (msg2) is caught by the DKLs19 check', () => {
       m.fill(0xff, at, at + 32);
       expectError(() => recv.finish(m), 'ERR_PEER_CHEATED', 1, 'malformed');
     };
-    big(1);
+    big(TAU_START);
     big(TAU_END);
     for (const bad of [(m: Uint8Array) => m.subarray(1), (m: Uint8Array) => new Uint8Array([...m, 1]), (m: Uint8Array) => flip(m, 0, 4)]) {
       const { recv, msg2 } = fresh();
@@ -151,7 +154,7 @@ describe('a malicious sender (msg2) is caught by the DKLs19 check', () => {
   });
   it('inputs differing across rows (selective failure) abort exactly when the row’s choice bit is 1', () => {
     // The receiver's first draw is its ℓ' choice bits; β_i is bit i.
-    const x = seededRng('m2/r')(78);
+    const x = seededRng('m2/r')(96);
     const outcomes = new Set<number>();
     for (const i of [0, 1, 2, 3, 4, 5, 6, 7]) {
       const { p, recv } = fresh(`sign/sf/${i}`);
@@ -179,6 +182,6 @@ describe('golden transcripts (seeded randomness)', () => {
   it('one RVOLE transcript is pinned', () => {
     const { recv, sent, d } = run([7n, N - 7n], 2, 'sign/golden', 'golden');
     const scalars = [recv.chi, sent.c[0], sent.c[1], d[0], d[1]].map((v) => v.toString(16).padStart(64, '0')).join('');
-    expect(hex(sha256(Buffer.concat([recv.msg1, sent.msg2, Buffer.from(scalars, 'hex')])))).toBe('3e15cd0c8cc9bcac7891a5895582450785ecf0de79c2e484bbfbcff60b1ec46c');
+    expect(hex(sha256(Buffer.concat([recv.msg1, sent.msg2, Buffer.from(scalars, 'hex')])))).toBe('1ae54d3e5bffbaad8a4b6807fb628f73b188c6df6c36bfea97371e4aaf1548e2');
   });
 });
