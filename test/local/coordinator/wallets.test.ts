@@ -60,7 +60,8 @@ beforeAll(async () => {
     approve: handlerLike,
   }).start();
   await client.waitConnected(10_000);
-  const record = await client.pair(coord.issuePairingToken('alice', 'ws-1'));
+  // With threshold ECDSA built, alice also gets the dkls23 key the ETH_TEST / BTC_TEST_SEGWIT wallets use.
+  const record = await client.pair(coord.issuePairingToken('alice', 'ws-1'), ecdsaAvailable ? { schemes: ['frost-ed25519', 'frost-secp256k1-tr', 'dkls23-secp256k1'] } : {});
   users.put(record);
   await client.send('pair.commit', { pairingId: record.pairingId });
   expect((await rest('/v1/users/alice/approve', 'POST')).status).toBe(200);
