@@ -147,3 +147,33 @@ describe('raw entries for ECDSA keys', () => {
     expect(raw(new Uint8Array(32).fill(9), new Uint8Array(32).fill(8))).toThrow(code('ERR_PAYLOAD_MISMATCH'));
   });
 });
+
+describe('SegWit v0 golden sighash (BIP-143 "Native P2WPKH" example)', () => {
+  // bitcoin/bips bip-0143.mediawiki, Example, Native P2WPKH: the unsigned transaction, its inputs'
+  // prevouts (P2PK, 6.25 BTC; P2WPKH of 025476c2…6357, 6 BTC), the published sigHash of input 1 with
+  // SIGHASH_ALL and the published DER signature. A PSBT cannot carry a bare P2PK script as
+  // witnessUtxo (btc-signer refuses it, and the enclave needs witnessUtxo on every input), so input 0
+  // gets a P2WPKH one: BIP-143 commits to the other inputs' outpoints and sequences only, so input
+  // 1's sighash is the published one all the same.
+  const UNSIGNED = '0100000002fff7f7881a8099afa6940d42d1e7f6362bec38171ea3edf433541db4e4ad969f0000000000eeffffffef51e1b804cc89d182d279655c3aa89e815b1b309fe287d9b2b55d57b90ec68a0100000000ffffffff02202cb206000000001976a9148280b37df378db99f66f85c95a783a76ac7a6d5988ac9093510d000000001976a9143bde42dbee7e4dbe6a21b2d50ce2f0167faa815988ac11000000';
+  const P2WPKH = '00141d0f172a0ecb48aee1be1f2687d2963ae33f71a1';
+  const PUBKEY = '025476c2e83188368da1ff3e292e7acafcdb3566bb0ad253f62fc70f07aeee6357';
+  const SIGHASH = 'c37af31116d1b27caf68aae9e3ac82f1477929014d5b917657d0eb49478cb670';
+  const SIGNATURE = '304402203609e17b84f6a7d30c80bfa610b5b4542f32a8a0d5447a12fb1366d7f01cc44a0220573a954c4518331561406f90300e8f3358f51928d43c212a8caed02de67eebee';
+
+  function psbt(): Uint8Array {
+    const tx = Transaction.fromRaw(hex.decode(UNSIGNED));
+    tx.updateInput(0, { witnessUtxo: { script: wpkh(stranger.publicKey), amount: 625_000_000n } });
+    tx.updateInput(1, { witnessUtxo: { script: hex.decode(P2WPKH), amount: 600_000_000n } });
+    return tx.toPSBT();
+  }
+
+  it('recomputes the published sighash and accepts it for the published key', () => {
+    expect(hex.encode(segwitSighashes(Transaction.fromPSBT(psbt()))[1]!)).toBe(SIGHASH);
+    expect(check(psbt(), hex.decode(SIGHASH), hex.decode(PUBKEY))).not.toThrow();
+    expect(secp256k1.verify(hex.decode(SIGNATURE), hex.decode(SIGHASH), hex.decode(PUBKEY), { prehash: false, format: 'der' })).toBe(true);
+    const other = hex.decode(SIGHASH);
+    other[0] = other[0]! ^ 1;
+    expect(check(psbt(), other, hex.decode(PUBKEY))).toThrow(code('ERR_PAYLOAD_MISMATCH'));
+  });
+});
