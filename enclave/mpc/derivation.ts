@@ -148,9 +148,12 @@ export function deriveInternalKey(key: PublicKeyParts, path: DerivationPath): Ui
   return walkPath(key.scheme, root, chainCode, checked).point.toBytes(true);
 }
 
-/** BIP-32 serialisation (mainnet "xpub", depth 0) of a chain-coded taproot key's internal key. */
+/**
+ * BIP-32 serialisation (mainnet "xpub", depth 0) of a chain-coded secp256k1 key: a taproot key's
+ * internal key, or a threshold ECDSA (dkls23-secp256k1) group key, whose paths are plain CKDpub.
+ */
 export function groupXpub(key: PublicKeyParts): string {
-  if (key.scheme !== 'frost-secp256k1-tr') throw new CosignerError('ERR_DERIVATION_UNSUPPORTED', 'only secp256k1 keys have an xpub', { details: { keyId: key.keyId ?? '' } });
+  if (key.scheme !== 'frost-secp256k1-tr' && key.scheme !== 'dkls23-secp256k1') throw new CosignerError('ERR_DERIVATION_UNSUPPORTED', 'only secp256k1 keys have an xpub', { details: { keyId: key.keyId ?? '' } });
   if (key.chainCode === undefined) unsupported(key.keyId);
   const { chainCode, root } = rootOf(key, 'ERR_INVALID_ARGUMENT');
   const out = new Uint8Array(78);

@@ -4,7 +4,7 @@
 // Round-2 packages are secret: they travel only inside the TLS session that terminates in the
 // enclave, addressed to one recipient.
 import { createHash, randomBytes } from 'node:crypto';
-import type { DKG_Round1, DKG_Round2, DKG_Secret, FROST } from '@noble/curves/abstract/frost.js';
+import type { DKG_Round1, DKG_Round2, DKG_Secret, FROST, RNG } from '@noble/curves/abstract/frost.js';
 import { CosignerError } from '../../proto/errors.ts';
 import type { KeyShareRecord, ThresholdScheme } from '../vault/records.ts';
 import { fromHex, toHex } from '../../proto/encoding/hex.ts';
@@ -22,6 +22,8 @@ export interface DkgParams {
   readonly identifier: number;
   /** Creation time stamped on the resulting record. */
   readonly now: number;
+  /** Randomness for the polynomial, proof nonce and chain-code contribution. Only tests seed one. */
+  readonly rng?: (bytes: number) => Uint8Array;
 }
 
 type Step = 'new' | 'round1' | 'round2' | 'done' | 'aborted';
@@ -44,12 +46,17 @@ export class DkgSession {
   private chainCommitments = new Map<number, string>();
   private step: Step = 'new';
   private readonly pointBytes: number;
+  /** Proof of knowledge (R ‖ z): 64 bytes where R is x-only or Ed25519, 65 for plain secp256k1. */
+  private readonly pokBytes: number;
 
   constructor(params: DkgParams) {
-    this.suite = suiteFor(params.scheme);
+    // dkls23-secp256k1 (threshold ECDSA) shares come from the same Pedersen DKG over plain RFC 9591
+    // secp256k1: only the suite differs from the scheme name the record carries.
+    this.suite = suiteFor(params.scheme === 'dkls23-secp256k1' ? 'frost-secp256k1' : params.scheme);
     checkParticipants(params.threshold, params.participants, params.identifier);
     this.params = { ...params, participants: [...params.participants].sort((a, b) => a - b) };
     this.pointBytes = params.scheme === 'frost-ed25519' ? 32 : 33;
+    this.pokBytes = params.scheme === 'dkls23-secp256k1' ? 65 : 64;
   }
 
   private fail(code: 'ERR_SESSION_ABORTED' | 'ERR_BAD_SHARE' | 'ERR_INVALID_ARGUMENT', message: string, details?: Record<string, string | number>): never {
@@ -67,10 +74,10 @@ export class DkgSession {
     const { public: pub, secret } = this.suite.DKG.round1(identifierOf(this.suite, this.params.identifier), {
       min: this.params.threshold,
       max: this.params.participants.length,
-    });
+    }, undefined, this.params.rng as RNG | undefined);
     this.secret = secret;
     this.ownCommitment = pub.commitment;
-    this.chainContribution = Uint8Array.from(randomBytes(32));
+    this.chainContribution = Uint8Array.from(this.params.rng ? this.params.rng(32) : randomBytes(32));
     this.step = 'round1';
     return {
       identifier: this.params.identifier,
@@ -96,7 +103,7 @@ export class DkgSession {
       let proof: Uint8Array = new Uint8Array(0);
       try {
         commitment = o.commitment.map((c: unknown) => fromHex(c, { bytes: this.pointBytes, field: 'commitment' }));
-        proof = fromHex(o.proofOfKnowledge, { bytes: 64, field: 'proofOfKnowledge' });
+        proof = fromHex(o.proofOfKnowledge, { bytes: this.pokBytes, field: 'proofOfKnowledge' });
         fromHex(o.chainCodeCommitment, { bytes: 32, field: 'chainCodeCommitment' });
       } catch {
         this.fail('ERR_BAD_SHARE', 'malformed DKG round 1 package', { identifier: from });

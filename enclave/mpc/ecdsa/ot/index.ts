@@ -1,10 +1,9 @@
-// Runs in the enclave and in the reference coordinator. The OT layer DKLs23 uses (ot-api.ts).
-// Not built yet: every entry point refuses, so nothing can sign ECDSA without it.
-import { CosignerError } from '../../../../proto/errors.ts';
+// Runs in the enclave and in the reference coordinator. The OT layer DKLs23 uses (ot-api.ts):
+// VSOT base OTs (base-ot.ts) run pairwise in both directions (pairwise.ts), KOS15 OT extension
+// (extension.ts) and the DKLs19 multiplication as random vector OLE (rvole.ts). docs/ecdsa-ot.md
+// describes the construction, its checks and its sizes.
 import type { OtLayer } from '../ot-api.ts';
+import { pairwiseSetup } from './pairwise.ts';
+import { rvoleReceive, rvoleSend } from './rvole.ts';
 
-function missing(): never {
-  throw new CosignerError('ERR_UNSUPPORTED_SCHEME', 'threshold ECDSA is not available in this build');
-}
-
-export const otLayer: OtLayer = { pairwiseSetup: missing, rvoleReceive: missing, rvoleSend: missing };
+export const otLayer: OtLayer = { pairwiseSetup, rvoleReceive, rvoleSend };
