@@ -4,13 +4,12 @@
 // layer's message pattern and its fail-closed behaviour on mismatched transcripts (every message
 // carries a hash of the pairwise state, transcript and direction), nothing else. Never import it
 // outside test/.
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { mapHashToField } from '@noble/curves/abstract/modular.js';
 import { bytesToNumberBE } from '@noble/curves/utils.js';
 import { CosignerError } from '../../proto/errors.ts';
 import type { OtLayer, PairwiseSetupParams, Rng, RvoleParams } from '../../enclave/mpc/ecdsa/ot-api.ts';
-import { randomBytes } from 'node:crypto';
 
 const Fn = secp256k1.Point.Fn;
 const rngOf = (rng?: Rng): Rng => rng ?? ((n: number) => Uint8Array.from(randomBytes(n)));

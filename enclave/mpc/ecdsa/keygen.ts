@@ -3,7 +3,7 @@
 // chain code of enclave/mpc/dkg.ts (DKLs23 §3 allows any DKG that outputs Shamir shares and the
 // public shares; we reuse ours), plus the pairwise OT setup with every peer, started as soon as
 // all round-1 broadcasts are in so it overlaps the DKG's second round. With a one-exchange OT
-// setup the whole thing takes three rounds.
+// setup the whole thing takes two rounds of messages (three step calls).
 import { CosignerError } from '../../../proto/errors.ts';
 import { DkgSession, type WireDkgRound1, type WireDkgRound2 } from '../dkg.ts';
 import type { EcdsaShareExtras, KeyShareRecord } from '../../vault/records.ts';

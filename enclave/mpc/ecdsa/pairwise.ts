@@ -2,6 +2,8 @@
 // every peer at key generation and refresh (ot-api.ts PairwiseSetupParty), side by side: exchange
 // k with every peer happens in the same protocol round, so n parties need `exchanges` + 1 rounds
 // in total for all of them, whatever n is.
+import { CosignerError } from '../../../proto/errors.ts';
+import { outOfOrder } from './common.ts';
 import type { OtLayer, PairwiseSetupParty, Rng } from './ot-api.ts';
 
 export class PairwiseSetups {
@@ -20,14 +22,14 @@ export class PairwiseSetups {
     const exchanges = [...counts][0];
     if (counts.size !== 1 || exchanges === undefined || !Number.isInteger(exchanges) || exchanges < 1 || exchanges > 8) {
       this.abort();
-      throw new Error('OT layer reports an unusable exchange count');
+      throw new CosignerError('ERR_UNSUPPORTED_SCHEME', 'the OT layer reports an unusable exchange count');
     }
     this.exchanges = exchanges;
   }
 
   /** Exchange 1: this side's first message to every peer. */
   first(): Map<number, Uint8Array> {
-    if (this.sent !== 0) throw new Error('setup already started');
+    if (this.sent !== 0) throw outOfOrder();
     this.sent = 1;
     return new Map([...this.parties].map(([peer, p]) => [peer, p.send(undefined)]));
   }
@@ -37,7 +39,7 @@ export class PairwiseSetups {
    * last exchange, the sealed pairwise states (base64 per peer identifier).
    */
   next(incoming: ReadonlyMap<number, Uint8Array>): { messages?: Map<number, Uint8Array>; states?: Record<string, string> } {
-    if (this.sent < 1) throw new Error('setup not started');
+    if (this.sent < 1) throw outOfOrder();
     if (this.sent < this.exchanges) {
       this.sent++;
       return { messages: new Map([...this.parties].map(([peer, p]) => [peer, p.send(incoming.get(peer) as Uint8Array)])) };
@@ -46,11 +48,6 @@ export class PairwiseSetups {
     for (const [peer, p] of this.parties) states[String(peer)] = Buffer.from(p.finish(incoming.get(peer) as Uint8Array)).toString('base64');
     this.parties.clear();
     return { states };
-  }
-
-  /** Whether the next incoming exchange is the last one (finish follows). */
-  get finishing(): boolean {
-    return this.sent >= this.exchanges;
   }
 
   abort(): void {

@@ -85,6 +85,8 @@ class EcdsaSigningParty implements RoundParty<EcdsaSignature> {
     if (key?.scheme !== 'dkls23-secp256k1' || !key.ecdsa) throw new CosignerError('ERR_UNSUPPORTED_SCHEME', 'not a threshold ECDSA key share');
     if (typeof sessionId !== 'string' || !/^[A-Za-z0-9._:-]{1,128}$/.test(sessionId)) throw new CosignerError('ERR_INVALID_ARGUMENT', 'session id must be 1..128 characters [A-Za-z0-9._:-]');
     if (!(digest instanceof Uint8Array) || digest.length !== 32) throw new CosignerError('ERR_INVALID_ARGUMENT', 'the ECDSA digest must be 32 bytes');
+    // Fail closed on a key a peer was caught cheating with: it signs again only after a refresh.
+    if (key.ecdsa.refreshRequired) throw new CosignerError('ERR_KEY_REFRESH_REQUIRED', 'this key must be refreshed before it signs again', { details: { keyId: key.keyId } });
     checkParticipants(key.threshold, key.participants, key.identifier);
     const signers = checkSubset(p.signers, key.participants, key.identifier, key.threshold);
     this.identifier = key.identifier;

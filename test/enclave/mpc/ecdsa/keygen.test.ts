@@ -7,6 +7,7 @@ import { createEcdsaDkg, type EcdsaKeyShare } from '../../../../enclave/mpc/ecds
 import { createEcdsaRefresh } from '../../../../enclave/mpc/ecdsa/refresh.ts';
 import { T } from '../../../../enclave/mpc/ecdsa/codec.ts';
 import type { PartyMessage } from '../../../../enclave/mpc/ecdsa/party.ts';
+import type { OtLayer } from '../../../../enclave/mpc/ecdsa/ot-api.ts';
 import { rejects } from '../helpers.ts';
 import { checkSignature, ot, runEcdsaDkg, runParties, runSigning, type Tamper } from './helpers.ts';
 
@@ -101,7 +102,46 @@ describe('refresh', () => {
     rejects(() => refreshAll(keys, byTwo(T.refreshShare, (m) => ({ ...m, payload: m.payload.slice(0, -1) }))), 'ERR_PEER_CHEATED', { identifier: 2, check: 'length' });
     rejects(() => refreshAll(keys, byTwo(T.refreshRound1, (m) => [m, m])), 'ERR_PEER_CHEATED', { identifier: 2, check: 'duplicate' });
   });
+  it('a key marked "refresh required" does not sign; refresh clears the mark', () => {
+    const marked = keys.map((k) => ({ ...k, ecdsa: { ...k.ecdsa, refreshRequired: { at: 5, peer: 2, check: 'gamma-u' } } }));
+    rejects(() => runSigning(marked, [1, 2], digest), 'ERR_KEY_REFRESH_REQUIRED', { keyId: keys[0]!.keyId });
+    const cleared = refreshAll(marked);
+    expect(cleared.every((k) => k.ecdsa.refreshRequired === undefined)).toBe(true);
+    checkSignature(runSigning(cleared, [1, 2], digest), digest, Buffer.from(keys[0]!.groupPublicKey, 'hex'));
+  });
+
   it('refuses keys that are not threshold ECDSA keys', () => {
     rejects(() => createEcdsaRefresh({ key: { ...keys[0]!, scheme: 'frost-ed25519' } as unknown as EcdsaKeyShare, ot, now: 1 }), 'ERR_UNSUPPORTED_SCHEME');
+  });
+});
+
+describe('an OT layer whose setup takes three exchanges', () => {
+  // The stand-in's setup repeated: exchange k>1 echoes the first message after checking the peer's.
+  const slow: OtLayer = {
+    ...ot,
+    pairwiseSetup(p) {
+      const inner = ot.pairwiseSetup(p);
+      let first: Uint8Array | undefined;
+      return {
+        exchanges: 3,
+        send(incoming) {
+          if (first === undefined) return (first = inner.send(incoming));
+          if (!(incoming instanceof Uint8Array) || Buffer.compare(incoming, first) !== 0) throw new Error('mismatch');
+          return first;
+        },
+        finish: (incoming) => inner.finish(incoming),
+        abort: () => inner.abort(),
+      };
+    },
+  };
+
+  it('key generation takes E + 1 = 4 rounds of messages, refresh works, the result signs', () => {
+    const parties = participants.map((identifier) => createEcdsaDkg({ threshold: 2, participants, identifier, now: 1, ot: slow }));
+    let rounds = 0;
+    const keys = runParties(parties, (r, m) => ((rounds = Math.max(rounds, r)), m));
+    expect(rounds).toBe(4); // four rounds of messages, the fifth step yields the result
+    const fresh = runParties(keys.map((key) => createEcdsaRefresh({ key, ot: slow, now: 2 })));
+    const digest = new Uint8Array(32).fill(4);
+    checkSignature(runSigning(fresh, [2, 3], digest), digest, Buffer.from(keys[0]!.groupPublicKey, 'hex'));
   });
 });
