@@ -30,6 +30,8 @@
 //     cosigner-enclave listening <address> mode=<mode> build=<build id>
 //   and from then on logs only through the wire (Parent/Log).
 //   Build id = `nitro-cosigner-` + first 16 hex of SHA-256(bundle file) (build/enclave-<mode>.json).
+//   The same bundle started as a worker thread with workerData.role = 'cosigner-ecdsa-worker' runs a
+//   threshold ECDSA worker (enclave/mpc/ecdsa/host/pool.ts) instead: no flags, no listener.
 // ────────────────────────────────────────────────────────────────────────────────────────────────
 import { BUNDLED } from './services/bundle-env.ts';
 import { readFile } from 'node:fs/promises';
@@ -51,6 +53,8 @@ import { dropPrivileges } from './services/drop-privileges.ts';
 import { PortSwitchboard } from './services/switchboard.ts';
 import type { Backends } from './services/backends.ts';
 import { stopOnSignals } from './services/stop-signals.ts';
+import { isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { ECDSA_WORKER_ROLE, serveEcdsaWorker } from './mpc/ecdsa/host/worker.ts';
 
 /** A running enclave process (returned for in-process tests). */
 export interface RunningEnclave {
@@ -142,4 +146,7 @@ async function main(): Promise<void> {
 }
 
 const entry = process.argv[1] ? resolve(process.argv[1]) : '';
-if (BUNDLED || entry === fileURLToPath(import.meta.url)) void main();
+if (!isMainThread && parentPort && (workerData as { role?: unknown } | null)?.role === ECDSA_WORKER_ROLE) {
+  // The same measured bundle, started again as a threshold ECDSA worker (mpc/ecdsa/host/pool.ts).
+  serveEcdsaWorker(parentPort);
+} else if (isMainThread && (BUNDLED || entry === fileURLToPath(import.meta.url))) void main();

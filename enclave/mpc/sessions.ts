@@ -15,6 +15,8 @@ export interface SessionRegistryOptions {
   readonly ttlMs?: number;
   /** How many finished session ids are remembered to refuse their reuse (default 8192). */
   readonly rememberClosed?: number;
+  /** Whether another registry (threshold ECDSA's) has seen this session id: ids are never reused across schemes. */
+  readonly knownElsewhere?: (sessionId: string) => boolean;
 }
 
 interface Entry {
@@ -34,8 +36,10 @@ export class SessionRegistry {
   private readonly maxOpen: number;
   private readonly ttlMs: number;
   private readonly rememberClosed: number;
+  private readonly knownElsewhere: ((sessionId: string) => boolean) | undefined;
 
   constructor(opts: SessionRegistryOptions) {
+    this.knownElsewhere = opts.knownElsewhere;
     this.clock = opts.clock;
     this.maxOpen = opts.maxOpen ?? 256;
     this.ttlMs = opts.ttlMs ?? 120_000;
@@ -48,6 +52,11 @@ export class SessionRegistry {
     return this.open.size;
   }
 
+  /** Whether this registry has seen `sessionId` (open or finished). */
+  knows(sessionId: string): boolean {
+    return this.open.has(sessionId) || this.closed.has(sessionId);
+  }
+
   /**
    * Round 1 of a new session: binds session id, key, message and signer set, returns this
    * participant's commitments. `key` is the derived share that signs (enclave/mpc/derivation.ts):
@@ -56,9 +65,10 @@ export class SessionRegistry {
    */
   begin(sessionId: string, key: KeyShareLike, message: Uint8Array, signers: readonly number[]): { commitment: WireCommitment; binding: SessionBinding } {
     this.expire();
-    if (this.open.has(sessionId) || this.closed.has(sessionId)) {
+    if (this.knows(sessionId) || this.knownElsewhere?.(sessionId)) {
       const entry = this.open.get(sessionId);
       if (entry) this.finish(sessionId, entry);
+      else this.remember(sessionId);
       throw new CosignerError('ERR_SESSION_ABORTED', 'session id reused: session aborted', { details: { sessionId: sessionId.slice(0, 128) } });
     }
     if (this.open.size >= this.maxOpen) throw new CosignerError('ERR_BUSY', 'too many open signing sessions');

@@ -20,7 +20,7 @@ export type SuiteName = FrostScheme | 'frost-secp256k1';
 export type FrostScheme = Exclude<ThresholdScheme, 'dkls23-secp256k1'>;
 
 /** Schemes a new API user gets by default at pairing. */
-export const DEFAULT_SCHEMES: readonly ThresholdScheme[] = ['frost-ed25519', 'frost-secp256k1-tr'];
+export const DEFAULT_SCHEMES: readonly ThresholdScheme[] = ['frost-ed25519', 'frost-secp256k1-tr', 'dkls23-secp256k1'];
 
 // ---- Ed25519: the same RFC 9591 suite, minus repeated point validation ----
 // Profiling showed Ed25519 FROST spending ~70% of its time in isTorsionFree(), a full variable-base
@@ -101,7 +101,7 @@ const SUITES: Readonly<Record<SuiteName, FROST>> = {
 
 /** Whether `value` names a scheme a key share may use. */
 export function isThresholdScheme(value: unknown): value is ThresholdScheme {
-  return value === 'frost-ed25519' || value === 'frost-secp256k1-tr';
+  return value === 'frost-ed25519' || value === 'frost-secp256k1-tr' || value === 'dkls23-secp256k1';
 }
 
 /** The @noble/curves FROST suite for `name`; ERR_UNSUPPORTED_SCHEME otherwise. */

@@ -39,6 +39,8 @@ export interface Upstream {
   send?(type: string, body: unknown, opts?: { timeoutMs?: number }): Promise<unknown>;
   /** Queues an audit record for the coordinator (the client's bounded outbox: in order, at least once). */
   audit?(record: { readonly kind: string; readonly userId?: string; readonly subjectId?: string; readonly digest?: string; readonly decision?: string; readonly code?: string }): void;
+  /** `RefreshKey`: new shares of a threshold ECDSA key with the coordinator, sealed (enclave/upstream/ecdsa-keys.ts). */
+  refreshKey?(userId: string, keyId: string): Promise<{ readonly keyId: string; readonly groupPublicKey: string; readonly refreshId: string }>;
 }
 
 /** What the Cosigner answers on the coordinator link besides signing (owner decisions). */

@@ -144,5 +144,9 @@ export function createControlService(cosigner: Cosigner, logger: Logger): Servic
       const r = await cosigner.getAttestation({ nonce: req.nonce });
       return { document: r.document, userData: r.userData, attestationMode: r.attestationMode };
     }),
+    RefreshKey: wrap('RefreshKey', async (req) => {
+      const r = await cosigner.refreshKey({ userId: req.userId, keyId: req.keyId });
+      return { userId: r.userId, key: { ...r.key, participants: [...r.key.participants] }, refreshId: r.refreshId };
+    }),
   };
 }

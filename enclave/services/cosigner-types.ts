@@ -47,6 +47,8 @@ export interface KeyInfo {
   readonly participants: readonly number[];
   readonly identifier: number;
   readonly groupPublicKey: string;
+  /** dkls23-secp256k1: a peer failed a protocol check; the key signs again only after refresh-key. */
+  readonly refreshRequired?: { readonly atMs: number; readonly peer: number; readonly check: string };
 }
 
 /** What `list-users` shows: never a secret. */
@@ -100,6 +102,7 @@ export function userInfo(u: ApiUserRecord): UserInfo {
       participants: [...k.participants],
       identifier: k.identifier,
       groupPublicKey: k.groupPublicKey,
+      ...(k.ecdsa?.refreshRequired ? { refreshRequired: { atMs: k.ecdsa.refreshRequired.at, peer: k.ecdsa.refreshRequired.peer, check: k.ecdsa.refreshRequired.check } } : {}),
     })),
     createdAt: new Date(u.createdAt).toISOString(),
     handlerKeySha256: spkiFingerprint(u.callback?.handlerPublicKeyPem, (pem) => createPublicKey(pem)),

@@ -11,6 +11,7 @@ import { BOOT_UNSEAL_RETRY, CONTROL_LIMITS } from './limits.ts';
 import { ownerKeyFingerprint } from '../../proto/coordinator/owner-approval.ts';
 import { SerialQueue } from './serial-queue.ts';
 import { pairSealCommit } from './add-user.ts';
+import { refreshKey } from './refresh-key.ts';
 import * as v from './validate.ts';
 
 export { userInfo, type CosignerDeps, type CosignerState, type KeyInfo, type SetupInput, type StatusInfo, type UserInfo } from './cosigner-types.ts';
@@ -337,6 +338,11 @@ export class Cosigner {
     this.requireUnsealed();
     const pending = await this.changes.removeUser(id);
     return { userId: id, pending };
+  }
+
+  /** `RefreshKey`: new shares of a threshold ECDSA key with the coordinator (refresh-key.ts), one mutation at a time. */
+  async refreshKey(input: { userId?: unknown; keyId?: unknown }): Promise<{ userId: string; key: UserInfo['keys'][number]; refreshId: string }> {
+    return this.mutations.run(() => refreshKey({ vault: this.requireUnsealed(), upstream: this.upstream }, input));
   }
 
   /**

@@ -328,6 +328,7 @@ function startUpstream(
     openSessions: () => client.openSessions(),
     send: (type, body, o) => client.send(type, body, o),
     audit: (r) => client.audit(r),
+    refreshKey: (userId, keyId) => client.refreshKey(userId, keyId),
     stop: async () => {
       lifetime.abort(new CosignerError('ERR_CANCELLED', 'co-signer stopping'));
       // A stopped client acknowledges nothing: the vault is read-only again.

@@ -5,19 +5,22 @@
 import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { CosignerError, toCosignerError } from '../../proto/errors.ts';
 import { SessionRegistry } from '../mpc/sessions.ts';
+import type { EcdsaHost } from '../mpc/ecdsa/host/host.ts';
+import type { EcdsaSessionRegistry } from '../mpc/ecdsa/host/sessions.ts';
+import { workerHost } from '../mpc/ecdsa/host/pool.ts';
+import { createEcdsaSessions, lazyHost } from './ecdsa-link.ts';
+import { refreshEcdsaKey } from './ecdsa-keys.ts';
 import type { Clock, Dial } from '../../proto/ports.ts';
 import type { ApiUserRecord, CallbackSettings, ThresholdScheme } from '../vault/records.ts';
 import type { ApproveFn } from './approval-request.ts';
 import { AuditOutbox, type AuditEntry } from './audit-outbox.ts';
 import { backoffDelay, type BackoffOptions } from './backoff.ts';
-import { attestLink } from '../../proto/coordinator/attest-link.ts';
-import { FramedSocket, PeerConnection } from '../../proto/coordinator/connection.ts';
+import type { PeerConnection } from '../../proto/coordinator/connection.ts';
 import { RequestDispatcher } from './dispatch.ts';
 import { ed25519PublicKey } from '../../proto/coordinator/envelope.ts';
-import { clientHandshake } from '../../proto/coordinator/handshake.ts';
 import type { TransactionInfo } from '../../proto/coordinator/messages.ts';
 import { pair } from './pairing.ts';
-import { openTlsTunnel } from '../wire/tls-tunnel.ts';
+import { connectCoordinator } from './connect.ts';
 import type { UserStore } from './user-store.ts';
 
 export { approvalDigest, type ApprovalDecision, type ApproveFn, type SignApprovalRequest } from './approval-request.ts';
@@ -57,6 +60,8 @@ export interface CoordinatorClientOptions {
   readonly handshakeTimeoutMs?: number;
   readonly requestTimeoutMs?: number;
   readonly sessions?: { readonly maxOpen?: number; readonly ttlMs?: number };
+  /** Where threshold ECDSA parties run (default: worker threads, started on first use). */
+  readonly ecdsaHost?: EcdsaHost;
   readonly random?: () => number;
   /** Structured log hook; never receives secrets. */
   readonly log?: (level: 'info' | 'warn' | 'error', fields: Record<string, unknown>, msg: string) => void;
@@ -71,6 +76,8 @@ export class CoordinatorClient {
   private readonly host: string;
   private readonly port: number;
   private readonly registry: SessionRegistry;
+  private readonly ecdsa: EcdsaSessionRegistry;
+  private readonly ecdsaHost: EcdsaHost;
   private readonly dispatcher: RequestDispatcher;
   private readonly pairingNonces = new Set<string>();
   private stateValue: ClientState = 'not-started';
@@ -101,13 +108,16 @@ export class CoordinatorClient {
     if (!m || port < 1 || port > 65535) throw new CosignerError('ERR_CONFIG_INVALID', 'coordinator url must be host:port');
     this.host = (m[1] as string).replace(/^\[|\]$/g, '');
     this.port = port;
-    this.registry = new SessionRegistry({ clock: o.clock, ...(o.sessions ?? {}) });
+    this.registry = new SessionRegistry({ clock: o.clock, ...(o.sessions ?? {}), knownElsewhere: (id) => this.ecdsa.knows(id) });
+    this.ecdsaHost = o.ecdsaHost ?? lazyHost(() => workerHost());
+    this.ecdsa = createEcdsaSessions({ clock: o.clock, host: this.ecdsaHost, users: o.users, knownElsewhere: (id) => this.registry.knows(id), ...(o.sessions ? { sessions: o.sessions } : {}), audit: (r) => this.audit(r), log: (l, f, m) => this.log(l, f, m) });
     this.outbox = new AuditOutbox({ clock: o.clock, link: () => this.auditLink(), log: (l, f, m) => this.log(l, f, m) });
     this.dispatcher = new RequestDispatcher({
       clock: o.clock,
       users: o.users,
       approve: o.approve,
       registry: this.registry,
+      ecdsa: this.ecdsa,
       log: (l, f, m) => this.log(l, f, m),
       audit: (r) => this.audit(r),
       cosignerId: o.identity.cosignerId,
@@ -235,7 +245,13 @@ export class CoordinatorClient {
 
   /** Signing sessions currently open (their nonces in memory). */
   openSessions(): number {
-    return this.registry.size;
+    return this.registry.size + this.ecdsa.size;
+  }
+
+  /** `refresh-key`: new shares of a threshold ECDSA key with the coordinator, sealed (ecdsa-keys.ts). */
+  async refreshKey(userId: string, keyId: string): Promise<{ keyId: string; groupPublicKey: string; refreshId: string }> {
+    const coordinator = { request: async (type: string, body: unknown, ro?: { timeoutMs?: number }) => (await this.waitConnected()).request(type, body, ro) };
+    return refreshEcdsaKey({ coordinator, host: this.ecdsaHost, users: this.o.users, now: this.o.clock.now(), log: (l, f, m) => this.log(l, f, m) }, userId, keyId);
   }
 
   /** Starts the connect/reconnect loop (idempotent). */
@@ -251,9 +267,10 @@ export class CoordinatorClient {
   async stop(): Promise<void> {
     this.stopping.abort(new CosignerError('ERR_CANCELLED', 'coordinator client stopped'));
     this.conn?.close('co-signer stopping');
-    this.registry.abortAll();
+    this.abortSessions();
     this.outbox.pause();
     await this.loop;
+    await this.ecdsaHost.close();
     this.loop = undefined;
     this.stateValue = 'disconnected';
   }
@@ -291,6 +308,7 @@ export class CoordinatorClient {
       callback: opts.callback,
       cosignerId: this.o.identity.cosignerId,
       attest: this.o.attest,
+      ecdsaHost: this.ecdsaHost,
       ...(opts.schemes ? { schemes: opts.schemes } : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),
     }).finally(() => {
@@ -298,6 +316,11 @@ export class CoordinatorClient {
       // through the sealed record's pairingNonce from now on.
       if (nonce !== undefined) this.pairingNonces.delete(nonce);
     });
+  }
+
+  private abortSessions(): void {
+    this.registry.abortAll();
+    this.ecdsa.abortAll();
   }
 
   private log(level: 'info' | 'warn' | 'error', fields: Record<string, unknown>, msg: string): void {
@@ -343,7 +366,7 @@ export class CoordinatorClient {
       }
       this.conn = undefined;
       // Nonces never outlive the connection their commitments went out on.
-      this.registry.abortAll();
+      this.abortSessions();
       if (signal.aborted) break;
       this.stateValue = this.failures >= (this.o.unavailableAfter ?? 5) ? 'unavailable' : 'disconnected';
       if (this.o.maxAttempts !== undefined && this.failures >= this.o.maxAttempts) break;
@@ -354,46 +377,21 @@ export class CoordinatorClient {
       }
     }
     this.conn = undefined;
-    this.registry.abortAll();
+    this.abortSessions();
     if (!signal.aborted) this.stateValue = 'unavailable';
     const gone = this.refused ?? new CosignerError('ERR_COORDINATOR_UNAVAILABLE', 'coordinator client gave up or stopped');
     for (const w of this.waiters.splice(0)) w.reject(gone);
   }
 
   private async connect(signal: AbortSignal): Promise<PeerConnection> {
-    // A dial failure propagates as the port reported it; run() maps untyped ones to ERR_COORDINATOR_UNAVAILABLE.
-    const socket = await openTlsTunnel({
-      dial: this.o.dial,
-      host: this.host,
-      port: this.port,
-      ca: this.o.tls?.ca,
-      timeoutMs: this.o.handshakeTimeoutMs ?? 10_000,
-      signal,
-      codes: { timeout: 'ERR_TIMEOUT', tls: 'ERR_COORDINATOR_UNAVAILABLE' },
-      peerName: 'the coordinator',
-    });
-    const framed = new FramedSocket(socket);
     const gen = this.o.generation?.();
     this.statedGeneration = gen;
-    let serverNonce = '';
-    try {
-      const channel = await clientHandshake(framed, {
-        onWelcome: (n) => (serverNonce = n),
-        ...(gen !== undefined ? { generation: Number(gen) } : {}),
-        authKey: this.authKey,
-        authPublicKey: this.authPublicKey,
-        cosignerId: this.o.identity.cosignerId,
-        coordinatorKey: this.coordinatorKey,
-        timeoutMs: this.o.handshakeTimeoutMs ?? 10_000,
-      });
-      const conn = new PeerConnection({ framed, channel, handler: (type, body, id) => this.dispatcher.handle(type, body, id), ...(this.o.requestTimeoutMs ? { requestTimeoutMs: this.o.requestTimeoutMs } : {}) });
-      // Attested identity: nothing is routed to us before the coordinator has checked the document.
-      await attestLink(conn, this.o.attest, serverNonce, this.o.handshakeTimeoutMs ?? 10_000);
-      return conn;
-    } catch (err) {
-      framed.fail(toCosignerError(err, 'ERR_COORDINATOR_AUTH'));
-      throw err;
-    }
+    return connectCoordinator({
+      dial: this.o.dial, host: this.host, port: this.port, ca: this.o.tls?.ca, signal,
+      handshakeTimeoutMs: this.o.handshakeTimeoutMs ?? 10_000, requestTimeoutMs: this.o.requestTimeoutMs, generation: gen,
+      authKey: this.authKey, authPublicKey: this.authPublicKey, cosignerId: this.o.identity.cosignerId, coordinatorKey: this.coordinatorKey,
+      attest: this.o.attest, handler: (type, body, id) => this.dispatcher.handle(type, body, id),
+    });
   }
 }
 

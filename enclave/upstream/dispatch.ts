@@ -1,9 +1,15 @@
 // Runs in the enclave. Handles the requests the coordinator sends over the authenticated link:
-// sign.commit (validate → approve → round 1), sign.share (round 2), sign.abort, user.activate,
+// sign.commit (validate → approve → round 1), sign.share (FROST round 2), sign.round (threshold
+// ECDSA rounds 2 and 3), sign.abort, user.activate,
 // approval.request, ping. Idempotent by request id; every body parsed strictly (messages.ts).
 import { createHash, createPrivateKey } from 'node:crypto';
 import { CosignerError, toCosignerError } from '../../proto/errors.ts';
 import type { SessionRegistry } from '../mpc/sessions.ts';
+import type { EcdsaSessionRegistry } from '../mpc/ecdsa/host/sessions.ts';
+import { parseSignRound } from '../../proto/coordinator/ecdsa-messages.ts';
+import { inProcessHost } from '../mpc/ecdsa/host/host.ts';
+import { ecdsaProtocols } from '../mpc/ecdsa/host/protocols.ts';
+import { createEcdsaSessions } from './ecdsa-link.ts';
 import type { Clock } from '../../proto/ports.ts';
 import type { ApiUserRecord } from '../vault/records.ts';
 import { approvalDigest, type ApproveFn, type SignApprovalRequest } from './approval-request.ts';
@@ -29,6 +35,8 @@ export interface DispatcherDeps {
   readonly users: UserStore;
   readonly approve: ApproveFn;
   readonly registry: SessionRegistry;
+  /** Threshold ECDSA sessions (dkls23-secp256k1 keys); default: a registry running its parties in this thread. */
+  readonly ecdsa?: EcdsaSessionRegistry;
   /** This co-signer's id and the owner key sealed at setup (user.activate verifies the owner's signature). */
   readonly cosignerId: string;
   readonly ownerPublicKeyPem: string | undefined;
@@ -42,8 +50,11 @@ export interface DispatcherDeps {
 /** The co-signer's handler for coordinator requests. */
 export class RequestDispatcher {
   private readonly replies = new Map<string, CachedReply>();
+  private readonly ecdsa: EcdsaSessionRegistry;
 
-  constructor(private readonly o: DispatcherDeps) {}
+  constructor(private readonly o: DispatcherDeps) {
+    this.ecdsa = o.ecdsa ?? createEcdsaSessions({ clock: o.clock, host: inProcessHost(ecdsaProtocols), users: o.users, knownElsewhere: (id) => o.registry.knows(id), log: o.log, ...(o.audit ? { audit: o.audit } : {}) });
+  }
 
   private log(level: 'info' | 'warn' | 'error', fields: Record<string, unknown>, msg: string): void {
     this.o.log(level, fields, msg);
@@ -83,9 +94,14 @@ export class RequestDispatcher {
         const b = parseSignShare(body);
         return { signatureShare: this.o.registry.sign(b.sessionId, { keyId: b.keyId, messageDigest: b.messageDigest }, b.commitments) };
       }
+      case 'sign.round':
+        return this.ecdsa.round(parseSignRound(body));
       case 'sign.abort': {
         const b = obj(body, 'sign.abort', ['sessionId']);
-        this.o.registry.abort(str(b.sessionId, 'sessionId', ID));
+        const sessionId = str(b.sessionId, 'sessionId', ID);
+        // Either scheme's session of that id; an id not open yet is remembered by both as finished.
+        this.o.registry.abort(sessionId);
+        this.ecdsa.abort(sessionId);
         return {};
       }
       case 'user.activate': {
@@ -148,7 +164,7 @@ export class RequestDispatcher {
       this.o.audit?.({ kind: 'sign.refused', userId: user.id, subjectId: txId, digest: expected, decision: 'refuse', code: 'ERR_MESSAGE_MISMATCH' });
       throw new CosignerError('ERR_MESSAGE_MISMATCH', 'the approved payload is not the one to be signed', { details: { txId } });
     }
-    const result = openSessions(this.o.registry, prepared);
+    const result = await openSessions({ frost: this.o.registry, ecdsa: this.ecdsa }, prepared, user.id);
     this.log('info', { userId: user.id, txId, sessions: result.sessions.map((x) => x.sessionId), keyIds: result.sessions.map((x) => x.keyId) }, 'signing sessions opened');
     return result;
   }

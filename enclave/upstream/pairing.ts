@@ -13,6 +13,8 @@ import { parseDkgRound1List, parseDkgRound2List, parsePairRegisterResult, type D
 import { verifyPairingToken } from '../../proto/coordinator/pairing-token.ts';
 import { parsePairChallenge } from '../../proto/coordinator/pair-challenge.ts';
 import { checkThresholdPolicy, pairingSummary } from './pairing-summary.ts';
+import type { EcdsaHost } from '../mpc/ecdsa/host/host.ts';
+import { runEcdsaDkg } from './ecdsa-keys.ts';
 
 /** How pairing talks to the coordinator: one authenticated request at a time. */
 export interface CoordinatorRequester {
@@ -33,6 +35,8 @@ export interface PairOptions {
   readonly cosignerId: string;
   /** An attestation document with this nonce and the co-signer's identity as user_data. */
   readonly attest: (nonce: Uint8Array) => Promise<Uint8Array>;
+  /** Where threshold ECDSA (dkls23-secp256k1) parties run; without it that scheme is refused. */
+  readonly ecdsaHost?: EcdsaHost;
 }
 
 /** Verifies the token only (no network): what `pair` does first. */
@@ -44,8 +48,11 @@ export { verifyPairingToken };
  */
 export async function pair(o: PairOptions): Promise<ApiUserRecord> {
   const claims = verifyPairingToken(o.token, { coordinatorKey: o.coordinatorKey, now: o.now, isUsed: o.isUsed });
-  const schemes = [...new Set(o.schemes ?? DEFAULT_SCHEMES)];
+  // The default is what this co-signer can make: threshold ECDSA only where its parties can run.
+  const defaults = o.ecdsaHost ? DEFAULT_SCHEMES : DEFAULT_SCHEMES.filter((s) => s !== 'dkls23-secp256k1');
+  const schemes = [...new Set(o.schemes ?? defaults)];
   if (schemes.length === 0 || !schemes.every(isThresholdScheme)) throw new CosignerError('ERR_UNSUPPORTED_SCHEME', 'unsupported threshold scheme requested');
+  if (schemes.includes('dkls23-secp256k1') && !o.ecdsaHost) throw new CosignerError('ERR_UNSUPPORTED_SCHEME', 'threshold ECDSA is not available on this co-signer');
   const approval = generateKeyPairSync('ed25519');
   // The coordinator binds the pairing to an enclave it attested just now, not to whoever holds the token.
   const nonce = parsePairChallenge(await o.coordinator.request('pair.challenge', {}));
@@ -66,7 +73,9 @@ export async function pair(o: PairOptions): Promise<ApiUserRecord> {
   try {
     for (const scheme of schemes) {
       o.signal?.throwIfAborted();
-      const share = await runDkg(o, reg.pairingId, scheme, reg.threshold, reg.participants, reg.identifier);
+      const share = scheme === 'dkls23-secp256k1'
+        ? await runEcdsaDkg({ coordinator: o.coordinator, host: o.ecdsaHost as EcdsaHost, now: o.now, ...(o.signal ? { signal: o.signal } : {}) }, reg.pairingId, reg.threshold, reg.participants, reg.identifier)
+        : await runDkg(o, reg.pairingId, scheme, reg.threshold, reg.participants, reg.identifier);
       // And on what the DKG produced: the share's own t-of-n is what signing will use.
       checkThresholdPolicy(share.threshold, share.participants, share.identifier);
       keyShares.push(share);

@@ -3,7 +3,8 @@
 // payload is recomputed from the raw transaction for that derived key (enclave/approval/raw-tx), the
 // whole transaction becomes one approval request whose digest covers every entry's session, path,
 // derived key, format, raw bytes and payload, and only after the approval one FROST session per
-// entry opens with exactly those keys and payloads.
+// entry opens with exactly those keys and payloads: FROST, or for dkls23-secp256k1 keys a threshold
+// ECDSA session over the entry's 32-byte payload (the digest), whose round-1 messages the reply carries.
 import { CosignerError } from '../../proto/errors.ts';
 import type { ApprovalRequestBody, SignCommitBody, SignCommitResult, SignCommitSession } from '../../proto/coordinator/messages.ts';
 import { toHex } from '../../proto/encoding/hex.ts';
@@ -11,12 +12,15 @@ import { buildTxSignRequest } from '../approval/payload.ts';
 import { checkRawTx } from '../approval/raw-tx/check.ts';
 import { deriveKeyShare, formatDerivationPath, parseDerivationPath, type DerivedKey } from '../mpc/derivation.ts';
 import type { SessionRegistry } from '../mpc/sessions.ts';
+import type { EcdsaSessionRegistry } from '../mpc/ecdsa/host/sessions.ts';
 import type { ApiUserRecord } from '../vault/records.ts';
 import type { ApprovalRawTx, SignApprovalRequest } from './approval-request.ts';
 
 /** One checked entry, ready to open its session once the transaction is approved. */
 interface PreparedEntry {
   readonly sessionId: string;
+  /** The sealed (base) key the entry derives from. */
+  readonly baseKeyId: string;
   readonly derived: DerivedKey;
   readonly message: Uint8Array;
 }
@@ -41,10 +45,11 @@ export function prepareSign(user: ApiUserRecord, b: SignCommitBody, requestId: s
   const rawTx: ApprovalRawTx[] = b.rawTx.map((e) => {
     const base = user.keyShares.find((k) => k.keyId === e.keyId);
     if (!base) throw new CosignerError('ERR_NOT_FOUND', 'no such key for this user', { details: { keyId: e.keyId } });
+    if (base.scheme === 'dkls23-secp256k1') checkEcdsaEntry(base, e.payload);
     const derived = deriveKeyShare(base, parseDerivationPath(e.keyDerivationPath));
     const message = bytesOf(e.payload);
     checkRawTx({ format: e.format, rawTx: bytesOf(e.rawTx), payload: message, scheme: base.scheme, signingPublicKey: derived.signingPublicKey });
-    entries.push({ sessionId: e.sessionId, derived, message });
+    entries.push({ sessionId: e.sessionId, baseKeyId: base.keyId, derived, message });
     // The handler is shown the path in its canonical text form: the one the key was derived at.
     return {
       keyDerivationPath: formatDerivationPath(derived.path), rawTx: e.rawTx, payload: e.payload,
@@ -58,19 +63,49 @@ export function prepareSign(user: ApiUserRecord, b: SignCommitBody, requestId: s
 }
 
 /**
+ * A threshold ECDSA key signs only while no peer has been caught cheating with it (the mark is
+ * sealed: ERR_KEY_REFRESH_REQUIRED until `cosigner refresh-key`), and only a 32-byte digest: the
+ * entry's payload is the digest itself (ERR_TX_FORMAT otherwise). Both before any handler is asked.
+ */
+function checkEcdsaEntry(base: ApiUserRecord['keyShares'][number], payloadHex: string): void {
+  const mark = base.ecdsa?.refreshRequired;
+  if (mark) {
+    throw new CosignerError('ERR_KEY_REFRESH_REQUIRED', 'a peer failed a protocol check with this key: refresh it before it signs again', {
+      details: { keyId: base.keyId, peer: mark.peer, check: mark.check.slice(0, 80) },
+    });
+  }
+  if (payloadHex.length !== 64) throw new CosignerError('ERR_TX_FORMAT', 'a threshold ECDSA entry signs a 32-byte digest: payload must be 32 bytes', { details: { keyId: base.keyId } });
+}
+
+/** The session registries of this co-signer: FROST's and threshold ECDSA's. */
+export interface Registries {
+  readonly frost: SessionRegistry;
+  readonly ecdsa: EcdsaSessionRegistry;
+}
+
+/**
  * Opens one session per entry with the derived key. If one cannot open (a reused session id, too
  * many open sessions) the ones opened before it are aborted: the transaction is signed whole or
  * not at all.
  */
-export function openSessions(registry: SessionRegistry, p: PreparedSign): SignCommitResult {
+export async function openSessions(r: Registries, p: PreparedSign, userId: string): Promise<SignCommitResult> {
   const sessions: SignCommitSession[] = [];
+  const abortAll = (): void => {
+    for (const e of p.entries) (e.derived.key.scheme === 'dkls23-secp256k1' ? r.ecdsa : r.frost).abort(e.sessionId);
+  };
   try {
     for (const e of p.entries) {
-      const { commitment, binding } = registry.begin(e.sessionId, e.derived.key, e.message, p.signers);
-      sessions.push({ sessionId: e.sessionId, keyId: binding.keyId, publicKey: toHex(e.derived.signingPublicKey), commitment, messageDigest: binding.messageDigest });
+      const publicKey = toHex(e.derived.signingPublicKey);
+      if (e.derived.key.scheme === 'dkls23-secp256k1') {
+        const { messages, binding } = await r.ecdsa.begin(e.sessionId, { userId, keyId: e.baseKeyId }, e.derived.key, e.message, p.signers);
+        sessions.push({ sessionId: e.sessionId, keyId: binding.keyId, publicKey, messages, messageDigest: binding.messageDigest });
+      } else {
+        const { commitment, binding } = r.frost.begin(e.sessionId, e.derived.key, e.message, p.signers);
+        sessions.push({ sessionId: e.sessionId, keyId: binding.keyId, publicKey, commitment, messageDigest: binding.messageDigest });
+      }
     }
   } catch (err) {
-    for (const s of sessions) registry.abort(s.sessionId);
+    abortAll();
     throw err;
   }
   return { sessions };

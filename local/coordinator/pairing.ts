@@ -17,6 +17,9 @@ import { markEntry, persist, raiseMark, type CoordinatorState, type Pairing } fr
 import { proposeChange } from './changes.ts';
 import { appendAudit } from './audit-log.ts';
 import { claimToken, finishedPairing, pairCommit, tokenBlocked } from './pairing-commit.ts';
+import { parseEcdsaDkg } from '../../proto/coordinator/ecdsa-messages.ts';
+import { CoordinatorRelay } from './ecdsa-relay.ts';
+import { ecdsaRefresh, ecdsaRefreshCommit } from './ecdsa-refresh.ts';
 
 /** The authenticated co-signer a request came from. */
 export interface CosignerContext {
@@ -67,7 +70,7 @@ function pairRegister(st: CoordinatorState, ctx: CosignerContext, b: Body): unkn
   if (st.users.has(claims.userId)) throw new CosignerError('ERR_ALREADY_EXISTS', 'user already paired');
   claimToken(st, ctx, claims.nonce, claims.userId);
   const schemes = Array.isArray(b.schemes) ? b.schemes : [];
-  if (schemes.length === 0 || schemes.length > 2 || !schemes.every(isThresholdScheme)) throw new CosignerError('ERR_UNSUPPORTED_SCHEME', 'bad schemes');
+  if (schemes.length === 0 || schemes.length > 3 || new Set(schemes).size !== schemes.length || !schemes.every(isThresholdScheme)) throw new CosignerError('ERR_UNSUPPORTED_SCHEME', 'bad schemes');
   const pairing: Pairing = {
     id: randomUUID(),
     userId: claims.userId,
@@ -89,6 +92,8 @@ function dkgRound1(st: CoordinatorState, ctx: CosignerContext, b: Body): unknown
   const { threshold, participants } = st;
   const p = pairingFor(st, ctx, b.pairingId, b.scheme);
   const scheme = b.scheme as ThresholdScheme;
+  // Threshold ECDSA keys come from their own protocol (ecdsa.dkg), never from FROST's rounds.
+  if (scheme === 'dkls23-secp256k1') throw new CosignerError('ERR_UNSUPPORTED_SCHEME', 'dkls23-secp256k1 keys are generated with ecdsa.dkg');
   if (p.dkg.has(scheme)) throw new CosignerError('ERR_SESSION_ABORTED', 'DKG round 1 repeated');
   const cosigner1 = parseDkgRound1List({ packages: [b.package] })[0] as WireDkgRound1;
   if (cosigner1.identifier !== 1) throw new CosignerError('ERR_INVALID_ARGUMENT', 'co-signer is participant 1');
@@ -111,10 +116,40 @@ function dkgRound2(st: CoordinatorState, ctx: CosignerContext, b: Body): unknown
   return { packages: own2.filter((r) => r.to === 1) };
 }
 
+/**
+ * `ecdsa.dkg` round r: the co-signer's round-r messages in; the own parties step with round r-1's
+ * (ecdsa-relay.ts) and their round-r messages for the co-signer go back. The co-signer's last
+ * request (after its party finished) lets the own parties finish; dkg.finish then compares.
+ */
+function ecdsaDkg(st: CoordinatorState, ctx: CosignerContext, v: unknown): unknown {
+  const b = parseEcdsaDkg(v);
+  const p = pairingFor(st, ctx, b.pairingId, b.scheme);
+  const { threshold, participants } = st;
+  if (b.round === 1) {
+    if (p.ecdsaDkg) throw new CosignerError('ERR_SESSION_ABORTED', 'ECDSA DKG round 1 repeated');
+    const parties = participants.slice(1).map((identifier) => st.ecdsa.dkg({ threshold, participants, identifier, now: st.now() }));
+    p.ecdsaDkg = { relay: new CoordinatorRelay(parties), pending: [] };
+  }
+  const s = p.ecdsaDkg;
+  if (!s || b.round !== s.relay.round + 1 || s.relay.done) {
+    s?.relay.abort();
+    st.pairings.delete(p.id);
+    throw new CosignerError('ERR_SESSION_ABORTED', 'ECDSA DKG round out of order: pairing aborted');
+  }
+  try {
+    const messages = s.relay.advance(s.pending);
+    s.pending = b.messages;
+    return { messages };
+  } catch (err) {
+    st.pairings.delete(p.id);
+    throw err;
+  }
+}
+
 function dkgFinish(st: CoordinatorState, ctx: CosignerContext, b: Body): unknown {
   const p = pairingFor(st, ctx, b.pairingId, b.scheme);
   const scheme = b.scheme as ThresholdScheme;
-  const s = p.dkg.get(scheme);
+  const s = scheme === 'dkls23-secp256k1' ? (p.ecdsaDkg?.relay.done ? { result: p.ecdsaDkg.relay.done } : undefined) : p.dkg.get(scheme);
   const first = s?.result?.[0];
   if (!s?.result || !first) throw new CosignerError('ERR_SESSION_ABORTED', 'DKG finish out of order');
   const agreed = b.groupPublicKey === first.groupPublicKey && b.keyId === first.keyId && b.chainCode === first.chainCode;
@@ -122,7 +157,7 @@ function dkgFinish(st: CoordinatorState, ctx: CosignerContext, b: Body): unknown
     st.pairings.delete(p.id);
     throw new CosignerError('ERR_BAD_SHARE', 'co-signer and coordinator disagree on the DKG result', { details: { identifier: 1 } });
   }
-  p.keys.push({ scheme, keyId: first.keyId, groupPublicKey: first.groupPublicKey, ...(first.chainCode !== undefined ? { chainCode: first.chainCode } : {}), own: s.result });
+  p.keys.push({ scheme, keyId: first.keyId, groupPublicKey: first.groupPublicKey, ...(first.chainCode !== undefined ? { chainCode: first.chainCode } : {}), own: [...s.result] });
   // The user is committed only by pair.commit, once the co-signer sealed its share. The co-signer
   // is registered now: its sealed write waits for the coordinator's ack of the new generation.
   if (p.keys.length === p.schemes.length) {
@@ -171,6 +206,12 @@ export async function handleCosigner(st: CoordinatorState, ctx: CosignerContext,
       return dkgRound2(st, ctx, b);
     case 'dkg.finish':
       return dkgFinish(st, ctx, b);
+    case 'ecdsa.dkg':
+      return ecdsaDkg(st, ctx, body);
+    case 'ecdsa.refresh':
+      return ecdsaRefresh(st, ctx, body);
+    case 'ecdsa.refresh.commit':
+      return ecdsaRefreshCommit(st, ctx, body);
     case 'pair.commit':
       return pairCommit(st, ctx, b);
     case 'state.generation':

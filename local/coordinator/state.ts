@@ -22,6 +22,9 @@ import { localSigner } from './signer-core.ts';
 import { workerSigner } from './signer-pool.ts';
 import { ownerSignsActivation } from './attestation.ts';
 import { loadPersisted, savePersisted } from './persist.ts';
+import { ecdsaProtocols, type EcdsaProtocols } from '../../enclave/mpc/ecdsa/host/protocols.ts';
+import type { CoordinatorRelay } from './ecdsa-relay.ts';
+import type { WireEcdsaMessage } from '../../proto/coordinator/mpc-wire.ts';
 
 export interface CoordinatorOptions {
   /** Where the coordinator key is kept (coordinator-key.pem, 0600); in memory when absent. */
@@ -48,6 +51,8 @@ export interface CoordinatorOptions {
    * refused (fail closed).
    */
   readonly attestation?: AttestationPolicy;
+  /** Test seam: the threshold ECDSA protocols the coordinator's own parties run (default: this build's). */
+  readonly ecdsaProtocols?: EcdsaProtocols;
 }
 
 export interface TimingBreakdown {
@@ -105,6 +110,11 @@ export interface UserKey {
   /** 32-byte hex chain code agreed in the DKG; absent on keys made before derivation existed. */
   readonly chainCode?: string;
   readonly own: KeyShareRecord[];
+  /**
+   * dkls23-secp256k1: refreshed shares kept aside until the co-signer commits the refresh
+   * (ecdsa.refresh.commit); `own` stays what the coordinator signs with until then.
+   */
+  pendingRefresh?: { readonly refreshId: string; readonly own: KeyShareRecord[] };
 }
 
 export interface UserEntry {
@@ -136,6 +146,8 @@ export interface Pairing {
   readonly startedAt?: number;
   /** The pairing summary, kept until pair.commit turns the pairing into a user. */
   summary?: PairingSummaryView;
+  /** The threshold ECDSA key generation in progress (ecdsa.dkg): own parties and the co-signer's last round. */
+  ecdsaDkg?: { readonly relay: CoordinatorRelay<KeyShareRecord>; pending: readonly WireEcdsaMessage[] };
 }
 
 export function loadOrCreateKey(dir: string | undefined, name = 'coordinator-key.pem'): { privateKey: KeyObject; publicKey: KeyObject } {
@@ -211,6 +223,10 @@ export interface CoordinatorState {
   readonly admitted: Measurements[];
   /** Outstanding pair.challenge nonces (hex) → co-signer id and expiry. */
   readonly challenges: Map<string, { cosignerId: string; expiresAt: number }>;
+  /** The threshold ECDSA protocols of the coordinator's own parties. */
+  readonly ecdsa: EcdsaProtocols;
+  /** Threshold ECDSA key refreshes in progress (ecdsa.refresh), by refresh id. */
+  readonly refreshes: Map<string, { readonly cosignerId: string; readonly userId: string; readonly keyId: string; readonly relay: CoordinatorRelay<KeyShareRecord>; pending: readonly WireEcdsaMessage[]; readonly startedAt: number }>;
 }
 
 export function createState(opts: CoordinatorOptions): CoordinatorState {
@@ -245,6 +261,8 @@ export function createState(opts: CoordinatorOptions): CoordinatorState {
     attestation: opts.attestation ? { ...opts.attestation, allowedMeasurements: [...opts.attestation.allowedMeasurements, ...admitted] } : undefined,
     admitted,
     challenges: new Map(),
+    ecdsa: opts.ecdsaProtocols ?? ecdsaProtocols,
+    refreshes: new Map(),
   };
 }
 

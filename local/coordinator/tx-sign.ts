@@ -10,18 +10,22 @@ import { deriveKeyShare, parseDerivationPath } from '../../enclave/mpc/derivatio
 import { messageDigest, type WireCommitment } from '../../enclave/mpc/signing-session.ts';
 import { verifyWithStandardVerifier } from '../../enclave/mpc/suites.ts';
 import { toHex } from '../../proto/encoding/hex.ts';
+import { signEcdsaEntries } from './ecdsa-tx-sign.ts';
 import type { CoordinatorState, TimingBreakdown, TransactionEntry, TransactionRecord, UserEntry, UserKey } from './state.ts';
 
 /** The co-signer's view of a session must be ours: same session, same derived key. */
-function checkSession(s: SignCommitSession | undefined, sessionId: string, keyId: string, publicKey: string): SignCommitSession {
+function checkSession(s: SignCommitSession | undefined, sessionId: string, keyId: string, publicKey: string): SignCommitSession & { commitment: WireCommitment } {
   if (!s || s.sessionId !== sessionId || s.keyId !== keyId || s.publicKey !== publicKey) {
     throw new CosignerError('ERR_COORDINATOR_AUTH', 'the co-signer opened a session for another key', { details: { sessionId } });
   }
-  return s;
+  if (!s.commitment) throw new CosignerError('ERR_COORDINATOR_AUTH', 'the co-signer answered without a FROST commitment', { details: { sessionId } });
+  return s as SignCommitSession & { commitment: WireCommitment };
 }
 
 /** Signs every entry of `tx`; fills each entry's publicKey, signature, verified. */
 export async function signEntries(st: CoordinatorState, conn: PeerConnection, user: UserEntry, ukey: UserKey, tx: TransactionRecord, timings: TimingBreakdown): Promise<void> {
+  // Threshold ECDSA keys run DKLs23's three rounds instead (ecdsa-tx-sign.ts).
+  if (ukey.scheme === 'dkls23-secp256k1') return signEcdsaEntries(st, conn, user, ukey, tx, timings);
   const { signer } = st;
   const signers = st.participants.slice(0, st.threshold);
   const jobs = tx.entries.map((e, i) => {

@@ -48,6 +48,7 @@ export const COMMANDS = {
   'add-user': { summary: 'pair an API user from a coordinator pairing token', options: { 'pairing-token': { type: 'string' }, ...CALLBACK_OPTIONS }, positionals: [0, 0] },
   'list-users': { summary: 'list paired API users with their handler key fingerprints (no secrets)', options: {}, positionals: [0, 0] },
   'remove-user': { summary: 'propose removing an API user (the workspace owner approves at the coordinator)', options: {}, positionals: [1, 1] },
+  'refresh-key': { summary: 'new shares of a threshold ECDSA key with the coordinator (same key and addresses); clears a "refresh required" mark', options: {}, positionals: [2, 2] },
   'callback-update': {
     summary: 'propose new Callback Handler settings (owner approval), or rotate the handler key with --rotation-signature',
     // --confirm is accepted and ignored: consent comes from the owner, never from the parent.

@@ -42,6 +42,7 @@ export const FLAG_HELP: Record<string, string> = {
 
 const POSITIONALS: Partial<Record<CommandName, string>> = {
   'remove-user': 'USER_ID',
+  'refresh-key': 'USER_ID KEY_ID',
   'callback-update': '[USER_ID]',
   backups: 'list | restore GEN',
 };
@@ -57,6 +58,7 @@ export const EXAMPLES: Record<CommandName, string> = {
   'add-user': 'cosigner add-user --pairing-token nct1.… --callback-url https://handler.example.com:8443/v1/approve --handler-public-key handler.pem',
   'list-users': 'cosigner list-users',
   'remove-user': 'cosigner remove-user alice',
+  'refresh-key': 'cosigner refresh-key alice dkls23-secp256k1:0123abcd…',
   'callback-update': 'cosigner callback-update alice --callback-url https://handler.example.com:8443/v1/approve --handler-public-key handler.pem',
   changes: 'cosigner changes',
   backups: 'cosigner backups list; cosigner stop && cosigner backups restore 42 && cosigner start',

@@ -143,6 +143,12 @@ async function run(p: ParsedCommand, io: CliIo, prompter: Prompter | null): Prom
     }
     case 'remove-user':
       return removeUserCommand(p, io);
+    case 'refresh-key': {
+      const [userId, keyId] = p.positionals as [string, string];
+      const r = await withProgress(io, p.json, 'refresh-key: key refresh with the coordinator', call(p, 'refreshKey', { userId, keyId }, 300_000));
+      const k = (r.key ?? {}) as Obj;
+      return ok(io, p.json, 'refresh-key', r, () => `refreshed ${s(k.scheme)} key ${s(k.keyId)} of API user ${s(r.userId)}: same public key ${s(k.groupPublicKey)}, new shares sealed (refresh ${s(r.refreshId)})`);
+    }
     case 'callback-update':
       return callbackUpdateCommand(p, io, prompter, () => pickUser(p, io, prompter));
     case 'changes':

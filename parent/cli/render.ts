@@ -66,6 +66,11 @@ export function renderUsers(users: Obj[]): string {
   const rows = users.map((u) => [s(u.id), s(u.workspace), s(u.status), s(u.authMode), s(u.handlerUrl), fp(u), String(((u.keys ?? []) as Obj[]).length)]);
   const head = ['ID', 'WORKSPACE', 'STATUS', 'AUTH', 'HANDLER', 'HANDLER KEY SHA-256 (SPKI)', 'KEYS'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  return [head, ...rows].map((r) => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd()).join('\n');
+  // Threshold ECDSA keys a peer cheated with: they sign again only after refresh-key.
+  const marks = users.flatMap((u) => ((u.keys ?? []) as Obj[]).filter((k) => k.refreshRequired).map((k) => {
+    const m = k.refreshRequired as Obj;
+    return `REFRESH REQUIRED  user ${s(u.id)} key ${s(k.keyId)}: peer ${s(m.peer)} failed check ${s(m.check)} at ${new Date(Number(m.atMs)).toISOString()}; run \`cosigner refresh-key ${s(u.id)} ${s(k.keyId)}\``;
+  }));
+  return [...[head, ...rows].map((r) => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd()), ...marks].join('\n');
 }
 

@@ -54,6 +54,7 @@ export const METHODS = {
   addUser: { forward: 'AddUser', params: { pairingToken: { type: 'string', max: 8192, required: true }, callback: callbackSpec } },
   listUsers: { forward: 'ListUsers', params: {} },
   removeUser: { forward: 'RemoveUser', params: { userId: { type: 'string', max: 256, required: true } } },
+  refreshKey: { forward: 'RefreshKey', params: { userId: { type: 'string', max: 256, required: true }, keyId: { type: 'string', max: 128, required: true, pattern: /^[A-Za-z0-9._:-]+$/ } } },
   callbackUpdate: {
     forward: 'CallbackUpdate',
     params: {

@@ -17,7 +17,7 @@ import type { FileBlobStore } from '../storage/file-blob-store.ts';
 import { listGenerations, restoreGeneration } from '../storage/backups.ts';
 
 export const VERSION = '0.1.0';
-const MUTATING = new Set(['setup', 'unseal', 'addUser', 'removeUser', 'callbackUpdate']);
+const MUTATING = new Set(['setup', 'unseal', 'addUser', 'removeUser', 'callbackUpdate', 'refreshKey']);
 
 /** Plain-JSON view of an RPC result: bytes → base64, bigint → decimal string. */
 export function toJsonSafe(v: unknown): unknown {

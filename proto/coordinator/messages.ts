@@ -2,7 +2,7 @@
 // TypeScript types, with strict parsers for the ones the enclave receives (unknown fields are an
 // error; every string, array and number is bounded).
 import { CosignerError } from '../errors.ts';
-import type { ThresholdScheme, WireCommitment, WireDkgRound1, WireDkgRound2 } from './mpc-wire.ts';
+import type { ThresholdScheme, WireCommitment, WireDkgRound1, WireDkgRound2, WireEcdsaMessage } from './mpc-wire.ts';
 
 /**
  * The handler-facing transaction fields a `sign.commit` carries: the published `tx_sign_request`
@@ -52,7 +52,10 @@ export interface SignCommitSession {
   readonly keyId: string;
   /** The derived key as a standard verifier takes it, hex. */
   readonly publicKey: string;
-  readonly commitment: WireCommitment;
+  /** FROST keys: this participant's round-1 commitment. */
+  readonly commitment?: WireCommitment;
+  /** dkls23-secp256k1 keys: the co-signer's round-1 messages (rounds 2 and 3: `sign.round`). */
+  readonly messages?: readonly WireEcdsaMessage[];
   readonly messageDigest: string;
 }
 

@@ -32,3 +32,13 @@ export interface WireCommitment {
   readonly hiding: string;
   readonly binding: string;
 }
+
+/**
+ * A threshold ECDSA (DKLs23) protocol message as it travels (proto/coordinator/ecdsa-messages.ts):
+ * participant identifiers (`to` 0 = broadcast) and the compact binary payload in base64.
+ */
+export interface WireEcdsaMessage {
+  readonly from: number;
+  readonly to: number;
+  readonly payload: string;
+}

@@ -66,6 +66,12 @@ export namespace cosigner {
              * (proto/attestation/identity.ts).
              */
             getAttestation: cosigner.v1.Control.GetAttestation;
+
+            /**
+             * New shares of a threshold ECDSA (dkls23-secp256k1) key with the coordinator: same key id and
+             * public key, new shares and pairwise OT state; clears the "refresh required" mark.
+             */
+            refreshKey: cosigner.v1.Control.RefreshKey;
         }
 
         namespace Control {
@@ -274,6 +280,28 @@ export namespace cosigner {
               readonly path: "/cosigner.v1.Control/GetAttestation";
               readonly requestType: "GetAttestationRequest";
               readonly responseType: "GetAttestationResponse";
+              readonly requestStream: undefined;
+              readonly responseStream: undefined;
+            };
+
+            /**
+             * Callback as used by {@link cosigner.v1.Control#refreshKey}.
+             * @param error Error, if any
+             * @param [response] RefreshKeyResponse
+             */
+            type RefreshKeyCallback = (error: (Error|null), response?: cosigner.v1.RefreshKeyResponse) => void;
+
+            /**
+             * New shares of a threshold ECDSA (dkls23-secp256k1) key with the coordinator: same key id and
+             * public key, new shares and pairwise OT state; clears the "refresh required" mark.
+             */
+            type RefreshKey = {
+              (request: cosigner.v1.IRefreshKeyRequest, callback: cosigner.v1.Control.RefreshKeyCallback): void;
+              (request: cosigner.v1.IRefreshKeyRequest): Promise<cosigner.v1.RefreshKeyResponse>;
+              readonly name: "RefreshKey";
+              readonly path: "/cosigner.v1.Control/RefreshKey";
+              readonly requestType: "RefreshKeyRequest";
+              readonly responseType: "RefreshKeyResponse";
               readonly requestStream: undefined;
               readonly responseStream: undefined;
             };
@@ -1117,7 +1145,7 @@ export namespace cosigner {
             /** KeyInfo keyId. */
             keyId: string;
 
-            /** frost-ed25519 | frost-secp256k1-tr */
+            /** frost-ed25519 | frost-secp256k1-tr | dkls23-secp256k1 */
             scheme: string;
 
             /** KeyInfo threshold. */
@@ -1131,6 +1159,12 @@ export namespace cosigner {
 
             /** KeyInfo groupPublicKey. */
             groupPublicKey: string;
+
+            /**
+             * dkls23-secp256k1 only: set when a peer failed a protocol check with this key; it signs again
+             * only after `cosigner refresh-key`.
+             */
+            refreshRequired?: (cosigner.v1.RefreshMark.$Properties|null);
         }
 
         namespace KeyInfo {
@@ -1141,7 +1175,7 @@ export namespace cosigner {
                 /** KeyInfo keyId */
                 keyId?: (string|null);
 
-                /** frost-ed25519 | frost-secp256k1-tr */
+                /** frost-ed25519 | frost-secp256k1-tr | dkls23-secp256k1 */
                 scheme?: (string|null);
 
                 /** KeyInfo threshold */
@@ -1156,12 +1190,165 @@ export namespace cosigner {
                 /** KeyInfo groupPublicKey */
                 groupPublicKey?: (string|null);
 
+                /**
+                 * dkls23-secp256k1 only: set when a peer failed a protocol check with this key; it signs again
+                 * only after `cosigner refresh-key`.
+                 */
+                refreshRequired?: (cosigner.v1.RefreshMark.$Properties|null);
+
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];
             }
 
             /** Shape of a KeyInfo. */
             type $Shape = cosigner.v1.KeyInfo.$Properties;
+        }
+
+        /**
+         * Properties of a RefreshMark.
+         * @deprecated Use cosigner.v1.RefreshMark.$Properties instead.
+         */
+        interface IRefreshMark extends cosigner.v1.RefreshMark.$Properties {
+        }
+
+        /** Represents a RefreshMark. */
+        class RefreshMark {
+
+            /**
+             * Constructs a new RefreshMark.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: cosigner.v1.RefreshMark.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** When the check failed, ms since the epoch (enclave clock). */
+            atMs: (number|Long);
+
+            /** The participant identifier the failed check names. */
+            peer: number;
+
+            /** Which check failed (the protocol's name for it). */
+            check: string;
+        }
+
+        namespace RefreshMark {
+
+            /** Properties of a RefreshMark. */
+            interface $Properties {
+
+                /** When the check failed, ms since the epoch (enclave clock). */
+                atMs?: (number|Long|null);
+
+                /** The participant identifier the failed check names. */
+                peer?: (number|null);
+
+                /** Which check failed (the protocol's name for it). */
+                check?: (string|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a RefreshMark. */
+            type $Shape = cosigner.v1.RefreshMark.$Properties;
+        }
+
+        /**
+         * Properties of a RefreshKeyRequest.
+         * @deprecated Use cosigner.v1.RefreshKeyRequest.$Properties instead.
+         */
+        interface IRefreshKeyRequest extends cosigner.v1.RefreshKeyRequest.$Properties {
+        }
+
+        /** Represents a RefreshKeyRequest. */
+        class RefreshKeyRequest {
+
+            /**
+             * Constructs a new RefreshKeyRequest.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: cosigner.v1.RefreshKeyRequest.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** RefreshKeyRequest userId. */
+            userId: string;
+
+            /** RefreshKeyRequest keyId. */
+            keyId: string;
+        }
+
+        namespace RefreshKeyRequest {
+
+            /** Properties of a RefreshKeyRequest. */
+            interface $Properties {
+
+                /** RefreshKeyRequest userId */
+                userId?: (string|null);
+
+                /** RefreshKeyRequest keyId */
+                keyId?: (string|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a RefreshKeyRequest. */
+            type $Shape = cosigner.v1.RefreshKeyRequest.$Properties;
+        }
+
+        /**
+         * Properties of a RefreshKeyResponse.
+         * @deprecated Use cosigner.v1.RefreshKeyResponse.$Properties instead.
+         */
+        interface IRefreshKeyResponse extends cosigner.v1.RefreshKeyResponse.$Properties {
+        }
+
+        /** Represents a RefreshKeyResponse. */
+        class RefreshKeyResponse {
+
+            /**
+             * Constructs a new RefreshKeyResponse.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: cosigner.v1.RefreshKeyResponse.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** RefreshKeyResponse userId. */
+            userId: string;
+
+            /** RefreshKeyResponse key. */
+            key?: (cosigner.v1.KeyInfo.$Properties|null);
+
+            /** The coordinator's name for this refresh run (its audit). */
+            refreshId: string;
+        }
+
+        namespace RefreshKeyResponse {
+
+            /** Properties of a RefreshKeyResponse. */
+            interface $Properties {
+
+                /** RefreshKeyResponse userId */
+                userId?: (string|null);
+
+                /** RefreshKeyResponse key */
+                key?: (cosigner.v1.KeyInfo.$Properties|null);
+
+                /** The coordinator's name for this refresh run (its audit). */
+                refreshId?: (string|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a RefreshKeyResponse. */
+            type $Shape = cosigner.v1.RefreshKeyResponse.$Properties;
         }
 
         /**

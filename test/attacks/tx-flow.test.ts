@@ -61,7 +61,7 @@ async function round2(w: ReturnType<typeof world>, s: SignCommitResult['sessions
   const message = Buffer.from(msg);
   const peerKeyUsed = over.peer ?? peerKey;
   const peer = new FrostSigningSession({ sessionId: s.sessionId, key: peerKeyUsed, message, signers: [1, peerKeyUsed.identifier] });
-  const commitments: WireCommitment[] = [s.commitment, peer.commit()];
+  const commitments: WireCommitment[] = [s.commitment as WireCommitment, peer.commit()];
   const body = { sessionId: s.sessionId, keyId: over.keyId ?? s.keyId, messageDigest: over.digest ?? messageDigest(message), commitments };
   return { body, peer, commitments, result: w.req('sign.share', body) as Promise<{ signatureShare: string }> };
 }

@@ -45,12 +45,12 @@ describe('end to end: the demo flow', () => {
     await e?.cleanup();
   }, 30_000);
 
-  it('lists the paired user as active with both schemes, and no secret', async () => {
+  it('lists the paired user as active with every default scheme, and no secret', async () => {
     const r = await e.stack.cli(['list-users', '--json']);
     expect(r.code).toBe(0);
     const users = (cliJson(r).result as { users: { id: string; status: string; keys: { scheme: string }[] }[] }).users;
     expect(users.map((u) => [u.id, u.status])).toEqual([[e.userId, 'active']]);
-    expect(users[0]!.keys.map((k) => k.scheme).sort()).toEqual(['frost-ed25519', 'frost-secp256k1-tr']);
+    expect(users[0]!.keys.map((k) => k.scheme).sort()).toEqual(['dkls23-secp256k1', 'frost-ed25519', 'frost-secp256k1-tr']);
     expect(r.stdout).not.toMatch(/secretShare|approvalKey|Pkcs8/);
   });
 

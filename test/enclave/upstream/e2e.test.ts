@@ -71,11 +71,11 @@ async function rest(path: string, method = 'GET', body?: unknown): Promise<{ sta
 }
 
 describe('reference coordinator ↔ enclave coordinator client', () => {
-  it('pairs a user (DKG for both schemes), keeps it pending until the owner approves, then signs', async () => {
+  it('pairs a user (DKG for every default scheme, threshold ECDSA included), keeps it pending until the owner approves, then signs', async () => {
     const { json } = await rest('/v1/pairing-tokens', 'POST', { userId: 'alice', workspace: 'ws-1' });
     const record = await client.pair(json.token);
     expect(record).toMatchObject({ id: 'alice', workspace: 'ws-1', status: 'pending' });
-    expect(record.keyShares.map((k) => k.scheme).sort()).toEqual(['frost-ed25519', 'frost-secp256k1-tr']);
+    expect(record.keyShares.map((k) => k.scheme).sort()).toEqual(['dkls23-secp256k1', 'frost-ed25519', 'frost-secp256k1-tr']);
     users.put(record); // what the vault seals
     // Sealed: the second phase commits the user at the coordinator.
     expect(await client.send('pair.commit', { pairingId: record.pairingId })).toEqual({ userId: 'alice' });
@@ -88,7 +88,7 @@ describe('reference coordinator ↔ enclave coordinator client', () => {
     // What the owner is shown before approving: the co-signer's pairing summary (t and n per key).
     const shown = await rest('/v1/users/alice');
     expect(shown.json).toMatchObject({ id: 'alice', status: 'pending', cosignerId: 'cosigner-e2e', pairing: { handlerUrl: null, summary: { userId: 'alice', cosignerId: 'cosigner-e2e' } } });
-    expect(shown.json.pairing.keys).toHaveLength(2);
+    expect(shown.json.pairing.keys).toHaveLength(3);
     for (const k of shown.json.pairing.keys) expect(k).toMatchObject({ t: 2, n: 2, fingerprint: expect.stringMatching(/^[0-9a-f]{64}$/) });
     expect((await rest('/v1/users/nobody')).status).toBe(404);
     expect((await rest('/v1/users/alice/approve', 'POST')).status).toBe(200);

@@ -12,6 +12,8 @@ import { userStoreFromVault } from '../../../enclave/upstream/user-store.ts';
 import { createEphemeralCa } from '../../../local/local-ca.ts';
 import { startCoordinator } from '../../../local/coordinator/server.ts';
 import { testAttestation } from '../../support/attested.ts';
+import { inProcessHost } from '../../../enclave/mpc/ecdsa/host/host.ts';
+import { ecdsaProtocols } from '../../../enclave/mpc/ecdsa/host/protocols.ts';
 
 type Rec = Record<string, unknown>;
 const flip = (hex: string): string => (hex.startsWith('00') ? '01' : '00') + hex.slice(2);
@@ -55,6 +57,7 @@ describe('chain code over the pairing link', () => {
       isUsed: () => false,
       cosignerId: identity.cosignerId,
       attest: att.attestFor(identity, coord.publicKeyPem, coord.ownerPublicKeyPem),
+      ecdsaHost: inProcessHost(ecdsaProtocols),
       coordinator: {
         request: async (type, body, o) => {
           const r = (await conn.request(type, tamper.out ? tamper.out(type, body as Rec) : body, o)) as Rec;
@@ -66,7 +69,7 @@ describe('chain code over the pairing link', () => {
   it('both sides agree: the co-signer seals a chain code for every key and the summary names it', async () => {
     const summaries: Rec[] = [];
     const user = await run('alice', { out: (t, b) => (t === 'pair.summary' && summaries.push(b.summary as Rec), b) });
-    expect(user.keyShares.map((k) => k.scheme).sort()).toEqual(['frost-ed25519', 'frost-secp256k1-tr']);
+    expect(user.keyShares.map((k) => k.scheme).sort()).toEqual(['dkls23-secp256k1', 'frost-ed25519', 'frost-secp256k1-tr']);
     for (const k of user.keyShares) expect(k.chainCode).toMatch(/^[0-9a-f]{64}$/);
     const keys = (summaries[0]!.keys as Rec[]).map((k) => k.chainCode);
     expect(keys).toEqual(user.keyShares.map((k) => k.chainCode));

@@ -95,6 +95,8 @@ describe('exit codes (docs/operations.md table)', () => {
     ['bad flag value', ['logs', '-n', 'many'], EXIT.USAGE, null],
     ['bad value found by the daemon', ['list-users'], EXIT.USAGE, failWith('ERR_INVALID_ARGUMENT')],
     ['operation failed', ['remove-user', 'u1'], EXIT.FAILURE, failWith('ERR_NOT_FOUND')],
+    ['refresh-key without a key id', ['refresh-key', 'u1'], EXIT.USAGE, null],
+    ['refresh-key of a FROST key', ['refresh-key', 'u1', 'frost-ed25519:00'], EXIT.FAILURE, failWith('ERR_UNSUPPORTED_SCHEME')],
     ['enclave not running', ['list-users'], EXIT.UNAVAILABLE, failWith('ERR_ENCLAVE_NOT_RUNNING')],
     ['daemon busy', ['list-users'], EXIT.UNAVAILABLE, failWith('ERR_BUSY')],
     ['restore refused', ['backups', 'restore', '3'], EXIT.REFUSED, failWith('ERR_RESTORE_REFUSED')],

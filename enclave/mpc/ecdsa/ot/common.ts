@@ -12,9 +12,7 @@ import type { Rng } from '../ot-api.ts';
 /** Computational security parameter κ: number of base OTs per direction, width of the extension. */
 export const KAPPA = 128;
 /** Statistical security parameter s (DKLs19 §3 gadget encoding; KOS15 check padding). */
-export const STAT = 80;
-/** RVOLE batch L (DKLs23 Functionality 3.5 as used by its signing protocol). */
-export const RVOLE_L = 2;
+const STAT = 80;
 /** ξ = κ_q + 2s choice bits per RVOLE (DKLs19 Protocol 1 encoding, κ_q = 256 = ⌈log2 n⌉). */
 export const XI = 256 + 2 * STAT;
 /** ℓ' = ξ + κ + s extended OTs: the extra rows mask the choice bits in the KOS15 check (§4). */

@@ -13,7 +13,7 @@ import {
 } from './common.ts';
 
 /** Bytes of the matrix u = κ columns of ℓ' bits. */
-export const U_BYTES = KAPPA * COL_BYTES;
+const U_BYTES = KAPPA * COL_BYTES;
 /** u ‖ x̃ ‖ t̃: the extension receiver's message. */
 export const OTE_MSG_BYTES = U_BYTES + 2 * ROW_BYTES;
 /** GF(2^128) one in GHASH's bit order (coefficient of x^0 is the first bit). */
@@ -58,7 +58,7 @@ function xorInto(dst: Uint8Array, src: Uint8Array): void {
   for (let i = 0; i < dst.length; i++) dst[i]! ^= src[i]!;
 }
 
-export interface OteReceiverOutput {
+interface OteReceiverOutput {
   /** u ‖ x̃ ‖ t̃ (OTE_MSG_BYTES). */
   readonly msg: Uint8Array;
   /** t_i, ℓ' rows of κ bits: with the sender's q_i, q_i = t_i ⊕ x_i·Δ. */

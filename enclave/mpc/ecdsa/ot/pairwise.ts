@@ -10,7 +10,7 @@ import {
   KAPPA, SEED_BYTES, checkIds, concat, expectFrame, hashTagged, invalidArgument, randomBytesOf, rngOf, u32,
 } from './common.ts';
 
-export const STATE_VERSION = 1;
+const STATE_VERSION = 1;
 const DELTA_BYTES = KAPPA / 8;
 const SENDER_SEEDS = KAPPA * 2 * SEED_BYTES;
 const RECEIVER_SEEDS = KAPPA * SEED_BYTES;
@@ -18,7 +18,7 @@ const RECEIVER_SEEDS = KAPPA * SEED_BYTES;
 export const STATE_BYTES = 1 + 4 + 4 + 32 + SENDER_SEEDS + DELTA_BYTES + RECEIVER_SEEDS;
 /** Longest setup transcript accepted (it names a key generation or refresh; it is hashed). */
 export const MAX_TRANSCRIPT = 4096;
-export const SETUP_EXCHANGES = 5;
+const SETUP_EXCHANGES = 5;
 /** Exchange k's message is tag k ‖ the VSOT flow k of one of the two instances. */
 export const SETUP_MESSAGE_BYTES = VSOT_SIZES.map((n) => n + 1);
 
@@ -35,7 +35,7 @@ export interface PairwiseState {
   readonly receiverSeeds: Uint8Array;
 }
 
-export function setupIdOf(transcript: Uint8Array): Uint8Array {
+function setupIdOf(transcript: Uint8Array): Uint8Array {
   if (!(transcript instanceof Uint8Array) || transcript.length === 0 || transcript.length > MAX_TRANSCRIPT) {
     throw invalidArgument(`transcript must be 1..${MAX_TRANSCRIPT} bytes`);
   }

@@ -99,6 +99,10 @@ describe('a malicious receiver (msg1) is caught by the KOS15 check', () => {
     expectError(() => send(flip(msg1, 0)), 'ERR_PEER_CHEATED', 2, 'malformed');
   });
   it('replayed under another transcript', () => expectError(() => send(msg1, 'sign/other'), 'ERR_PEER_CHEATED', 2, 'ote-consistency'));
+  it('replayed in the other direction of the same pair and transcript', () => {
+    const back = params(1, 'sign/m1').send; // participant 2 as sender, 1 as receiver
+    expectError(() => otLayer.rvoleSend({ ...back, msg1, inputs: [3n, 4n] }), 'ERR_PEER_CHEATED', 1, 'ote-consistency');
+  });
 });
 
 describe('a malicious sender (msg2) is caught by the DKLs19 check', () => {
@@ -133,6 +137,12 @@ describe('a malicious sender (msg2) is caught by the DKLs19 check', () => {
       const { recv, msg2 } = fresh();
       expectError(() => recv.finish(bad(msg2)), 'ERR_PEER_CHEATED', 1, 'malformed');
     }
+  });
+  it('garbage of the right length and tag', () => {
+    const { recv, msg2 } = fresh();
+    const g = seededRng('garbage2')(MSG2_BYTES);
+    g[0] = msg2[0]!;
+    expectError(() => recv.finish(g), 'ERR_PEER_CHEATED', 1, 'rvole-consistency');
   });
   it('replayed under another transcript', () => {
     const a = fresh('sign/r1');
