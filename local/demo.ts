@@ -9,7 +9,10 @@
 //   4. the coordinator tampers with a payload: the co-signer itself refuses (ERR_PAYLOAD_MISMATCH);
 //   5. the coordinator's transaction pays another address: the handler reads rawTx and rejects;
 //   6. answered RETRY first, then approved and signed;  7. the handler never answers: no signature.
-// Then an owner-approved Callback Handler change, `cosigner status`, the last log lines, shutdown.
+// Then threshold ECDSA (local/demo-ecdsa.ts): ETH_TEST from vault 0's derived Ethereum address (the
+// sender viem recovers is that address), BTC_TEST_SEGWIT with a SegWit v0 input, and a tampered
+// Ethereum payload the co-signer refuses. Then an owner-approved Callback Handler change, `cosigner
+// status`, the last log lines, shutdown.
 // Exit 0 only if every outcome matched.
 //
 // Demo settings (said again in the output): Callback Handler calls time out after 2 s instead of 30 s,
@@ -20,9 +23,10 @@ import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { schnorr } from '@noble/curves/secp256k1.js';
+import { schnorr, secp256k1 } from '@noble/curves/secp256k1.js';
 import { startLocalStack, type LocalStack } from './stack.ts';
 import { DEMO_RECIPIENTS, signedSize, verifyBitcoinTransfer, verifySolanaTransfer, type TransferTx, type VaultAddress } from './demo-transfers.ts';
+import { runEcdsaTransactions } from './demo-ecdsa.ts';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const started = Date.now();
@@ -49,9 +53,9 @@ function expectThat(name: string, ok: boolean, detail: string): void {
 /** The demo user and its handler's rules. */
 const USER = 'demo-treasury';
 const WORKSPACE = 'demo-workspace';
-const HANDLER_RULES = { maxAmountPerAsset: { BTC_TEST: '0.01', SOL_TEST: '1' }, requireRawTxFormat: true };
+const HANDLER_RULES = { maxAmountPerAsset: { BTC_TEST: '0.01', SOL_TEST: '1', ETH_TEST: '0.1', BTC_TEST_SEGWIT: '0.01' }, requireRawTxFormat: true };
 /** The coordinator's policy in the demo: transfers of the demo assets go straight to signing. */
-const DEMO_POLICY = { rules: [{ name: 'demo transfers', asset: 'BTC_TEST', action: 'allow' }, { name: 'demo transfers', asset: 'SOL_TEST', action: 'allow' }], defaultAction: 'require-approval' };
+const DEMO_POLICY = { rules: ['BTC_TEST', 'SOL_TEST', 'ETH_TEST', 'BTC_TEST_SEGWIT'].map((asset) => ({ name: 'demo transfers', asset, action: 'allow' })), defaultAction: 'require-approval' };
 export const DEMO_CALLBACK = { timeoutMs: 2_000, retryIntervalMs: 30_000, retryTotalMs: 120_000, clockSpeedup: 100 } as const;
 
 type Obj = Record<string, unknown>;
@@ -68,7 +72,10 @@ interface Tx {
   approval?: { decision: string };
 }
 
-/** Verify a final signature with a standard verifier: node:crypto Ed25519, noble's BIP-340 schnorr. */
+/**
+ * Verify a final signature with a standard verifier: node:crypto Ed25519, noble's BIP-340 schnorr,
+ * noble's ECDSA (r ‖ s, low-S, over the 32-byte payload digest, compressed key) for dkls23-secp256k1.
+ */
 export function verifyWithStandardVerifier(tx: Pick<Tx, 'scheme' | 'payload' | 'signature' | 'publicKey'>): boolean {
   if (!tx.signature || !tx.publicKey) return false;
   const msg = Buffer.from(tx.payload, 'hex');
@@ -82,6 +89,10 @@ export function verifyWithStandardVerifier(tx: Pick<Tx, 'scheme' | 'payload' | '
   if (tx.scheme === 'frost-secp256k1-tr') {
     const xOnly = pub.length === 33 ? pub.subarray(1) : pub;
     return schnorr.verify(sig, msg, xOnly);
+  }
+  if (tx.scheme === 'dkls23-secp256k1') {
+    if (msg.length !== 32 || sig.length !== 64) return false;
+    return secp256k1.verify(sig, msg, pub, { prehash: false, lowS: true });
   }
   return false;
 }
@@ -294,6 +305,7 @@ async function run(): Promise<void> {
     const handler = await setUpAndPair(stack);
     if (!handler) return;
     await runTransactions(stack, handler);
+    await runEcdsaTransactions({ handler, say, step, expectThat, transfer: (label, input) => transfer(stack, label, input), vaultAddress: (asset, vault) => vaultAddress(stack, asset, vault) });
     await ownerApprovedHandlerChange(stack);
 
     step('9. cosigner status and the last log lines');

@@ -2,10 +2,12 @@
 // the transaction the request describes, the way docs/callback-handler.md ("Raw transactions by
 // format") tells handler authors to: recompute each rawTx entry's `payload` from its `rawTx`, then
 // check the transaction's destinations and amounts against `destAddress`/`destinations[]` and
-// `amountStr`. Library parsers only (@scure/btc-signer, @solana/kit via local/chains).
-import { Address, NETWORK, OutScript, TEST_NETWORK, Transaction } from '@scure/btc-signer';
+// `amountStr`. Library parsers only (@scure/btc-signer, @solana/kit via local/chains,
+// micro-eth-signer for Ethereum).
+import { Address, NETWORK, OutScript, SigHash, TEST_NETWORK, Transaction } from '@scure/btc-signer';
 import { hex } from '@scure/base';
-import { taprootSighashes } from '../chains/bitcoin.ts';
+import { keccak_256 } from '@noble/hashes/sha3.js';
+import { addr, Transaction as EthTransaction } from 'micro-eth-signer';
 import { readSolanaTransaction } from '../chains/solana.ts';
 
 /** What the request says is paid: address → smallest units. */
@@ -67,18 +69,41 @@ function scriptOf(address: string): Uint8Array | undefined {
   return undefined;
 }
 
+/**
+ * The signature hash of each input the way its key signs it: BIP-341 key path (SIGHASH_DEFAULT)
+ * for P2TR, BIP-143 (SIGHASH_ALL, script code = P2PKH of the key hash) for P2WPKH; '' for an input
+ * of another kind or one asking for another sighash type. Throws when an input has no witnessUtxo.
+ */
+function inputSighashes(psbt: Transaction): string[] {
+  const inputs = Array.from({ length: psbt.inputsLength }, (_, i) => psbt.getInput(i));
+  const scripts = inputs.map((input, i) => {
+    if (!input.witnessUtxo) throw new Error(`input ${i} has no witnessUtxo`);
+    return input.witnessUtxo.script;
+  });
+  const amounts = inputs.map((input) => input.witnessUtxo!.amount);
+  return inputs.map((input, i) => {
+    const spent = OutScript.decode(scripts[i] as Uint8Array);
+    if (spent.type === 'tr' && (input.sighashType ?? SigHash.DEFAULT) === SigHash.DEFAULT) {
+      return hex.encode(psbt.preimageWitnessV1(i, scripts, SigHash.DEFAULT, amounts));
+    }
+    if (spent.type === 'wpkh' && (input.sighashType ?? SigHash.ALL) === SigHash.ALL) {
+      return hex.encode(psbt.preimageWitnessV0(i, OutScript.encode({ type: 'pkh', hash: spent.hash }), SigHash.ALL, amounts[i] as bigint));
+    }
+    return '';
+  });
+}
+
 function checkBitcoin(entry: { rawTx: string; payload: string }, tx: Record<string, unknown>): string | undefined {
   let psbt: Transaction;
-  let hashes: Uint8Array[];
+  let hashes: string[];
   try {
     psbt = Transaction.fromPSBT(hex.decode(entry.rawTx));
-    hashes = taprootSighashes(psbt); // throws when an input has no witnessUtxo
+    hashes = inputSighashes(psbt);
   } catch {
     return 'rawTx is not a PSBT whose inputs all carry witnessUtxo';
   }
-  const taprootInput = (i: number): boolean => OutScript.decode(psbt.getInput(i).witnessUtxo?.script ?? new Uint8Array()).type === 'tr';
-  if (!hashes.some((h, i) => taprootInput(i) && (psbt.getInput(i).sighashType ?? 0) === 0 && hex.encode(h) === entry.payload)) {
-    return 'payload is not the Taproot key-path signature hash of any input of rawTx';
+  if (!hashes.some((h) => h !== '' && h === entry.payload)) {
+    return 'payload is not the Taproot key-path or SegWit v0 signature hash of any input of rawTx';
   }
   const expected = expectedPayments(tx, 8);
   if (typeof expected === 'string') return expected;
@@ -116,6 +141,39 @@ function checkSolana(entry: { rawTx: string; payload: string }, tx: Record<strin
   return samePayments(paid, expected);
 }
 
+/** An unsigned EIP-1559 transaction: the payload must be keccak256 of rawTx, paying value to `to` and nothing else. */
+function checkEthereum(entry: { rawTx: string; payload: string }, tx: Record<string, unknown>): string | undefined {
+  const bytes = hex.decode(entry.rawTx);
+  let read: ReturnType<typeof EthTransaction.fromBytes>;
+  try {
+    read = EthTransaction.fromBytes(bytes);
+  } catch {
+    return 'rawTx is not a readable Ethereum transaction';
+  }
+  if (read.type !== 'eip1559' || read.isSigned) return 'rawTx is not an unsigned EIP-1559 transaction';
+  // Re-encode and compare: the bytes hashed are the bytes read, nothing a node would read otherwise.
+  if (hex.encode(read.toBytes({ includeSignature: false })) !== entry.rawTx) return 'rawTx is not canonically encoded';
+  if (hex.encode(keccak_256(bytes)) !== entry.payload) return 'payload is not the EIP-1559 signing hash of rawTx';
+  const raw = read.raw as unknown as { to: string; value: bigint; data: string; chainId: bigint };
+  if (raw.chainId < 1n) return 'the transaction is valid on every chain (chainId 0)';
+  if (raw.data !== '0x' && raw.data !== '') return 'the transaction does more than transfer ETH (it carries call data)';
+  if (raw.to === '0x') return 'the transaction creates a contract';
+  const described = expectedPayments(tx, 18);
+  if (typeof described === 'string') return described;
+  // Addresses are compared in their checksummed form: a request may name them in lower case.
+  const expected: Expected = new Map();
+  for (const [address, units] of described) {
+    let checksummed: string;
+    try {
+      checksummed = addr.addChecksum(address);
+    } catch {
+      return `destination ${address} is not an Ethereum address`;
+    }
+    expected.set(checksummed, (expected.get(checksummed) ?? 0n) + units);
+  }
+  return samePayments(new Map([[addr.addChecksum(raw.to), raw.value]]), expected);
+}
+
 /**
  * Checks every rawTx entry of a tx_sign_request; returns a rejection reason, or undefined when all
  * entries are what the request describes. Entries without `format` come from co-signers that do not
@@ -139,6 +197,9 @@ export function checkRawTxEntries(tx: Record<string, unknown>, requireFormat: bo
         break;
       case 'solana':
         why = checkSolana({ rawTx, payload }, tx);
+        break;
+      case 'ethereum':
+        why = checkEthereum({ rawTx, payload }, tx);
         break;
       case undefined:
         why = requireFormat ? 'the entry does not say how to read rawTx (no format)' : undefined;

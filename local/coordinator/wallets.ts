@@ -2,10 +2,12 @@
 // per (user, asset, vault) at the BIP-44 path [44, coin, vault, 0, 0], and transfers built as real
 // chain transactions (local/chains) and signed through the ordinary transaction flow. The reference
 // coordinator has no chain: a Bitcoin transfer spends a synthetic funding UTXO recorded here for the
-// sending address, a Solana transfer uses a synthetic recent blockhash. `tamper` makes it play the
-// malicious coordinator the co-signer and the Callback Handler must stop (demo and tests).
+// sending address, a Solana transfer uses a synthetic recent blockhash, an Ethereum transfer a
+// synthetic nonce. `tamper` makes it play the malicious coordinator the co-signer and the Callback
+// Handler must stop (demo and tests). FROST keys pay BTC_TEST (Taproot) and SOL_TEST; the threshold
+// ECDSA key (dkls23-secp256k1) pays ETH_TEST (EIP-1559, Sepolia) and BTC_TEST_SEGWIT (P2WPKH).
 import { sha256 } from '@noble/hashes/sha2.js';
-import { schnorr } from '@noble/curves/secp256k1.js';
+import { schnorr, secp256k1 } from '@noble/curves/secp256k1.js';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { Address, TEST_NETWORK } from '@scure/btc-signer';
 import { base58, hex } from '@scure/base';
@@ -13,26 +15,32 @@ import { isAddress } from '@solana/kit';
 import { CosignerError } from '../../proto/errors.ts';
 import { derivePublicKey, formatDerivationPath, type DerivationPath } from '../../enclave/mpc/derivation.ts';
 import type { ThresholdScheme } from '../../enclave/vault/records.ts';
-import { buildTaprootSpend, finalizeTaprootSpend, satsToBtc, taprootAddress } from '../chains/bitcoin.ts';
+import { buildSegwitSpend, buildTaprootSpend, finalizeSegwitSpend, finalizeTaprootSpend, satsToBtc, segwitAddress, taprootAddress } from '../chains/bitcoin.ts';
 import { buildSolanaTransfer, finalizeSolanaTransfer, lamportsToSol, solanaAddress } from '../chains/solana.ts';
+import { buildEthereumTransfer, ethereumAddress, SEPOLIA_CHAIN_ID, weiToEth } from '../chains/ethereum.ts';
+import { checkEthereumDestination, finalizeEthereum } from './wallets-ethereum.ts';
 import type { CoordinatorState, TransactionEntry, TransactionRecord, UserKey } from './state.ts';
 import { createTransaction } from './transactions.ts';
 
 export interface AssetInfo {
   readonly id: string;
-  readonly chain: 'bitcoin' | 'solana';
+  readonly chain: 'bitcoin' | 'solana' | 'ethereum';
+  /** How the derived key becomes an address: P2TR output key, P2WPKH key hash, Solana key, Ethereum address. */
+  readonly addressType: 'p2tr' | 'p2wpkh' | 'solana' | 'ethereum';
   readonly network: string;
-  /** BIP-44 coin type (docs/derivation.md): 1 any testnet, 501 Solana. */
+  /** BIP-44 coin type (docs/derivation.md): 1 any testnet, 60 Ethereum, 501 Solana. */
   readonly coinType: number;
   readonly scheme: ThresholdScheme;
-  readonly format: 'bitcoin-psbt' | 'solana';
+  readonly format: 'bitcoin-psbt' | 'solana' | 'ethereum';
   readonly decimals: number;
 }
 
 /** The assets the reference coordinator has wallets for. */
 export const ASSETS: Readonly<Record<string, AssetInfo>> = Object.freeze({
-  BTC_TEST: { id: 'BTC_TEST', chain: 'bitcoin', network: 'bitcoin-testnet', coinType: 1, scheme: 'frost-secp256k1-tr', format: 'bitcoin-psbt', decimals: 8 },
-  SOL_TEST: { id: 'SOL_TEST', chain: 'solana', network: 'solana-devnet', coinType: 501, scheme: 'frost-ed25519', format: 'solana', decimals: 9 },
+  BTC_TEST: { id: 'BTC_TEST', chain: 'bitcoin', addressType: 'p2tr', network: 'bitcoin-testnet', coinType: 1, scheme: 'frost-secp256k1-tr', format: 'bitcoin-psbt', decimals: 8 },
+  SOL_TEST: { id: 'SOL_TEST', chain: 'solana', addressType: 'solana', network: 'solana-devnet', coinType: 501, scheme: 'frost-ed25519', format: 'solana', decimals: 9 },
+  ETH_TEST: { id: 'ETH_TEST', chain: 'ethereum', addressType: 'ethereum', network: 'ethereum-sepolia', coinType: 60, scheme: 'dkls23-secp256k1', format: 'ethereum', decimals: 18 },
+  BTC_TEST_SEGWIT: { id: 'BTC_TEST_SEGWIT', chain: 'bitcoin', addressType: 'p2wpkh', network: 'bitcoin-testnet', coinType: 1, scheme: 'dkls23-secp256k1', format: 'bitcoin-psbt', decimals: 8 },
 });
 
 /** Highest vault index: a non-hardened path level (docs/derivation.md). */
@@ -49,13 +57,13 @@ export type Tamper = 'payload' | 'destination';
 /** A transfer's transaction record: the signed transaction joins it once every signature verified. */
 export type TransferRecord = TransactionRecord & {
   transfer?: { asset: string; vault: number; from: string; to: string; keyDerivationPath: string; tamper?: Tamper };
-  /** Signed transaction: hex (Bitcoin) or base64 wire transaction (Solana). */
+  /** Signed transaction: hex (Bitcoin), base64 wire transaction (Solana), 0x-hex (Ethereum). */
   signedTx?: string;
-  /** The id the chain knows it by: txid (Bitcoin) or first signature, base58 (Solana). */
+  /** The id the chain knows it by: txid (Bitcoin), first signature, base58 (Solana), 0x tx hash (Ethereum). */
   networkTxId?: string;
 };
 
-/** Per coordinator: funding UTXOs handed out per address, so every synthetic txid is new. */
+/** Per coordinator and address: funding UTXOs handed out (every synthetic txid is new) and Ethereum nonces used. */
 const fundingCounters = new WeakMap<CoordinatorState, Map<string, number>>();
 let blockhashCounter = 0;
 
@@ -74,6 +82,20 @@ export function vaultOf(v: unknown): number {
   return n;
 }
 
+/** The address of a derived public key (from derivePublicKey) for `asset`. */
+function addressOf(asset: AssetInfo, pub: Uint8Array): string {
+  switch (asset.addressType) {
+    case 'p2tr':
+      return taprootAddress(pub, TEST_NETWORK);
+    case 'p2wpkh':
+      return segwitAddress(pub, TEST_NETWORK);
+    case 'ethereum':
+      return ethereumAddress(pub);
+    default:
+      return solanaAddress(pub);
+  }
+}
+
 /** The BIP-44 path of vault `vault` for `asset`: [44, coin, vault, 0, 0]. */
 export function vaultPath(asset: AssetInfo, vault: number): DerivationPath {
   return [44, asset.coinType, vault, 0, 0];
@@ -83,7 +105,7 @@ export interface WalletAddress {
   readonly asset: string;
   readonly vault: number;
   readonly keyDerivationPath: string;
-  /** The derived key as the chain's verifier takes it, hex (x-only BIP-86 output key; Ed25519 point). */
+  /** The derived key as the chain's verifier takes it, hex (x-only BIP-86 output key; Ed25519 point; compressed ECDSA key). */
   readonly publicKey: string;
   readonly address: string;
 }
@@ -105,7 +127,9 @@ export function walletAddress(st: CoordinatorState, userId: unknown, assetId: un
   const vault = vaultOf(vaultIn);
   const path = vaultPath(asset, vault);
   const pub = derivePublicKey(userKey(st, userId, asset), path);
-  const address = asset.chain === 'bitcoin' ? taprootAddress(pub, TEST_NETWORK) : solanaAddress(pub);
+  // ECDSA keys: BIP-32 CKDpub gives the compressed key; anything else is not a key to pay from.
+  if (asset.scheme === 'dkls23-secp256k1' && pub.length !== 33) throw new CosignerError('ERR_INTERNAL', 'derived ECDSA key is not a compressed point');
+  const address = addressOf(asset, pub);
   return { asset: asset.id, vault, keyDerivationPath: formatDerivationPath(path), publicKey: hex.encode(pub), address };
 }
 
@@ -121,6 +145,7 @@ export function toUnits(amount: unknown, decimals: number): bigint {
 
 function checkDestination(asset: AssetInfo, to: unknown): string {
   if (typeof to !== 'string' || to.length > 128) throw bad('to must be an address');
+  if (asset.chain === 'ethereum') return checkEthereumDestination(to);
   if (asset.chain === 'bitcoin') {
     try {
       Address(TEST_NETWORK).decode(to);
@@ -136,7 +161,19 @@ function checkDestination(asset: AssetInfo, to: unknown): string {
 /** Where a `tamper: destination` transfer really pays: a key nobody in the workspace holds. */
 function attackerAddress(asset: AssetInfo): string {
   const secret = sha256(new TextEncoder().encode(`nitro-cosigner/reference-coordinator/attacker/${asset.id}`));
-  return asset.chain === 'bitcoin' ? taprootAddress(schnorr.getPublicKey(secret), TEST_NETWORK) : solanaAddress(ed25519.getPublicKey(secret));
+  if (asset.addressType === 'p2tr') return taprootAddress(schnorr.getPublicKey(secret), TEST_NETWORK);
+  if (asset.addressType === 'solana') return solanaAddress(ed25519.getPublicKey(secret));
+  return addressOf(asset, secp256k1.getPublicKey(secret, true));
+}
+
+/** The next synthetic nonce of an Ethereum address (0, 1, …): a chain would say which is next. */
+function nextNonce(st: CoordinatorState, address: string): bigint {
+  let m = fundingCounters.get(st);
+  if (!m) fundingCounters.set(st, (m = new Map()));
+  const key = `nonce/${address}`;
+  const n = m.get(key) ?? 0;
+  m.set(key, n + 1);
+  return BigInt(n);
 }
 
 function fundingUtxo(st: CoordinatorState, address: string, amount: bigint): { txid: string; vout: number; amount: bigint } {
@@ -164,8 +201,13 @@ interface Built {
 function build(st: CoordinatorState, asset: AssetInfo, from: WalletAddress, payTo: string, units: bigint): Built {
   const pub = hex.decode(from.publicKey);
   if (asset.chain === 'bitcoin') {
-    const s = buildTaprootSpend({ outputKey: pub, utxos: [fundingUtxo(st, from.address, units)], to: payTo, amount: units, feeRate: BTC_FEE_RATE, network: TEST_NETWORK });
+    const req = { utxos: [fundingUtxo(st, from.address, units)], to: payTo, amount: units, feeRate: BTC_FEE_RATE, network: TEST_NETWORK };
+    const s = asset.addressType === 'p2wpkh' ? buildSegwitSpend({ ...req, publicKey: pub }) : buildTaprootSpend({ ...req, outputKey: pub });
     return { entries: s.entries, amountStr: s.amountStr, fee: satsToBtc(s.fee) };
+  }
+  if (asset.chain === 'ethereum') {
+    const t = buildEthereumTransfer({ chainId: SEPOLIA_CHAIN_ID, nonce: nextNonce(st, from.address), to: payTo, value: units });
+    return { entries: [t.entry], amountStr: t.amountStr, fee: weiToEth(t.maxFee) };
   }
   const s = buildSolanaTransfer({ from: pub, to: payTo, lamports: units, recentBlockhash: syntheticBlockhash() });
   return { entries: [s.entry], amountStr: s.amountStr, fee: lamportsToSol(SOL_FEE_LAMPORTS) };
@@ -215,9 +257,14 @@ function describe(st: CoordinatorState, b: Record<string, unknown>, w: WalletAdd
 }
 
 /** The signed transaction from the record's verified signatures (the chain library verifies each again). */
-function finalize(asset: AssetInfo, tx: TransferRecord): { signedTx: string; networkTxId: string } {
+async function finalize(asset: AssetInfo, tx: TransferRecord, from: WalletAddress): Promise<{ signedTx: string; networkTxId: string }> {
   const sigs = tx.entries.map((e) => hex.decode(e.signature ?? ''));
   const first = tx.entries[0]!;
+  if (asset.chain === 'ethereum') return finalizeEthereum(first, from);
+  if (asset.addressType === 'p2wpkh') {
+    const r = finalizeSegwitSpend(hex.decode(first.rawTx), sigs, hex.decode(from.publicKey));
+    return { signedTx: r.hex, networkTxId: r.txid };
+  }
   if (asset.chain === 'bitcoin') {
     const r = finalizeTaprootSpend(hex.decode(first.rawTx), sigs);
     return { signedTx: r.hex, networkTxId: r.txid };
@@ -251,7 +298,7 @@ export async function createTransfer(st: CoordinatorState, input: unknown): Prom
   tx.transfer = { asset: asset.id, vault: w.vault, from: w.address, to, keyDerivationPath: w.keyDerivationPath, ...(tamper ? { tamper } : {}) };
   if (tx.status !== 'signed') return tx;
   try {
-    Object.assign(tx, finalize(asset, tx));
+    Object.assign(tx, await finalize(asset, tx, w));
   } catch (err) {
     // Every signature verified in createTransaction; a chain library refusing it is still a failure.
     tx.status = 'failed';

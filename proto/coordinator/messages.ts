@@ -17,7 +17,7 @@ export const SIGN_COMMIT_TX_FIELDS = [
 ] as const;
 
 /** How a rawTx entry's bytes are read (the enclave recomputes `payload` from `rawTx` by format). */
-export const SIGN_FORMATS = ['raw', 'bitcoin-psbt', 'solana'] as const;
+export const SIGN_FORMATS = ['raw', 'bitcoin-psbt', 'solana', 'ethereum'] as const;
 export type SignFormat = (typeof SIGN_FORMATS)[number];
 
 /** The transaction description of a `sign.commit` (what the handler reads, minus rawTx and signerId). */

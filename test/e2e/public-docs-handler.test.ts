@@ -11,6 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeJwt } from 'jose';
 import { startPublicDocsHandler, type PublicDocsHandler } from '../support/public-docs-handler.ts';
 import { DEMO_RECIPIENTS, verifyBitcoinTransfer, verifySolanaTransfer, type TransferTx, type VaultAddress } from '../../local/demo-transfers.ts';
+import { DEMO_ECDSA_RECIPIENTS, verifyEthereumTransfer, verifySegwitTransfer } from '../../local/demo-ecdsa-transfers.ts';
+import { ecdsaAvailable } from '../local/chains/ecdsa-available.ts';
 import { cliJson, setUpStack, type E2eStack } from './helpers.ts';
 
 const USER = 'docs-user';
@@ -67,7 +69,7 @@ beforeAll(async () => {
   expect(add.code, add.stdout + add.stderr).toBe(0);
   expect((await rest('POST', `/v1/users/${USER}/approve`, {})).status).toBe(200);
   // Straight to signing: the handler is asked once, at the signing stage, with the raw transaction.
-  await rest('PUT', '/v1/policy', { rules: [{ asset: 'BTC_TEST', action: 'allow' }, { asset: 'SOL_TEST', action: 'allow' }], defaultAction: 'require-approval' });
+  await rest('PUT', '/v1/policy', { rules: ['BTC_TEST', 'SOL_TEST', 'ETH_TEST', 'BTC_TEST_SEGWIT'].map((asset) => ({ asset, action: 'allow' })), defaultAction: 'require-approval' });
 }, 60_000);
 
 afterAll(async () => {
@@ -112,6 +114,37 @@ describe('end to end: a Callback Handler written from the public docs, real tran
       expect(tx.signedTx).toBeUndefined();
       expect(seen.length).toBe(before);
       expect(docs.decisions.some((d) => d.requestId === tx.id)).toBe(false);
+    }
+  });
+
+  // Threshold ECDSA (dkls23-secp256k1): enabled once the OT layer is built and the user has the key.
+  it.skipIf(!ecdsaAvailable)('approves honest ETH_TEST and BTC_TEST_SEGWIT transfers; viem recovers the vault address, the SegWit witness verifies', async () => {
+    const eth = await address('ETH_TEST', 0);
+    const tx1 = await transfer({ asset: 'ETH_TEST', vault: 0, to: DEMO_ECDSA_RECIPIENTS.ETH_TEST, amount: '0.0015' });
+    expect(tx1, JSON.stringify(tx1.error)).toMatchObject({ status: 'signed', transfer: { from: eth.address } });
+    expect(await verifyEthereumTransfer(tx1, eth)).toMatchObject({ ok: true });
+    const btc = await address('BTC_TEST_SEGWIT', 1);
+    const tx2 = await transfer({ asset: 'BTC_TEST_SEGWIT', vault: 1, to: DEMO_ECDSA_RECIPIENTS.BTC_TEST_SEGWIT, amount: '0.0004' });
+    expect(tx2, JSON.stringify(tx2.error)).toMatchObject({ status: 'signed', transfer: { from: btc.address } });
+    expect(verifySegwitTransfer(tx2, btc)).toMatchObject({ ok: true });
+    for (const [tx, from, format] of [[tx1, eth, 'ethereum'], [tx2, btc, 'bitcoin-psbt']] as const) {
+      const asked = seenFor(tx.id);
+      expect(asked).toHaveLength(1);
+      expect(asked[0]!.rawTx).toEqual([{ keyDerivationPath: from.keyDerivationPath, format, rawTx: tx.entries[0]!.rawTx, payload: tx.entries[0]!.payload }]);
+      expect(docs.decisions.find((d) => d.requestId === tx.id)?.action).toBe('APPROVE');
+    }
+  });
+
+  it.skipIf(!ecdsaAvailable)('an Ethereum transaction paying another address is rejected by the handler; a tampered ECDSA payload is refused by the enclave', async () => {
+    const tx = await transfer({ asset: 'ETH_TEST', vault: 0, to: DEMO_ECDSA_RECIPIENTS.ETH_TEST, amount: '0.001', tamper: 'destination' });
+    expect(tx.status).toBe('rejected');
+    expect(docs.decisions.find((d) => d.requestId === tx.id)).toMatchObject({ action: 'REJECT' });
+    for (const asset of ['ETH_TEST', 'BTC_TEST_SEGWIT'] as const) {
+      const before = seen.length;
+      const bad = await transfer({ asset, vault: 0, to: DEMO_ECDSA_RECIPIENTS[asset], amount: '0.001', tamper: 'payload' });
+      expect(bad).toMatchObject({ status: 'failed', error: { code: 'ERR_PAYLOAD_MISMATCH' } });
+      expect(bad.signedTx).toBeUndefined();
+      expect(seen.length).toBe(before);
     }
   });
 });

@@ -2,9 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateKeyPairSync, createPublicKey } from 'node:crypto';
 import { jwtVerify, SignJWT } from 'jose';
 import { startPublicDocsHandler, type PublicDocsHandler } from './public-docs-handler.ts';
-import { buildTaprootSpend, taprootAddress } from '../../local/chains/bitcoin.ts';
+import { buildSegwitSpend, buildTaprootSpend, segwitAddress, taprootAddress } from '../../local/chains/bitcoin.ts';
 import { buildSolanaTransfer, solanaAddress } from '../../local/chains/solana.ts';
-import { BLOCKHASH, ed25519Key, taprootKey, TXID_A } from '../local/chains/keys.ts';
+import { buildEthereumTransfer, ethereumAddress } from '../../local/chains/ethereum.ts';
+import { BLOCKHASH, ecdsaKey, ed25519Key, taprootKey, TXID_A } from '../local/chains/keys.ts';
 
 const cosigner = generateKeyPairSync('rsa', { modulusLength: 2048 });
 let handler: PublicDocsHandler;
@@ -53,5 +54,36 @@ describe('handler written from the public documentation', () => {
   it('answers 401 to a request not signed by the co-signer', async () => {
     const other = generateKeyPairSync('rsa', { modulusLength: 2048 });
     expect(await ask(btcRequest('b4'), other.privateKey)).toEqual({ status: 401 });
+  });
+});
+
+const ethDest = ethereumAddress(ecdsaKey(2).publicKey);
+function ethRequest(requestId: string, value = 3n * 10n ** 14n) {
+  const t = buildEthereumTransfer({ nonce: 1n, to: ethDest, value });
+  return { txId: requestId, requestId, operation: 'TRANSFER', asset: 'ETH_TEST', amountStr: t.amountStr, destAddress: ethDest, rawTx: [{ keyDerivationPath: '[ 44, 60, 0, 0, 0 ]', ...t.entry }], signerId: 'u1' };
+}
+const segwitDest = segwitAddress(ecdsaKey(4).publicKey);
+function segwitRequest(requestId: string) {
+  const s = buildSegwitSpend({ publicKey: ecdsaKey(3).publicKey, utxos: [{ txid: TXID_A, vout: 0, amount: 100_000n }], to: segwitDest, amount: 25_000n, feeRate: 2 });
+  return { txId: requestId, requestId, operation: 'TRANSFER', asset: 'BTC_TEST_SEGWIT', amountStr: s.amountStr, destAddress: segwitDest, rawTx: s.entries.map((e) => ({ keyDerivationPath: PATH, ...e })), signerId: 'u1' };
+}
+
+describe('handler written from the public documentation: ECDSA transactions', () => {
+  it('approves honest Ethereum (viem) and SegWit v0 requests', async () => {
+    expect((await ask(ethRequest('e1'))).answer).toMatchObject({ action: 'APPROVE', requestId: 'e1' });
+    expect((await ask({ ...ethRequest('e2'), destAddress: ethDest.toLowerCase() })).answer).toMatchObject({ action: 'APPROVE' });
+    expect((await ask(segwitRequest('w1'))).answer).toMatchObject({ action: 'APPROVE', requestId: 'w1' });
+  });
+
+  it('rejects a tampered Ethereum payload, value or recipient, and a tampered SegWit payload', async () => {
+    const eth = ethRequest('e3');
+    eth.rawTx[0] = { ...eth.rawTx[0]!, payload: ethRequest('x', 1n).rawTx[0]!.payload };
+    expect((await ask(eth)).answer).toMatchObject({ action: 'REJECT' });
+    expect((await ask({ ...ethRequest('e4'), amountStr: '0.0004' })).answer).toMatchObject({ action: 'REJECT' });
+    expect((await ask({ ...ethRequest('e5'), destAddress: ethereumAddress(ecdsaKey(9).publicKey) })).answer).toMatchObject({ action: 'REJECT' });
+    expect((await ask({ ...ethRequest('e6'), rawTx: [{ ...ethRequest('e6').rawTx[0]!, rawTx: `${ethRequest('e6').rawTx[0]!.rawTx}00` }] })).answer).toMatchObject({ action: 'REJECT' });
+    const btc = segwitRequest('w2');
+    btc.rawTx[0] = { ...btc.rawTx[0]!, payload: 'cd'.repeat(32) };
+    expect((await ask(btc)).answer).toMatchObject({ action: 'REJECT' });
   });
 });

@@ -12,6 +12,7 @@ import { Address, NETWORK, OutScript, SigHash, TEST_NETWORK, Transaction } from 
 import { hex } from '@scure/base';
 import { getCompiledTransactionMessageDecoder, getTransactionDecoder, AccountRole, type Address as SolAddress } from '@solana/kit';
 import { parseTransferSolInstruction, SYSTEM_PROGRAM_ADDRESS } from '@solana-program/system';
+import { getAddress, keccak256, parseTransaction, serializeTransaction, type Hex } from 'viem';
 
 export interface PublicDocsDecision { path: string; requestId: string; action: string; rejectionReason?: string }
 
@@ -50,13 +51,23 @@ function described(tx: Req, decimals: number): Paid | undefined {
 
 const sameMap = (a: Paid, b: Paid): boolean => a.size === b.size && [...a].every(([k, v]) => b.get(k) === v);
 
+/** BIP-341 key-path sighash of a P2TR input, BIP-143 (SIGHASH_ALL) of a P2WPKH one, '' otherwise. */
+function sighashOf(psbt: Transaction, i: number, scripts: Uint8Array[], amounts: bigint[]): string {
+  const spent = OutScript.decode(scripts[i]!);
+  const type = psbt.getInput(i).sighashType;
+  if (spent.type === 'tr') return (type ?? SigHash.DEFAULT) === SigHash.DEFAULT ? hex.encode(psbt.preimageWitnessV1(i, scripts, SigHash.DEFAULT, amounts)) : '';
+  if (spent.type === 'wpkh' && (type ?? SigHash.ALL) === SigHash.ALL) return hex.encode(psbt.preimageWitnessV0(i, OutScript.encode({ type: 'pkh', hash: spent.hash }), SigHash.ALL, amounts[i]!));
+  return '';
+}
+
 function bitcoinOk(rawTx: string, payload: string, tx: Req): boolean {
   const psbt = Transaction.fromPSBT(hex.decode(rawTx));
   const inputs = Array.from({ length: psbt.inputsLength }, (_, i) => psbt.getInput(i));
-  if (inputs.some((i) => !i.witnessUtxo || (i.sighashType ?? 0) !== 0)) return false;
+  if (inputs.some((i) => !i.witnessUtxo)) return false;
   const scripts = inputs.map((i) => i.witnessUtxo!.script);
   const amounts = inputs.map((i) => i.witnessUtxo!.amount);
-  const hashes = inputs.map((_, i) => (OutScript.decode(scripts[i]!).type === 'tr' ? hex.encode(psbt.preimageWitnessV1(i, scripts, SigHash.DEFAULT, amounts)) : ''));
+  const hashes = inputs.map((_, i) => sighashOf(psbt, i, scripts, amounts));
+  if (hashes.includes('')) return false; // an input of another kind, or another sighash type
   if (!hashes.includes(payload)) return false;
   const want = described(tx, 8);
   if (!want) return false;
@@ -94,6 +105,22 @@ function solanaOk(rawTx: string, payload: string, tx: Req): boolean {
   return sameMap(paid, want);
 }
 
+/** An unsigned EIP-1559 transfer (viem parses): payload = keccak256(rawTx), paying exactly what is described. */
+function ethereumOk(rawTx: string, payload: string, tx: Req): boolean {
+  const serialized = `0x${rawTx}` as Hex;
+  const parsed = parseTransaction(serialized);
+  if (parsed.type !== 'eip1559' || parsed.r !== undefined || parsed.s !== undefined || parsed.yParity !== undefined) return false;
+  // Canonical bytes only: what viem re-serialises from the fields is exactly what is hashed.
+  if (serializeTransaction(parsed) !== serialized) return false;
+  if (keccak256(serialized) !== `0x${payload}`) return false;
+  if (!parsed.chainId || !parsed.to || (parsed.data !== undefined && parsed.data !== '0x')) return false;
+  const want = described(tx, 18);
+  if (!want) return false;
+  const normalised: Paid = new Map();
+  for (const [address, amount] of want) normalised.set(getAddress(address), (normalised.get(getAddress(address)) ?? 0n) + amount);
+  return sameMap(new Map([[getAddress(parsed.to), parsed.value ?? 0n]]), normalised);
+}
+
 /** A rejection reason, or undefined to approve. */
 function judge(tx: Req): string | undefined {
   const entries = tx.rawTx === undefined ? [] : tx.rawTx;
@@ -106,6 +133,7 @@ function judge(tx: Req): string | undefined {
       if (e.format === 'raw') ok = rawTx !== '' && rawTx === payload;
       else if (e.format === 'bitcoin-psbt') ok = bitcoinOk(rawTx, payload, tx);
       else if (e.format === 'solana') ok = solanaOk(rawTx, payload, tx);
+      else if (e.format === 'ethereum') ok = ethereumOk(rawTx, payload, tx);
     } catch {
       ok = false;
     }

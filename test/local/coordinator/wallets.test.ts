@@ -21,7 +21,12 @@ import { taprootSighashes, taprootAddress } from '../../../local/chains/bitcoin.
 import { readSolanaTransaction, solanaAddress } from '../../../local/chains/solana.ts';
 import { decideTx } from '../../../local/callback-handler/rules.ts';
 import { testAttestation } from '../../support/attested.ts';
-import { ed25519Key, taprootKey } from '../chains/keys.ts';
+import { ecdsaKey, ed25519Key, taprootKey } from '../chains/keys.ts';
+import { ecdsaAvailable } from '../chains/ecdsa-available.ts';
+import { secp256k1 } from '@noble/curves/secp256k1.js';
+import { keccak256, parseTransaction, recoverTransactionAddress, type Hex } from 'viem';
+import { segwitAddress, segwitSighashes } from '../../../local/chains/bitcoin.ts';
+import { ethereumAddress } from '../../../local/chains/ethereum.ts';
 
 let coord: RunningCoordinator;
 let client: CoordinatorClient;
@@ -55,12 +60,13 @@ beforeAll(async () => {
     approve: handlerLike,
   }).start();
   await client.waitConnected(10_000);
-  const record = await client.pair(coord.issuePairingToken('alice', 'ws-1'));
+  // With threshold ECDSA built, alice also gets the dkls23 key the ETH_TEST / BTC_TEST_SEGWIT wallets use.
+  const record = await client.pair(coord.issuePairingToken('alice', 'ws-1'), ecdsaAvailable ? { schemes: ['frost-ed25519', 'frost-secp256k1-tr', 'dkls23-secp256k1'] } : {});
   users.put(record);
   await client.send('pair.commit', { pairingId: record.pairingId });
   expect((await rest('/v1/users/alice/approve', 'POST')).status).toBe(200);
   // Straight to signing: the handler is asked once per transfer, with the raw transaction.
-  await rest('/v1/policy', 'PUT', { rules: [{ asset: 'BTC_TEST', action: 'allow' }, { asset: 'SOL_TEST', action: 'allow' }], defaultAction: 'require-approval' });
+  await rest('/v1/policy', 'PUT', { rules: ['BTC_TEST', 'SOL_TEST', 'ETH_TEST', 'BTC_TEST_SEGWIT'].map((asset) => ({ asset, action: 'allow' })), defaultAction: 'require-approval' });
 }, 60_000);
 
 afterAll(async () => {
@@ -166,5 +172,50 @@ describe('reference coordinator wallets', () => {
     ];
     for (const b of bads) expect((await rest('/v1/transfers', 'POST', b)).json.error?.code, JSON.stringify(b).slice(0, 120)).toBe('ERR_INVALID_ARGUMENT');
     expect((await rest('/v1/transfers', 'POST', { ...base, userId: 'nobody' })).status).toBe(404);
+  });
+});
+
+const ethTo = ethereumAddress(ecdsaKey(7).publicKey);
+const segwitTo = segwitAddress(ecdsaKey(8).publicKey);
+
+// Threshold ECDSA transfers need the dkls23 key every paired user gets once ECDSA signing is built.
+describe.skipIf(!ecdsaAvailable)('reference coordinator wallets: threshold ECDSA transfers', () => {
+  it('an ETH_TEST transfer is signed from the vault address; viem recovers that address as sender', async () => {
+    const from = (await rest('/v1/users/alice/addresses?asset=ETH_TEST&vault=0')).json;
+    expect(from).toMatchObject({ keyDerivationPath: '[ 44, 60, 0, 0, 0 ]', address: ethereumAddress(hex.decode(from.publicKey)) });
+    asked.length = 0;
+    const r = await rest('/v1/transfers', 'POST', { userId: 'alice', asset: 'ETH_TEST', vault: 0, to: ethTo.toLowerCase(), amount: '0.001' });
+    expect(r.json, JSON.stringify(r.json.error)).toMatchObject({ status: 'signed', transfer: { from: from.address, to: ethTo }, request: { asset: 'ETH_TEST', amountStr: '0.001', destAddress: ethTo } });
+    const signed = r.json.signedTx as Hex;
+    expect(await recoverTransactionAddress({ serializedTransaction: signed as `0x02${string}` })).toBe(from.address);
+    expect(parseTransaction(signed)).toMatchObject({ type: 'eip1559', chainId: 11155111, to: ethTo.toLowerCase(), value: 10n ** 15n });
+    expect(r.json.networkTxId).toBe(keccak256(signed));
+    const sign = asked.find((q) => q.kind === 'sign')!;
+    expect(sign.rawTx).toEqual([expect.objectContaining({ keyDerivationPath: '[ 44, 60, 0, 0, 0 ]', format: 'ethereum', rawTx: r.json.entries[0].rawTx, payload: r.json.entries[0].payload })]);
+  });
+
+  it('a BTC_TEST_SEGWIT transfer spends the P2WPKH vault address; each witness verifies over its BIP-143 sighash', async () => {
+    const from = (await rest('/v1/users/alice/addresses?asset=BTC_TEST_SEGWIT&vault=1')).json;
+    expect(from.address).toMatch(/^tb1q/);
+    const r = await rest('/v1/transfers', 'POST', { userId: 'alice', asset: 'BTC_TEST_SEGWIT', vault: 1, to: segwitTo, amount: '0.0002' });
+    expect(r.json, JSON.stringify(r.json.error)).toMatchObject({ status: 'signed', transfer: { from: from.address } });
+    const psbt = Transaction.fromPSBT(hex.decode(r.json.entries[0].rawTx));
+    const signed = Transaction.fromRaw(hex.decode(r.json.signedTx));
+    expect(signed.id).toBe(r.json.networkTxId);
+    const [der, pub] = signed.getInput(0).finalScriptWitness!;
+    expect(hex.encode(pub!)).toBe(from.publicKey);
+    expect(secp256k1.verify(der!.subarray(0, -1), segwitSighashes(psbt)[0]!, pub!, { prehash: false, format: 'der' })).toBe(true);
+  });
+
+  it('tamper payload is refused by the co-signer, tamper destination by the handler, for both assets', async () => {
+    for (const [asset, to] of [['ETH_TEST', ethTo], ['BTC_TEST_SEGWIT', segwitTo]]) {
+      asked.length = 0;
+      const p = await rest('/v1/transfers', 'POST', { userId: 'alice', asset, vault: 0, to, amount: '0.001', tamper: 'payload' });
+      expect(p.json).toMatchObject({ status: 'failed', error: { code: 'ERR_PAYLOAD_MISMATCH' } });
+      expect(asked).toEqual([]);
+      const d = await rest('/v1/transfers', 'POST', { userId: 'alice', asset, vault: 0, to, amount: '0.001', tamper: 'destination' });
+      expect(d.json).toMatchObject({ status: 'rejected' });
+      expect(d.json.signedTx).toBeUndefined();
+    }
   });
 });

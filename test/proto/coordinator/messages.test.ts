@@ -40,7 +40,7 @@ describe('coordinator body parsers', () => {
     bad({ ...body, transaction: { ...body.transaction, rawTx: [] } });
     bad({ ...body, rawTx: [{ ...entry, payload: 'aa'.repeat(2 * 1024 + 1) }] });
     bad({ ...body, rawTx: [{ ...entry, rawTx: 'aa'.repeat(16 * 1024 + 1) }] });
-    bad({ ...body, rawTx: [{ ...entry, format: 'ethereum' }] });
+    bad({ ...body, rawTx: [{ ...entry, format: 'zcash' }] });
     bad({ ...body, rawTx: [{ ...entry, extra: 1 }] });
     bad({ ...body, rawTx: [] });
     bad({ ...body, rawTx: [entry, entry] });
