@@ -3,7 +3,7 @@
 // here so the enclave cannot grow them and the parent can create every series at 0 from the start.
 
 /** Signature schemes counted by name; anything else counts as `other`. */
-export const SIGNING_SCHEMES = ['frost-ed25519', 'frost-secp256k1-tr', 'other'] as const;
+export const SIGNING_SCHEMES = ['frost-ed25519', 'frost-secp256k1-tr', 'dkls23-secp256k1', 'other'] as const;
 /** How a signing request ended: signed, refused by the approval step, or failed (timeout, protocol error). */
 export const SIGNING_OUTCOMES = ['signed', 'rejected', 'failed'] as const;
 /** Callback Handler answers, plus `error` for calls that produced no valid answer. */
