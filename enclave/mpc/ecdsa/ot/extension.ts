@@ -59,10 +59,11 @@ function transpose(cols: Uint8Array): Uint8Array {
 
 /**
  * Multiplication by one challenge χ in GF(2^128), as GHASH computes it: noble's GHASH keyed by χ,
- * with the accumulator cleared before each block, gives χ·X for one block X — the same value as the
- * one-shot `ghash(X, χ)` — while expanding χ's multiplication table once per extension instead of
- * once per product (the table build dominated the check's cost). Words are the little-endian u32s
- * of the block, the layout GHASH's update() and digestInto() use on every host.
+ * with the accumulator zero before each block (fresh, then cleared after every product), gives χ·X
+ * for one block X — the same value as the one-shot `ghash(X, χ)` — while expanding χ's
+ * multiplication table once per extension instead of once per product (the table build dominated
+ * the check's cost). Words are the little-endian u32s of the block, the layout GHASH's update()
+ * and digestInto() use on every host.
  */
 export class ChallengeMul extends GHASH {
   constructor(chi: Uint8Array) {
@@ -72,12 +73,13 @@ export class ChallengeMul extends GHASH {
 
   /** acc ^= χ·X for the block X at data[off, off + 16). */
   mulXor(data: DataView, off: number, acc: Uint32Array): void {
-    this.s0 = this.s1 = this.s2 = this.s3 = 0;
     this._updateBlock(data.getUint32(off, true), data.getUint32(off + 4, true), data.getUint32(off + 8, true), data.getUint32(off + 12, true));
     acc[0]! ^= this.s0;
     acc[1]! ^= this.s1;
     acc[2]! ^= this.s2;
     acc[3]! ^= this.s3;
+    // The product of a secret column does not outlive the call.
+    this.s0 = this.s1 = this.s2 = this.s3 = 0;
   }
 }
 
