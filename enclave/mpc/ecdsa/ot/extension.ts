@@ -8,7 +8,7 @@
 // χ_{k,b} ∈ GF(2^128) (products by @noble/ciphers' GHASH, one block at a time). The original
 // KOS15 row-wise check over F_{2^κ} (used here before review) rests on a lemma SoftSpokenOT
 // disproved; see docs/ecdsa-ot.md and docs/ecdsa-review.md.
-import { ghash } from '@noble/ciphers/_polyval.js';
+import { GHASH } from '@noble/ciphers/_polyval.js';
 import {
   CHECK_DATA_BLOCKS, CHECK_MASK_BLOCKS, COL_BYTES, KAPPA, OTE_ROWS, ROW_BYTES, SEED_BYTES, bytesEqual, cheated, expand, hashTagged,
   indexedHash, u32,
@@ -58,12 +58,38 @@ function transpose(cols: Uint8Array): Uint8Array {
 }
 
 /**
+ * Multiplication by one challenge χ in GF(2^128), as GHASH computes it: noble's GHASH keyed by χ,
+ * with the accumulator zero before each block (fresh, then cleared after every product), gives χ·X
+ * for one block X — the same value as the one-shot `ghash(X, χ)` — while expanding χ's
+ * multiplication table once per extension instead of once per product (the table build dominated
+ * the check's cost). Words are the little-endian u32s of the block, the layout GHASH's update()
+ * and digestInto() use on every host.
+ */
+export class ChallengeMul extends GHASH {
+  constructor(chi: Uint8Array) {
+    // The length hint picks a 4-bit window: 32 table lookups per product, a 512-entry table.
+    super(chi, 4096);
+  }
+
+  /** acc ^= χ·X for the block X at data[off, off + 16). */
+  mulXor(data: DataView, off: number, acc: Uint32Array): void {
+    this._updateBlock(data.getUint32(off, true), data.getUint32(off + 4, true), data.getUint32(off + 8, true), data.getUint32(off + 12, true));
+    acc[0]! ^= this.s0;
+    acc[1]! ^= this.s1;
+    acc[2]! ^= this.s2;
+    acc[3]! ^= this.s3;
+    // The product of a secret column does not outlive the call.
+    this.s0 = this.s1 = this.s2 = this.s3 = 0;
+  }
+}
+
+/**
  * The check's challenges χ_{k,b} (k < CHECK_MASK_BLOCKS, b < CHECK_DATA_BLOCKS), uniform and
  * independent, by Fiat–Shamir over the instance and all of u (Fig. 10 "Check correlation" step 1).
  */
-export function checkChallenges(instance: Uint8Array, u: Uint8Array): Uint8Array[] {
+export function checkChallenges(instance: Uint8Array, u: Uint8Array): ChallengeMul[] {
   const bytes = expand(hashTagged('ote/check', instance, u), CHECK_MASK_BLOCKS * CHECK_DATA_BLOCKS * BLOCK);
-  return Array.from({ length: CHECK_MASK_BLOCKS * CHECK_DATA_BLOCKS }, (_, i) => bytes.slice(i * BLOCK, (i + 1) * BLOCK));
+  return Array.from({ length: CHECK_MASK_BLOCKS * CHECK_DATA_BLOCKS }, (_, i) => new ChallengeMul(bytes.subarray(i * BLOCK, (i + 1) * BLOCK)));
 }
 
 /**
@@ -71,12 +97,17 @@ export function checkChallenges(instance: Uint8Array, u: Uint8Array): Uint8Array
  * h_k(c) = Σ_{b<4} χ_{k,b}·c_b ⊕ c_{4+k} in GF(2^128) — Fig. 10's Σ χ_i·c_i + c_{m+1} with the
  * F_{2^{κ+s}} hash replaced by two independent GF(2^128) ones (256 output bits, 2^-256-universal).
  */
-export function columnHash(col: Uint8Array, chi: readonly Uint8Array[], out: Uint8Array, off: number): void {
+export function columnHash(col: Uint8Array, chi: readonly ChallengeMul[], out: Uint8Array, off: number): void {
+  const cv = new DataView(col.buffer, col.byteOffset, col.length);
+  const ov = new DataView(out.buffer, out.byteOffset, out.length);
+  const acc = new Uint32Array(4);
   for (let k = 0; k < CHECK_MASK_BLOCKS; k++) {
-    const acc = col.slice((CHECK_DATA_BLOCKS + k) * BLOCK, (CHECK_DATA_BLOCKS + k + 1) * BLOCK);
-    for (let b = 0; b < CHECK_DATA_BLOCKS; b++) xorInto(acc, ghash(col.subarray(b * BLOCK, (b + 1) * BLOCK), chi[k * CHECK_DATA_BLOCKS + b]!));
-    out.set(acc, off + k * BLOCK);
+    const mask = (CHECK_DATA_BLOCKS + k) * BLOCK;
+    for (let w = 0; w < 4; w++) acc[w] = cv.getUint32(mask + 4 * w, true);
+    for (let b = 0; b < CHECK_DATA_BLOCKS; b++) chi[k * CHECK_DATA_BLOCKS + b]!.mulXor(cv, b * BLOCK, acc);
+    for (let w = 0; w < 4; w++) ov.setUint32(off + k * BLOCK + 4 * w, acc[w]!, true);
   }
+  acc.fill(0);
 }
 
 function xorInto(dst: Uint8Array, src: Uint8Array): void {

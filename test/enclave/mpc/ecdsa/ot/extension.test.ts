@@ -3,8 +3,10 @@
 // of that column corrected for a guess g of the sender's Δ_j. It must pass exactly when g = Δ_j
 // (the one bit the attacker pays for with an abort half the time) and never otherwise.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { COL_BYTES, KAPPA, OTE_ROWS, SEED_BYTES, XI, expand, indexedHash } from '../../../../../enclave/mpc/ecdsa/ot/common.ts';
-import { CHECK_BYTES, OTE_MSG_BYTES, U_BYTES, checkChallenges, columnHash, instanceIdOf, oteReceive, oteSend } from '../../../../../enclave/mpc/ecdsa/ot/extension.ts';
+import { COL_BYTES, KAPPA, OTE_ROWS, SEED_BYTES, XI, concat, expand, hashTagged, indexedHash, u32 } from '../../../../../enclave/mpc/ecdsa/ot/common.ts';
+import { ghash } from '@noble/ciphers/_polyval.js';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { CHECK_BYTES, ChallengeMul, OTE_MSG_BYTES, U_BYTES, checkChallenges, columnHash, instanceIdOf, oteReceive, oteSend } from '../../../../../enclave/mpc/ecdsa/ot/extension.ts';
 import { decodeState } from '../../../../../enclave/mpc/ecdsa/ot/pairwise.ts';
 import { expectError, runSetup, seededRng, te, type SetupRun } from './helpers.ts';
 
@@ -38,6 +40,30 @@ describe('OT extension consistency check (revised KOS15)', () => {
     expect(OTE_ROWS).toBe(768);
     expect(OTE_ROWS - 512 >= KAPPA + 80 && 512 >= XI).toBe(true);
     expect(OTE_MSG_BYTES).toBe(128 * 96 + 32 + 128 * 32);
+  });
+
+  it('the reused SHA-256 of indexedHash equals a fresh one-shot hash on every call', () => {
+    const rng = seededRng('ext/sha');
+    const prefix = hashTagged('t', te('part'));
+    const h = indexedHash('t', 16, te('part'));
+    for (let i = 0; i < 6; i++) {
+      const data = rng(16);
+      expect(h(i, data, i % 3)).toEqual(sha256(concat(prefix, u32(i), data, Uint8Array.of(i % 3))));
+    }
+  });
+
+  it('a reused keyed GHASH (ChallengeMul) gives the one-shot ghash product χ·X for every block', () => {
+    const rng = seededRng('ext/ghash');
+    for (let trial = 0; trial < 8; trial++) {
+      const chi = rng(16);
+      const mul = new ChallengeMul(chi);
+      for (let b = 0; b < 4; b++) {
+        const block = rng(16);
+        const acc = new Uint32Array(4);
+        mul.mulXor(new DataView(block.buffer, block.byteOffset, 16), 0, acc);
+        expect(new Uint8Array(acc.buffer)).toEqual(ghash(block, chi));
+      }
+    }
   });
 
   it('a receiver with other choice bits in one column passes only by guessing Δ_j', () => {
