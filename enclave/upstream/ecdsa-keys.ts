@@ -9,7 +9,7 @@
 // still holds the previous share (the coordinator never switched); one that dies after sealing but
 // before the commit reaches the coordinator names its current verifying shares in the next
 // `ecdsa.refresh`, so the coordinator adopts the refreshed shares it kept aside and starts from
-// them (docs/ecdsa-integration.md).
+// them (docs/ecdsa.md).
 import { randomUUID } from 'node:crypto';
 import { CosignerError, toCosignerError } from '../../proto/errors.ts';
 import { parseEcdsaReply } from '../../proto/coordinator/ecdsa-messages.ts';

@@ -4,7 +4,7 @@
 // persisted) and become the ones this coordinator signs with only at `ecdsa.refresh.commit`, which
 // the co-signer sends once its own new share is sealed. A refresh whose commit was lost is settled
 // by the next `ecdsa.refresh`: it names the co-signer's current verifying shares, and if they are
-// the kept-aside ones the coordinator adopts them first (docs/ecdsa-integration.md).
+// the kept-aside ones the coordinator adopts them first (docs/ecdsa.md).
 import { CosignerError } from '../../proto/errors.ts';
 import { parseEcdsaRefresh, parseEcdsaRefreshCommit } from '../../proto/coordinator/ecdsa-messages.ts';
 import type { KeyShareRecord } from '../../enclave/vault/records.ts';

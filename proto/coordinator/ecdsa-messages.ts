@@ -134,7 +134,7 @@ export function parseEcdsaRefresh(v: unknown): EcdsaRefreshBody {
 /**
  * c2s `ecdsa.refresh.commit`: the co-signer sealed the refreshed share (same key, `groupPublicKey`
  * unchanged; `verifyingShares` the new ones). Until this arrives the coordinator keeps its previous
- * shares as the ones it signs with (docs/ecdsa-integration.md, "Refresh and its crash window").
+ * shares as the ones it signs with (docs/ecdsa.md, "Refresh and its crash window").
  */
 export interface EcdsaRefreshCommitBody {
   readonly refreshId: string;
