@@ -215,6 +215,8 @@ class EcdsaSigningParty implements RoundParty<EcdsaSignature> {
       psiSum = Fn.add(psiSum, psi);
       uSum = Fn.add(uSum, Fn.add(st.cu, du));
       vSum = Fn.add(vSum, Fn.add(st.cv, dv));
+      // finish erased the OT secrets; χ_{i,j} is dead now too.
+      receiver.abort();
       st.receiver = undefined;
     }
     if (!pkSum.equals(this.groupKey)) throw cheated(undefined, 'group-key');
@@ -268,6 +270,9 @@ class EcdsaSigningParty implements RoundParty<EcdsaSignature> {
     this.salt = undefined;
     this.Ri = undefined;
     for (const st of this.peerState.values()) {
+      // A run aborted before round 3 still holds its receivers (β, rows, χ): zero them, don't
+      // leave them to the GC. abort() is idempotent, so receivers already finished are fine.
+      st.receiver?.abort();
       st.receiver = undefined;
       st.cu = 0n;
       st.cv = 0n;
