@@ -1,7 +1,8 @@
 // A DKLs23 signing run erases its RVOLE receivers: aborted after round 1 or round 2 (explicitly or
 // by a failed check) it calls abort() on every receiver it still holds, and a completed run has
 // aborted (erased) every receiver after finishing it. The OT layer is the ideal test stand-in with
-// every receiver's finish/abort spied.
+// every receiver's finish/abort spied. Also: the decoded pairwise OT states handed to the OT
+// layer (signing) and the raw states the setups return (key generation) are zeroed after use.
 import { describe, expect, it, vi, type MockInstance } from 'vitest';
 import type { OtLayer, RvoleReceiver } from '../../../../enclave/mpc/ecdsa/ot-api.ts';
 import type { PartyMessage, RoundParty } from '../../../../enclave/mpc/ecdsa/party.ts';
@@ -86,5 +87,46 @@ describe('signing aborts erase every RVOLE receiver', () => {
       expect(r.abort.mock.calls.length).toBeGreaterThanOrEqual(1);
       expect(r.abort.mock.invocationCallOrder[0]!).toBeGreaterThan(r.finish.mock.invocationCallOrder[0]!);
     }
+  });
+});
+
+describe('decoded pairwise OT states are zeroed after use', () => {
+  it('the signing party zeroes each pairwise state it decoded for an RVOLE (receiver and sender)', () => {
+    const passed: Uint8Array[] = [];
+    const layer: OtLayer = {
+      ...idealOt,
+      rvoleReceive: (p) => (passed.push(p.pairwise), idealOt.rvoleReceive(p)),
+      rvoleSend: (p) => (passed.push(p.pairwise), idealOt.rvoleSend(p)),
+    };
+    const parties = signingParties(keys, [2, 3], digest, 'sess-pairwise', layer);
+    stepRounds(parties, 2);
+    expect(passed).toHaveLength(4);
+    expect(passed.every((b) => b.length > 0 && b.every((v) => v === 0))).toBe(true);
+    expect(keys.every((k) => Object.values(k.ecdsa.pairwise).every((s) => s.length > 0))).toBe(true);
+  });
+
+  it('key generation zeroes the raw state each setup returns once it is encoded', () => {
+    const raws: Uint8Array[] = [];
+    const layer: OtLayer = {
+      ...idealOt,
+      pairwiseSetup(p) {
+        const inner = idealOt.pairwiseSetup(p);
+        return {
+          exchanges: inner.exchanges,
+          send: (m) => inner.send(m),
+          finish: (m) => {
+            const raw = inner.finish(m);
+            raws.push(raw);
+            return raw;
+          },
+          abort: () => inner.abort(),
+        };
+      },
+    };
+    const fresh = runEcdsaDkg(2, [1, 2], undefined, undefined, layer);
+    expect(raws).toHaveLength(2);
+    expect(raws.every((b) => b.length === 32 && b.every((v) => v === 0))).toBe(true);
+    // What went into the records is the state as it was before zeroing (the ideal layer's tag).
+    expect(Buffer.from(fresh[0]!.ecdsa.pairwise['2']!, 'base64').every((v) => v === 0)).toBe(false);
   });
 });
