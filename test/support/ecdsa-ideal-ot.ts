@@ -54,17 +54,25 @@ export const idealOt: OtLayer = {
     };
   },
   rvoleReceive(p) {
-    const chi = bytesToNumberBE(mapHashToField(rngOf(p.rng)(48), Fn.ORDER));
+    let chi = bytesToNumberBE(mapHashToField(rngOf(p.rng)(48), Fn.ORDER));
     const tag = rvoleTag(p, p.peer, p.self);
     let used = false;
+    let aborted = false;
     return {
-      chi,
+      get chi() {
+        return chi;
+      },
       msg1: Uint8Array.from(Buffer.concat([tag, Fn.toBytes(chi)])),
       finish(msg2) {
+        if (aborted) throw new CosignerError('ERR_SESSION_ABORTED', 'ideal RVOLE receiver was aborted');
         if (used) throw new CosignerError('ERR_SESSION_ABORTED', 'ideal RVOLE receiver used twice');
         used = true;
         if (!(msg2 instanceof Uint8Array) || msg2.length !== 96 || !tag.equals(msg2.subarray(0, 32))) throw cheated(p.peer, 'ot-rvole');
         return [bytesToNumberBE(msg2.subarray(32, 64)) % Fn.ORDER, bytesToNumberBE(msg2.subarray(64, 96)) % Fn.ORDER];
+      },
+      abort() {
+        aborted = true;
+        chi = 0n;
       },
     };
   },

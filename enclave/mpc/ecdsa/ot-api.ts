@@ -46,12 +46,19 @@ export interface RvoleParams {
 
 /**
  * The receiver ("Bob") of one RVOLE: its input χ is random, chosen here. msg1 goes to the sender;
- * finish(msg2) checks the sender's reply and returns d with c + d = a·χ (mod n), elementwise.
+ * finish(msg2) checks the sender's reply and returns d with c + d = a·χ (mod n), elementwise, and
+ * erases the receiver's OT secrets (choice bits, extension rows) whether it succeeds or throws;
+ * χ stays readable until abort() (the caller still needs it for its own checks).
  */
 export interface RvoleReceiver {
   readonly msg1: Uint8Array;
   readonly chi: bigint;
   finish(msg2: Uint8Array): readonly [bigint, bigint];
+  /**
+   * Erases every secret the receiver still holds (choice bits, rows, χ — read as 0n afterwards).
+   * Idempotent; safe after finish. A later finish throws ERR_SESSION_ABORTED.
+   */
+  abort(): void;
 }
 
 /** The sender ("Alice") of one RVOLE with input a = (a0, a1): msg2 for the receiver and its share c. */

@@ -45,7 +45,12 @@ export class PairwiseSetups {
       return { messages: new Map([...this.parties].map(([peer, p]) => [peer, p.send(incoming.get(peer) as Uint8Array)])) };
     }
     const states: Record<string, string> = {};
-    for (const [peer, p] of this.parties) states[String(peer)] = Buffer.from(p.finish(incoming.get(peer) as Uint8Array)).toString('base64');
+    for (const [peer, p] of this.parties) {
+      const raw = p.finish(incoming.get(peer) as Uint8Array);
+      states[String(peer)] = Buffer.from(raw).toString('base64');
+      // The raw state holds the OT seeds; only its encoding goes on (into the sealed key record).
+      raw.fill(0);
+    }
     this.parties.clear();
     return { states };
   }

@@ -126,8 +126,14 @@ class EcdsaSigningParty implements RoundParty<EcdsaSignature> {
     }
   }
 
-  private pairwise(j: number): Uint8Array {
-    return Buffer.from(this.p.key.ecdsa.pairwise[String(j)] as string, 'base64');
+  /** Runs `f` on the decoded pairwise OT state with j, zeroed afterwards (it holds the OT seeds). */
+  private withPairwise<T>(j: number, f: (pairwise: Uint8Array) => T): T {
+    const pairwise = Buffer.from(this.p.key.ecdsa.pairwise[String(j)] as string, 'base64');
+    try {
+      return f(pairwise);
+    } finally {
+      pairwise.fill(0);
+    }
   }
 
   /** Round 1 (Protocol 3.6 step 1): r_i, φ_i, Com(R_i) broadcast; RVOLE msg1 to each peer (we are Bob). */
@@ -139,7 +145,7 @@ class EcdsaSigningParty implements RoundParty<EcdsaSignature> {
     this.Ri = mulBase(this.r);
     const messages: PartyMessage[] = [{ from: this.identifier, to: 0, payload: encode(T.signCommit, this.tag, commitR(this.tag, this.identifier, pointBytes(this.Ri), this.salt)) }];
     for (const j of this.peers) {
-      const receiver = this.p.ot.rvoleReceive({ pairwise: this.pairwise(j), transcript: rvoleTranscript(this.tag, j, this.identifier), self: this.identifier, peer: j, rng: this.rng });
+      const receiver = this.withPairwise(j, (pairwise) => this.p.ot.rvoleReceive({ pairwise, transcript: rvoleTranscript(this.tag, j, this.identifier), self: this.identifier, peer: j, rng: this.rng }));
       this.peerState.set(j, { receiver, cu: 0n, cv: 0n });
       messages.push({ from: this.identifier, to: j, payload: encode(T.signMsg1, this.tag, receiver.msg1) });
     }
@@ -169,7 +175,7 @@ class EcdsaSigningParty implements RoundParty<EcdsaSignature> {
     const messages: PartyMessage[] = [];
     for (const j of this.peers) {
       const st = this.peerState.get(j) as PeerState;
-      const sent = this.p.ot.rvoleSend({ pairwise: this.pairwise(j), transcript: rvoleTranscript(this.tag, this.identifier, j), self: this.identifier, peer: j, rng: this.rng, msg1: msg1s.get(j) as Uint8Array, inputs: [this.r, this.sk] });
+      const sent = this.withPairwise(j, (pairwise) => this.p.ot.rvoleSend({ pairwise, transcript: rvoleTranscript(this.tag, this.identifier, j), self: this.identifier, peer: j, rng: this.rng, msg1: msg1s.get(j) as Uint8Array, inputs: [this.r, this.sk] }));
       [st.cu, st.cv] = sent.c;
       const psi = Fn.sub(this.phi, (st.receiver as RvoleReceiver).chi);
       const payload = encode(T.signRound2, this.tag, Ri, this.salt as Uint8Array, pki, pointBytes(mulBase(st.cu)), pointBytes(mulBase(st.cv)), scalarBytes(psi), sent.msg2);
@@ -215,6 +221,8 @@ class EcdsaSigningParty implements RoundParty<EcdsaSignature> {
       psiSum = Fn.add(psiSum, psi);
       uSum = Fn.add(uSum, Fn.add(st.cu, du));
       vSum = Fn.add(vSum, Fn.add(st.cv, dv));
+      // finish erased the OT secrets; χ_{i,j} is dead now too.
+      receiver.abort();
       st.receiver = undefined;
     }
     if (!pkSum.equals(this.groupKey)) throw cheated(undefined, 'group-key');
@@ -268,6 +276,9 @@ class EcdsaSigningParty implements RoundParty<EcdsaSignature> {
     this.salt = undefined;
     this.Ri = undefined;
     for (const st of this.peerState.values()) {
+      // A run aborted before round 3 still holds its receivers (β, rows, χ): zero them, don't
+      // leave them to the GC. abort() is idempotent, so receivers already finished are fine.
+      st.receiver?.abort();
       st.receiver = undefined;
       st.cu = 0n;
       st.cv = 0n;

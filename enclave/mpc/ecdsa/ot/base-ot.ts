@@ -29,7 +29,11 @@ function ids(c: VsotContext): Uint8Array[] {
 
 /** ρ = H(setup, S, R, j, point), κ bits: the seed of OT j (DKLs18 Protocol 7 step 3/4). */
 function pad(c: VsotContext, j: number, p: Point): Uint8Array {
-  return hashTagged('vsot/pad', ...ids(c), u32(j), p.toBytes(true)).subarray(0, SEED_BYTES);
+  const digest = hashTagged('vsot/pad', ...ids(c), u32(j), p.toBytes(true));
+  const seed = digest.slice(0, SEED_BYTES);
+  // The digest's unused half is as secret as the seed: leave nothing of it behind.
+  digest.fill(0);
+  return seed;
 }
 
 /** The H of the verification phase (DKLs18 Protocol 7 steps 5-8), applied once or twice. */
@@ -83,6 +87,8 @@ export class VsotSender {
     const peer = this.c.receiver;
     const bB = this.B!.multiply(this.b);
     const seeds = new Uint8Array(KAPPA * 2 * SEED_BYTES);
+    // Held from the start so that erase() zeroes the seeds already derived if a point is refused.
+    this.seedsPending = seeds;
     const out = new Uint8Array(KAPPA * HASH);
     for (let j = 0; j < KAPPA; j++) {
       const A = peerPoint(body.subarray(j * POINT, (j + 1) * POINT), peer, 'base-ot-point');
@@ -95,11 +101,12 @@ export class VsotSender {
       seeds.set(r1, (j * 2 + 1) * SEED_BYTES);
       const h0 = h(r0);
       const h1 = h(r1);
+      r0.fill(0);
+      r1.fill(0);
       this.hh0.push(h(h0));
       this.h01.push(concat(h0, h1));
       out.set(xor(h(h0), h(h1)), j * HASH);
     }
-    this.seedsPending = seeds;
     return out;
   }
 

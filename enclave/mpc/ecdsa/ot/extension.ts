@@ -135,6 +135,7 @@ export function oteReceive(senderSeeds: Uint8Array, instance: Uint8Array, x: Uin
     const c1 = column(senderSeeds.subarray((2 * j + 1) * SEED_BYTES, (2 * j + 2) * SEED_BYTES), keyOf, j);
     t0.set(c0, j * COL_BYTES);
     xorInto(c1, c0);
+    c0.fill(0);
     xorInto(c1, x);
     msg.set(c1, j * COL_BYTES);
   }
@@ -171,7 +172,9 @@ export function oteSend(delta: Uint8Array, receiverSeeds: Uint8Array, instance: 
     columnHash(col, chi, hq, 0);
     ok = bytesEqual(hq, expected) && ok;
     q.set(col, j * COL_BYTES);
+    col.fill(0);
   }
+  hq.fill(0);
   if (!ok) {
     q.fill(0);
     throw cheated(peer, 'ote-consistency', 'the KOS15 correlation check fails');

@@ -74,11 +74,12 @@ function checkTranscript(t: Uint8Array): void {
 
 class Receiver implements RvoleReceiver {
   readonly msg1: Uint8Array;
-  readonly chi: bigint;
+  private secretChi: bigint;
   private x: Uint8Array;
   private rows: Uint8Array;
   private readonly instance: Uint8Array;
   private used = false;
+  private aborted = false;
 
   constructor(private readonly p: RvoleParams) {
     checkTranscript(p.transcript);
@@ -86,27 +87,53 @@ class Receiver implements RvoleReceiver {
     const rng = rngOf(p.rng);
     // All ℓ' choice bits random: β is the first ξ, the rest pad the KOS15 check (§4).
     this.x = randomBytesOf(rng, COL_BYTES);
-    const nonce = randomBytesOf(rng, NONCE_BYTES);
-    this.instance = instanceIdOf(state.setupId, p.self, p.peer, p.transcript, nonce);
-    let chi = 0n;
-    for (let i = 0; i < XI; i++) if (bitAt(this.x, i)) chi += GADGET[i]!;
-    this.chi = chi % N;
-    const ote = oteReceive(state.senderSeeds, this.instance, this.x);
-    state.senderSeeds.fill(0);
-    state.receiverSeeds.fill(0);
-    this.rows = ote.rows;
-    this.msg1 = concat(Uint8Array.of(TAG_MSG1), nonce, ote.msg);
+    try {
+      const nonce = randomBytesOf(rng, NONCE_BYTES);
+      this.instance = instanceIdOf(state.setupId, p.self, p.peer, p.transcript, nonce);
+      let chi = 0n;
+      for (let i = 0; i < XI; i++) if (bitAt(this.x, i)) chi += GADGET[i]!;
+      this.secretChi = chi % N;
+      const ote = oteReceive(state.senderSeeds, this.instance, this.x);
+      this.rows = ote.rows;
+      this.msg1 = concat(Uint8Array.of(TAG_MSG1), nonce, ote.msg);
+    } catch (err) {
+      // Nothing of a receiver that never came to be may outlive it.
+      this.x.fill(0);
+      throw err;
+    } finally {
+      // The decoded copies of the pairwise seeds are needed only for the expansion above.
+      state.senderSeeds.fill(0);
+      state.receiverSeeds.fill(0);
+      state.delta.fill(0);
+    }
+  }
+
+  /** χ = ⟨g, β⟩; 0n once aborted (a bigint cannot be overwritten, only dropped). */
+  get chi(): bigint {
+    return this.secretChi;
   }
 
   finish(msg2: Uint8Array): readonly [bigint, bigint] {
+    if (this.aborted) throw new CosignerError('ERR_SESSION_ABORTED', 'RVOLE receiver was aborted');
     if (this.used) throw new CosignerError('ERR_STATE', 'RVOLE receiver already finished');
     this.used = true;
     try {
       return this.check(msg2);
     } finally {
-      this.rows.fill(0);
-      this.x.fill(0);
+      this.eraseOt();
     }
+  }
+
+  abort(): void {
+    this.aborted = true;
+    this.eraseOt();
+    this.secretChi = 0n;
+  }
+
+  /** The OT secrets: choice bits β (and the check padding) and the extension rows t_i. */
+  private eraseOt(): void {
+    this.rows.fill(0);
+    this.x.fill(0);
   }
 
   /** DKLs19 Protocol 1 steps 5-6: d_i = v_{β_i} − β_i·τ_i, checked row by row against u and H(r). */
@@ -169,7 +196,6 @@ export function rvoleSendRows(p: SendParams, rowCorr: (i: number, corr: readonly
   const state = decodeState(p.pairwise, p.self, p.peer);
   const msg1 = expectFrame(p.msg1, TAG_MSG1, MSG1_BYTES, p.peer);
   const instance = instanceIdOf(state.setupId, p.peer, p.self, p.transcript, msg1.subarray(1, 1 + NONCE_BYTES));
-  const rows = oteSend(state.delta, state.receiverSeeds, instance, msg1.subarray(1 + NONCE_BYTES), p.peer);
   const rng = rngOf(p.rng);
   const aHat = randomScalar(rng);
   const salt = randomBytesOf(rng, NONCE_BYTES);
@@ -177,23 +203,30 @@ export function rvoleSendRows(p: SendParams, rowCorr: (i: number, corr: readonly
   const tauBytes = new Uint8Array(TAU_BYTES);
   const c: bigint[] = new Array<bigint>(XI * WIDTH);
   const flipped = new Uint8Array(ROW_BYTES);
-  const keyOf = rowHasher(instance, salt);
-  for (let i = 0; i < XI; i++) {
-    const q = rows.subarray(i * ROW_BYTES, (i + 1) * ROW_BYTES);
-    for (let b = 0; b < ROW_BYTES; b++) flipped[b] = q[b]! ^ state.delta[b]!;
-    const v0 = rowScalars(keyOf, i, q);
-    const v1 = rowScalars(keyOf, i, flipped);
-    const ci = rowCorr(i, corr);
-    for (let k = 0; k < WIDTH; k++) {
-      writeScalar(tauBytes, (i * WIDTH + k) * 32, mod(v1[k]! - v0[k]! - ci[k]!));
-      c[i * WIDTH + k] = N - v0[k]!;
+  let rows: Uint8Array | undefined;
+  try {
+    rows = oteSend(state.delta, state.receiverSeeds, instance, msg1.subarray(1 + NONCE_BYTES), p.peer);
+    const keyOf = rowHasher(instance, salt);
+    for (let i = 0; i < XI; i++) {
+      const q = rows.subarray(i * ROW_BYTES, (i + 1) * ROW_BYTES);
+      for (let b = 0; b < ROW_BYTES; b++) flipped[b] = q[b]! ^ state.delta[b]!;
+      const v0 = rowScalars(keyOf, i, q);
+      const v1 = rowScalars(keyOf, i, flipped);
+      const ci = rowCorr(i, corr);
+      for (let k = 0; k < WIDTH; k++) {
+        writeScalar(tauBytes, (i * WIDTH + k) * 32, mod(v1[k]! - v0[k]! - ci[k]!));
+        c[i * WIDTH + k] = N - v0[k]!;
+      }
     }
+  } finally {
+    // The pads (rows q_i, q_i ⊕ Δ) and the decoded pairwise secrets are dead once τ is built,
+    // and on a failed KOS15 check as well.
+    rows?.fill(0);
+    flipped.fill(0);
+    state.delta.fill(0);
+    state.receiverSeeds.fill(0);
+    state.senderSeeds.fill(0);
   }
-  rows.fill(0);
-  flipped.fill(0);
-  state.delta.fill(0);
-  state.receiverSeeds.fill(0);
-  state.senderSeeds.fill(0);
   const [t0, t1] = challenge(instance, msg1, salt, tauBytes);
   const r: bigint[] = [];
   let c0 = 0n;
