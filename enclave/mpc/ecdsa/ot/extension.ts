@@ -7,7 +7,7 @@
 // transpose): each ℓ'-bit column is hashed to 256 bits with independent Fiat–Shamir challenges
 // χ_{k,b} ∈ GF(2^128) (products by @noble/ciphers' GHASH, one block at a time). The original
 // KOS15 row-wise check over F_{2^κ} (used here before review) rests on a lemma SoftSpokenOT
-// disproved; see docs/ecdsa-ot.md and docs/ecdsa-review.md.
+// disproved; see docs/ecdsa.md and docs/ecdsa.md.
 import { GHASH } from '@noble/ciphers/_polyval.js';
 import {
   CHECK_DATA_BLOCKS, CHECK_MASK_BLOCKS, COL_BYTES, KAPPA, OTE_ROWS, ROW_BYTES, SEED_BYTES, bytesEqual, cheated, expand, hashTagged,

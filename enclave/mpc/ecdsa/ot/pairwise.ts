@@ -2,7 +2,7 @@
 // run side by side, one per direction, so that afterwards each party can be the OT-extension
 // receiver (it was the base-OT sender: both seeds) and the extension sender (it was the base-OT
 // receiver with choice bits Δ: one seed per j) towards the same peer. The output is the sealed
-// pairwise state whose layout is below and in docs/ecdsa-ot.md.
+// pairwise state whose layout is below and in docs/ecdsa.md.
 import { CosignerError } from '../../../../proto/errors.ts';
 import type { PairwiseSetupParams, PairwiseSetupParty } from '../ot-api.ts';
 import { VSOT_SIZES, VsotReceiver, VsotSender } from './base-ot.ts';

@@ -50,7 +50,7 @@ describe('refresh with an equivocating dealer', () => {
     }
     expect(results.size).toBe(0);
     // They fail their mutual setup and — a known limit of blame under equivocation without an echo
-    // broadcast — name each other, not participant 2 (docs/ecdsa-review.md).
+    // broadcast — name each other, not participant 2 (docs/ecdsa.md).
     expect(errors.get(1)?.code).toBe('ERR_PEER_CHEATED');
     expect(errors.get(1)?.details).toEqual({ identifier: 3, check: 'ot-setup' });
     expect(errors.get(3)?.details).toEqual({ identifier: 1, check: 'ot-setup' });

@@ -98,7 +98,7 @@ describe('worker-friendly: inputs, messages and results are plain structured-clo
 
 describe('sizes: 16 participants', () => {
   // Message sizes do not grow with n (only the DKG broadcast grows with t, 33 bytes a step): one
-  // 3-of-16 key generation and a 3-signer run show the fixed sizes; docs/ecdsa-protocol.md has the table.
+  // 3-of-16 key generation and a 3-signer run show the fixed sizes; docs/ecdsa.md has the table.
   it('key generation (3-of-16) and signing keep every message at its fixed size, far below the 256 KiB frame', () => {
     const all = Array.from({ length: 16 }, (_, i) => i + 1);
     const dkgT: Transcript = [];
