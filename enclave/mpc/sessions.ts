@@ -1,6 +1,7 @@
 // Runs in the enclave. The open signing sessions of this co-signer, in memory only: a restart (a
 // new registry) aborts every one of them, which is what makes nonce reuse across restarts
 // impossible. Bounded in count and lifetime; a session id is accepted once.
+import { FinishedIds } from './finished-ids.ts';
 import { CosignerError } from '../../proto/errors.ts';
 import type { Clock } from '../../proto/ports.ts';
 import type { KeyShareLike } from './key-package.ts';
@@ -31,11 +32,10 @@ interface Entry {
 /** Open FROST signing sessions of one enclave process. */
 export class SessionRegistry {
   private readonly open = new Map<string, Entry>();
-  private readonly closed = new Set<string>();
   private readonly clock: Clock;
   private readonly maxOpen: number;
   private readonly ttlMs: number;
-  private readonly rememberClosed: number;
+  private readonly closed: FinishedIds;
   private readonly knownElsewhere: ((sessionId: string) => boolean) | undefined;
 
   constructor(opts: SessionRegistryOptions) {
@@ -43,7 +43,7 @@ export class SessionRegistry {
     this.clock = opts.clock;
     this.maxOpen = opts.maxOpen ?? 256;
     this.ttlMs = opts.ttlMs ?? 120_000;
-    this.rememberClosed = opts.rememberClosed ?? 8192;
+    this.closed = new FinishedIds(opts.rememberClosed ?? 8192);
   }
 
   /** Number of sessions currently open. */
@@ -68,7 +68,7 @@ export class SessionRegistry {
     if (this.knows(sessionId) || this.knownElsewhere?.(sessionId)) {
       const entry = this.open.get(sessionId);
       if (entry) this.finish(sessionId, entry);
-      else this.remember(sessionId);
+      else this.closed.add(sessionId);
       throw new CosignerError('ERR_SESSION_ABORTED', 'session id reused: session aborted', { details: { sessionId: sessionId.slice(0, 128) } });
     }
     if (this.open.size >= this.maxOpen) throw new CosignerError('ERR_BUSY', 'too many open signing sessions');
@@ -104,7 +104,7 @@ export class SessionRegistry {
   abort(sessionId: string): void {
     const entry = this.open.get(sessionId);
     if (entry) this.finish(sessionId, entry);
-    else this.remember(sessionId);
+    else this.closed.add(sessionId);
   }
 
   /** Aborts every open session (shutdown, lost connection, key change). */
@@ -117,17 +117,9 @@ export class SessionRegistry {
     recordSignature(entry.scheme, entry.signed ? 'signed' : 'failed', this.clock.now() - entry.startedAt);
     entry.session.abort();
     this.open.delete(sessionId);
-    this.remember(sessionId);
+    this.closed.add(sessionId);
   }
 
-  private remember(sessionId: string): void {
-    this.closed.add(sessionId);
-    while (this.closed.size > this.rememberClosed) {
-      const first = this.closed.values().next();
-      if (first.done) break;
-      this.closed.delete(first.value);
-    }
-  }
 
   private expire(): void {
     const now = this.clock.now();

@@ -8,6 +8,7 @@
 // (a sealed write) before the error is returned: DKLs23 is secure with abort, but a peer that
 // makes checks fail selectively may learn bits of our OT choices, so the key must not sign again
 // with the same pairwise state.
+import { FinishedIds } from '../../finished-ids.ts';
 import { CosignerError, toCosignerError } from '../../../../proto/errors.ts';
 import type { Clock } from '../../../../proto/ports.ts';
 import type { SignRoundBody } from '../../../../proto/coordinator/ecdsa-messages.ts';
@@ -57,15 +58,14 @@ const ID = (sessionId: string): { sessionId: string } => ({ sessionId: sessionId
 /** Open ECDSA signing sessions of one enclave process. */
 export class EcdsaSessionRegistry {
   private readonly open = new Map<string, Entry>();
-  private readonly closed = new Set<string>();
   private readonly maxOpen: number;
   private readonly ttlMs: number;
-  private readonly rememberClosed: number;
+  private readonly closed: FinishedIds;
 
   constructor(private readonly o: EcdsaSessionOptions) {
     this.maxOpen = o.maxOpen ?? 256;
     this.ttlMs = o.ttlMs ?? 120_000;
-    this.rememberClosed = o.rememberClosed ?? 8192;
+    this.closed = new FinishedIds(o.rememberClosed ?? 8192);
   }
 
   get size(): number {
@@ -160,7 +160,7 @@ export class EcdsaSessionRegistry {
   abort(sessionId: string): void {
     const entry = this.open.get(sessionId);
     if (entry) this.finish(sessionId, entry);
-    else this.remember(sessionId);
+    else this.closed.add(sessionId);
   }
 
   /** Aborts every open session (shutdown, lost connection). */
@@ -173,17 +173,9 @@ export class EcdsaSessionRegistry {
     recordSignature('dkls23-secp256k1', entry.signed ? 'signed' : 'failed', this.o.clock.now() - entry.startedAt);
     this.o.host.abort(sessionId);
     this.open.delete(sessionId);
-    this.remember(sessionId);
+    this.closed.add(sessionId);
   }
 
-  private remember(sessionId: string): void {
-    this.closed.add(sessionId);
-    while (this.closed.size > this.rememberClosed) {
-      const first = this.closed.values().next();
-      if (first.done) break;
-      this.closed.delete(first.value);
-    }
-  }
 
   private expire(): void {
     const now = this.o.clock.now();
