@@ -71,22 +71,7 @@ export function checkBitcoinPsbt(rawTx: Uint8Array, payload: Uint8Array, outputK
   const tx = parse(rawTx);
   const { scripts, amounts } = prevouts(tx, SigHash.DEFAULT);
   const ours = OutScript.encode({ type: 'tr', pubkey: outputKey });
-  let spendsOurKey = false;
-  for (let i = 0; i < scripts.length; i++) {
-    const script = scripts[i] as Uint8Array;
-    if (script.length !== ours.length || !timingSafeEqual(script, ours)) continue;
-    spendsOurKey = true;
-    let sighash: Uint8Array;
-    try {
-      sighash = tx.preimageWitnessV1(i, scripts, SigHash.DEFAULT, amounts);
-    } catch {
-      throw formatError(`cannot compute the signature hash of input ${i}`);
-    }
-    if (payload.length === sighash.length && timingSafeEqual(payload, sighash)) return;
-  }
-  throw new CosignerError('ERR_PAYLOAD_MISMATCH', spendsOurKey
-    ? 'payload is not the key-path signature hash of an input this key spends'
-    : 'no input of this PSBT is spent by the signing key');
+  matchInputSighash(scripts, ours, payload, (i) => tx.preimageWitnessV1(i, scripts, SigHash.DEFAULT, amounts), 'key-path');
 }
 
 /**
@@ -103,6 +88,15 @@ export function checkBitcoinPsbtSegwitV0(rawTx: Uint8Array, payload: Uint8Array,
   const keyHash = hash160(publicKey);
   const ours = OutScript.encode({ type: 'wpkh', hash: keyHash });
   const scriptCode = OutScript.encode({ type: 'pkh', hash: keyHash });
+  matchInputSighash(scripts, ours, payload, (i) => tx.preimageWitnessV0(i, scriptCode, SigHash.ALL, amounts[i] as bigint), 'SegWit v0');
+}
+
+/**
+ * Returns if `payload` is the signature hash (`sighashOf`) of an input whose prevout script is
+ * `ours`; otherwise ERR_PAYLOAD_MISMATCH saying whether the key spends any input at all. Every
+ * matching input is tried (a key may spend several).
+ */
+function matchInputSighash(scripts: readonly Uint8Array[], ours: Uint8Array, payload: Uint8Array, sighashOf: (input: number) => Uint8Array, kind: string): void {
   let spendsOurKey = false;
   for (let i = 0; i < scripts.length; i++) {
     const script = scripts[i] as Uint8Array;
@@ -110,13 +104,13 @@ export function checkBitcoinPsbtSegwitV0(rawTx: Uint8Array, payload: Uint8Array,
     spendsOurKey = true;
     let sighash: Uint8Array;
     try {
-      sighash = tx.preimageWitnessV0(i, scriptCode, SigHash.ALL, amounts[i] as bigint);
+      sighash = sighashOf(i);
     } catch {
       throw formatError(`cannot compute the signature hash of input ${i}`);
     }
     if (payload.length === sighash.length && timingSafeEqual(payload, sighash)) return;
   }
   throw new CosignerError('ERR_PAYLOAD_MISMATCH', spendsOurKey
-    ? 'payload is not the SegWit v0 signature hash of an input this key spends'
+    ? `payload is not the ${kind} signature hash of an input this key spends`
     : 'no input of this PSBT is spent by the signing key');
 }
