@@ -8,13 +8,13 @@ import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { CosignerError } from '../../proto/errors.ts';
 import type { PeerConnection } from '../../proto/coordinator/connection.ts';
 import { parseEcdsaMessages, parseEcdsaReply } from '../../proto/coordinator/ecdsa-messages.ts';
-import type { SignCommitResult, SignCommitSession } from '../../proto/coordinator/messages.ts';
+import type { SignCommitSession } from '../../proto/coordinator/messages.ts';
 import type { WireEcdsaMessage } from '../../proto/coordinator/mpc-wire.ts';
-import { deriveKeyShare, parseDerivationPath } from '../../enclave/mpc/derivation.ts';
 import { messageDigest } from '../../enclave/mpc/signing-session.ts';
 import type { EcdsaSignatureLike } from '../../enclave/mpc/ecdsa/host/protocols.ts';
 import { toHex } from '../../proto/encoding/hex.ts';
 import { CoordinatorRelay } from './ecdsa-relay.ts';
+import { ownSharesFor, requestSignCommit } from './sign-request.ts';
 import type { CoordinatorState, TimingBreakdown, TransactionRecord, UserEntry, UserKey } from './state.ts';
 
 /**
@@ -48,10 +48,7 @@ function checkSession(s: SignCommitSession | undefined, sessionId: string, keyId
 export async function signEcdsaEntries(st: CoordinatorState, conn: PeerConnection, user: UserEntry, ukey: UserKey, tx: TransactionRecord, timings: TimingBreakdown): Promise<void> {
   const signers = st.participants.slice(0, st.threshold);
   const jobs = tx.entries.map((e, i) => {
-    const path = parseDerivationPath(e.keyDerivationPath);
-    const own = ukey.own.filter((k) => signers.includes(k.identifier)).map((k) => deriveKeyShare(k, path));
-    const first = own[0];
-    if (!first) throw new CosignerError('ERR_INVALID_ARGUMENT', 'no own key share signs');
+    const { own, first } = ownSharesFor(ukey, signers, e);
     const digest = Uint8Array.from(Buffer.from(e.payload, 'hex'));
     if (digest.length !== 32) throw new CosignerError('ERR_TX_FORMAT', 'a threshold ECDSA entry signs a 32-byte digest');
     const sessionId = `${tx.id}:${i + 1}`;
@@ -59,12 +56,7 @@ export async function signEcdsaEntries(st: CoordinatorState, conn: PeerConnectio
     return { e, sessionId, relay, digest, keyId: first.key.keyId, publicKey: first.signingPublicKey, md: messageDigest(digest) };
   });
   let t = performance.now();
-  const commitReq = conn.request('sign.commit', {
-    userId: user.id,
-    signers,
-    transaction: tx.request,
-    rawTx: jobs.map((j) => ({ sessionId: j.sessionId, keyId: ukey.keyId, keyDerivationPath: j.e.keyDerivationPath, format: j.e.format, rawTx: j.e.rawTx, payload: j.e.payload })),
-  }) as Promise<SignCommitResult>;
+  const commitReq = requestSignCommit(conn, user, ukey, tx, signers, jobs);
   commitReq.catch(() => undefined); // awaited below, after the own round 1
   const done = new Set<string>();
   try {

@@ -5,12 +5,12 @@
 // signature with a standard verifier against the derived key.
 import { CosignerError } from '../../proto/errors.ts';
 import type { PeerConnection } from '../../proto/coordinator/connection.ts';
-import type { SignCommitResult, SignCommitSession } from '../../proto/coordinator/messages.ts';
-import { deriveKeyShare, parseDerivationPath } from '../../enclave/mpc/derivation.ts';
+import type { SignCommitSession } from '../../proto/coordinator/messages.ts';
 import { messageDigest, type WireCommitment } from '../../enclave/mpc/signing-session.ts';
 import { verifyWithStandardVerifier } from '../../enclave/mpc/suites.ts';
 import { toHex } from '../../proto/encoding/hex.ts';
 import { signEcdsaEntries } from './ecdsa-tx-sign.ts';
+import { ownSharesFor, requestSignCommit } from './sign-request.ts';
 import type { CoordinatorState, TimingBreakdown, TransactionEntry, TransactionRecord, UserEntry, UserKey } from './state.ts';
 
 /** The co-signer's view of a session must be ours: same session, same derived key. */
@@ -29,19 +29,11 @@ export async function signEntries(st: CoordinatorState, conn: PeerConnection, us
   const { signer } = st;
   const signers = st.participants.slice(0, st.threshold);
   const jobs = tx.entries.map((e, i) => {
-    const path = parseDerivationPath(e.keyDerivationPath);
-    const own = ukey.own.filter((k) => signers.includes(k.identifier)).map((k) => deriveKeyShare(k, path));
-    const first = own[0];
-    if (!first) throw new CosignerError('ERR_INVALID_ARGUMENT', 'no own key share signs');
+    const { own, first } = ownSharesFor(ukey, signers, e);
     return { e, sessionId: `${tx.id}:${i + 1}`, keys: own.map((d) => d.key), keyId: first.key.keyId, publicKey: toHex(first.signingPublicKey), message: Uint8Array.from(Buffer.from(e.payload, 'hex')) };
   });
   let t = performance.now();
-  const commitReq = conn.request('sign.commit', {
-    userId: user.id,
-    signers,
-    transaction: tx.request,
-    rawTx: jobs.map((j) => ({ sessionId: j.sessionId, keyId: ukey.keyId, keyDerivationPath: j.e.keyDerivationPath, format: j.e.format, rawTx: j.e.rawTx, payload: j.e.payload })),
-  }) as Promise<SignCommitResult>;
+  const commitReq = requestSignCommit(conn, user, ukey, tx, signers, jobs);
   // The co-signer may refuse before our own commitments are ready: mark the rejection as handled
   // now (it is still seen by the `await commitReq` below), or Node reports it as unhandled.
   commitReq.catch(() => undefined);
